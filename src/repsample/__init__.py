@@ -1,0 +1,38 @@
+"""repsample: a smaller image dataset that is still varied and representative, per class folder."""
+
+__version__ = "0.1.0"
+
+from repsample.allocate import allocate, list_allocations  # noqa: E402
+from repsample.config import SelectConfig  # noqa: E402
+from repsample.embed import Embedded, Embedder, embed_images  # noqa: E402
+from repsample.errors import RepsampleError  # noqa: E402
+from repsample.models import ModelSpec, get_model, list_models, register_model  # noqa: E402
+from repsample.pipeline import GroupResult, SelectResult, select  # noqa: E402
+from repsample.select import (  # noqa: E402
+    STRATEGIES,
+    CentroidSelector,
+    ClusterSelector,
+    list_strategies,
+)
+
+__all__ = [
+    "STRATEGIES",
+    "CentroidSelector",
+    "ClusterSelector",
+    "Embedded",
+    "Embedder",
+    "GroupResult",
+    "ModelSpec",
+    "RepsampleError",
+    "SelectConfig",
+    "SelectResult",
+    "__version__",
+    "allocate",
+    "embed_images",
+    "get_model",
+    "list_allocations",
+    "list_models",
+    "list_strategies",
+    "register_model",
+    "select",
+]

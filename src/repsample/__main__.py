@@ -1,0 +1,3 @@
+from repsample.cli import main
+
+main()

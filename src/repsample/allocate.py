@@ -1,0 +1,46 @@
+"""Allocate: split a group's budget across its clusters, exactly, never more than a cluster holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from repsample.registry import Registry
+
+Weighting = Callable[[np.ndarray], np.ndarray]
+
+ALLOCATIONS: Registry[Weighting] = Registry("allocation")
+ALLOCATIONS.register("equal", lambda sizes: np.ones(len(sizes)))  # the original's
+
+
+def list_allocations() -> list[str]:
+    return ALLOCATIONS.names()
+
+
+def allocate(sizes: Sequence[int], budget: int, scheme: str = "equal") -> np.ndarray:
+    """Images to take from each cluster; they sum to exactly min(budget, sum(sizes)).
+
+    Shares follow the scheme's weights; the integer remainder goes to the largest fractional
+    shares (ties: larger cluster, then lower index); what a cluster cannot fill is handed on to
+    the clusters that still have room, by the same rule.
+    """
+    weigh = ALLOCATIONS.get(scheme)
+    caps = np.asarray(sizes, dtype=np.int64)
+    quotas = np.zeros(len(caps), dtype=np.int64)
+    left = min(int(budget), int(caps.sum()))
+    while left > 0:
+        open_ = np.flatnonzero(quotas < caps)
+        weights = np.asarray(weigh(caps[open_]), dtype=np.float64)
+        shares = left * weights / weights.sum()
+        give = np.floor(shares).astype(np.int64)
+        remainder = left - int(give.sum())
+        if remainder:
+            frac = shares - give
+            order = np.lexsort((open_, -caps[open_], -frac))  # last key sorts first
+            give[order[:remainder]] += 1
+        room = caps[open_] - quotas[open_]
+        give = np.minimum(give, room)
+        quotas[open_] += give
+        left -= int(give.sum())
+    return quotas

@@ -1,0 +1,182 @@
+"""The command line: parses options, shows progress and a summary, turns user errors into one line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from repsample import __version__
+from repsample.errors import RepsampleError
+
+console = Console(stderr=True)
+
+
+class RichProgress:
+    """One bar per stage, counts and ETA; a stage opened again (next group) extends its bar."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, TaskID] = {}
+
+    def stage(self, name: str, total: int) -> _Stage:
+        if name not in self._tasks:
+            self._tasks[name] = self._progress.add_task(name, total=total)
+        else:
+            task = self._tasks[name]
+            current = self._progress.tasks[task].total or 0
+            self._progress.update(task, total=current + total)
+        return _Stage(self._progress, self._tasks[name])
+
+
+class _Stage:
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self._progress, self._task = progress, task
+
+    def advance(self, n: int = 1) -> None:
+        self._progress.advance(self._task, n)
+
+    def close(self) -> None:
+        self._progress.refresh()
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[RichProgress | None]:
+    if quiet:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description:<7}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        yield RichProgress(progress)
+
+
+class CommandError(click.ClickException):
+    """Printed as one line, 'Error: ...', exit code 2."""
+
+    exit_code = 2
+
+
+def _fail(message: str) -> None:
+    raise CommandError(message)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="repsample")
+def cli() -> None:
+    """Turn a large image dataset into a smaller one that is still varied and representative."""
+
+
+@cli.command("select")
+@click.argument("input_dir", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("output_dir", metavar="OUTPUT", type=click.Path(path_type=Path))
+@click.option("--per-class", type=int, default=1000, show_default=True,
+              help="Images to keep per group (folder that holds images).")
+@click.option("--model", default="efficientnet-lite0", show_default=True,
+              help="Embedding model; `repsample models` lists them.")
+@click.option("--weights", default="default", show_default=True,
+              help="default (pretrained), random (untrained), or a local state_dict file.")
+@click.option("--strategy", default="centroid", show_default=True,
+              help="Selection strategy; `repsample strategies` lists them.")
+@click.option("--allocation", default="equal", show_default=True,
+              help="How a group's budget is split across clusters.")
+@click.option("--k-min", type=int, default=5, show_default=True)
+@click.option("--k-max", type=int, default=20, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--extensions", default=".jpg,.jpeg,.png", show_default=True,
+              help="Comma-separated file extensions, matched in any case.")
+@click.option("--groups", multiple=True, metavar="REL",
+              help="Only these groups (paths relative to INPUT); repeatable.")
+@click.option("--mode", type=click.Choice(["copy", "hardlink", "symlink", "none"]), default="copy",
+              show_default=True, help="How selected files reach OUTPUT.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--workers", type=int, default=None, help="Decoding processes [default: min(4, CPUs)].")
+@click.option("--cache", type=click.Path(path_type=Path), default=None,
+              help="Embedding cache database [default: in the user's cache folder].")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier selection in OUTPUT.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
+def select_command(input_dir: Path, output_dir: Path, quiet: bool, extensions: str,
+                   groups: tuple[str, ...], **options: Any) -> None:
+    """Select a representative subset of every class folder under INPUT into OUTPUT."""
+    from repsample.config import SelectConfig
+    from repsample.pipeline import select
+
+    config = SelectConfig(
+        extensions=tuple(e for e in extensions.split(",") if e.strip()) or ("",),
+        groups=groups or None,
+        **options,
+    )
+    try:
+        with _progress(quiet) as progress:
+            result = select(input_dir, output_dir, config, progress=progress, command=sys.argv)
+    except RepsampleError as exc:
+        _fail(str(exc))
+        return
+    if not quiet:
+        _summary(result)
+
+
+def _summary(result: Any) -> None:
+    table = Table(title=f"repsample: {result.output}", title_justify="left")
+    for column in ("group", "images", "errors", "k", "selected"):
+        table.add_column(column, justify="left" if column == "group" else "right")
+    for g in result.groups:
+        table.add_row(g.name, str(g.images), str(g.errors), str(g.k or "-"), str(g.selected))
+    table.add_row("total", *(str(sum(getattr(g, a) for g in result.groups))
+                             for a in ("images", "errors")), "", str(sum(g.selected for g in result.groups)),
+                  style="bold")
+    out = Console()
+    out.print(table)
+    for g in result.groups:
+        if g.note:
+            out.print(f"note: {g.name}: {g.note}")
+    errors = sum(g.errors for g in result.groups)
+    if errors:
+        out.print(f"{errors} file(s) could not be used; see status=error rows in {result.manifest_path}")
+
+
+@cli.command("models")
+def models_command() -> None:
+    """List the registered embedding models."""
+    from repsample.models import get_model, list_models
+
+    for name in list_models():
+        spec = get_model(name)
+        click.echo(f"{name:<20} {spec.summary}")
+
+
+@cli.command("strategies")
+def strategies_command() -> None:
+    """List the registered selection strategies."""
+    from repsample.select import list_strategies, strategy_summary
+
+    for name in list_strategies():
+        click.echo(f"{name:<12} {strategy_summary(name)}")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    cli()

@@ -1,0 +1,75 @@
+"""The options of a selection run: one frozen record, validated in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from repsample.allocate import ALLOCATIONS
+from repsample.errors import RepsampleError
+from repsample.models import get_model
+from repsample.scan import DEFAULT_EXTENSIONS, normalize_extensions
+from repsample.select import STRATEGIES
+
+EXPORT_MODES = ("copy", "hardlink", "symlink", "none")
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    """Everything that decides what ``select`` does (paths apart)."""
+
+    per_class: int = 1000
+    """Images to keep per group; a group with fewer valid images keeps them all."""
+    model: str = "efficientnet-lite0"
+    """Registered embedding model (``repsample models``)."""
+    weights: str = "default"
+    """'default' (pretrained), 'random' (untrained, for tests) or a local state_dict path."""
+    strategy: str = "centroid"
+    """Registered selection strategy (``repsample strategies``)."""
+    allocation: str = "equal"
+    """How a group's budget is split across its clusters."""
+    k_min: int = 5
+    k_max: int = 20
+    seed: int = 42
+    """One seed for KMeans, silhouette sampling and every random choice."""
+    silhouette_sample: int = 3000
+    """Above this many images, the silhouette is computed on a seeded sample of this size."""
+    extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
+    groups: tuple[str, ...] | None = None
+    """Restrict the run to these groups (paths relative to INPUT)."""
+    mode: str = "copy"
+    """How selected files reach OUTPUT: copy, hardlink, symlink or none."""
+    device: str = "auto"
+    batch_size: int = 64
+    workers: int | None = None
+    """Decoding worker processes; None picks min(4, CPUs)."""
+    cache: Path | None = None
+    """Embedding cache database; None uses the user's cache folder."""
+    overwrite: bool = False
+
+    def validate(self) -> None:
+        """Raise RepsampleError naming the first bad value and what is allowed."""
+        if self.per_class < 1:
+            raise RepsampleError(f"--per-class must be at least 1, got {self.per_class}")
+        if not 1 <= self.k_min <= self.k_max:
+            raise RepsampleError(
+                f"need 1 <= --k-min <= --k-max, got --k-min {self.k_min} --k-max {self.k_max}"
+            )
+        if self.silhouette_sample < 100:
+            raise RepsampleError(f"silhouette sample must be at least 100, got {self.silhouette_sample}")
+        if self.batch_size < 1:
+            raise RepsampleError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.workers is not None and self.workers < 0:
+            raise RepsampleError(f"--workers must be 0 or more, got {self.workers}")
+        if self.mode not in EXPORT_MODES:
+            raise RepsampleError(f"unknown --mode {self.mode!r}; choose one of: {', '.join(EXPORT_MODES)}")
+        if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
+            raise RepsampleError(f"unknown --device {self.device!r}; choose auto, cpu or cuda")
+        if self.weights not in ("default", "random") and not Path(self.weights).is_file():
+            raise RepsampleError(
+                f"--weights {self.weights!r} is neither 'default', 'random' nor an existing file"
+            )
+        normalize_extensions(self.extensions)
+        get_model(self.model)
+        STRATEGIES.get(self.strategy)
+        ALLOCATIONS.get(self.allocation)

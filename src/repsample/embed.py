@@ -1,0 +1,218 @@
+"""Embed: decode in parallel worker processes, run the model in batches, fill the cache."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from repsample.cache import EmbeddingCache, default_cache_path
+from repsample.decode import DecodeError, decode_image
+from repsample.errors import RepsampleError
+from repsample.fingerprint import Fingerprint, fingerprint
+from repsample.models import ModelSpec, get_model, model_key
+from repsample.progress import Progress, SilentProgress
+from repsample.scan import ImageFile
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+
+def default_workers() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RepsampleError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
+    return device
+
+
+class Embedder:
+    """A model loaded once, on one device, turning preprocessed batches into vectors."""
+
+    def __init__(self, model: str = "efficientnet-lite0", weights: str = "default",
+                 device: str = "auto") -> None:
+        self.spec: ModelSpec = get_model(model)
+        self.weights = weights
+        self.key = model_key(self.spec, weights)
+        self.device = resolve_device(device)
+        self._module: torch.nn.Module | None = None
+
+    def load(self) -> torch.nn.Module:
+        if self._module is None:
+            self._module = self.spec.build(self.weights).to(self.device)
+        return self._module
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        module = self.load()
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device, non_blocking=True)
+            out = module(x).float().cpu().numpy()
+        if out.ndim != 2 or out.shape[1] != self.spec.dim:
+            raise RuntimeError(f"{self.spec.name} gave shape {out.shape}, expected (N, {self.spec.dim})")
+        return np.ascontiguousarray(out, np.float32)
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Per file, in order: its content hash and either its row in ``vectors`` or an error."""
+
+    hashes: list[str | None]
+    rows: list[int | None]
+    errors: list[str | None]
+    vectors: np.ndarray  # (valid files, dim) float32
+
+
+class _DecodeDataset:
+    """Map-style dataset: index -> (index, CHW array or None, error or None)."""
+
+    def __init__(self, paths: Sequence[Path], embedder: Embedder) -> None:
+        self.paths = list(paths)
+        self.preprocess = embedder.spec.preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[int, np.ndarray | None, str | None]:
+        try:
+            img = decode_image(self.paths[i], self.preprocess.draft_size)
+            return i, self.preprocess(img), None
+        except DecodeError as exc:
+            return i, None, str(exc)
+
+
+def _collate(items: list[tuple[int, np.ndarray | None, str | None]]) -> Any:
+    ok = [(i, a) for i, a, _ in items if a is not None]
+    errors = [(i, e) for i, a, e in items if a is None]
+    batch = np.stack([a for _, a in ok]) if ok else None
+    return [i for i, _ in ok], batch, errors
+
+
+def _one_thread_per_worker(_: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # decoding workers must not fight the model for cores
+
+
+def compute_missing(
+    paths: Sequence[Path],
+    hashes: Sequence[str],
+    embedder: Embedder,
+    cache: EmbeddingCache,
+    batch_size: int = 64,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """Embed every (path, hash) whose hash the cache lacks; each batch is committed on arrival."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    known = cache.get_many(hashes, embedder.key)
+    todo: dict[str, Path] = {}
+    for path, digest in zip(paths, hashes):
+        if digest not in known and digest not in todo:
+            todo[digest] = path  # one decode per distinct content
+    bar = (progress or SilentProgress()).stage("embed", len(paths))
+    bar.advance(len(paths) - len(todo))
+    if not todo:
+        bar.close()
+        return
+    todo_hashes = list(todo)
+    n_workers = default_workers() if workers is None else workers
+    loader = DataLoader(
+        _DecodeDataset(list(todo.values()), embedder),  # type: ignore[arg-type]
+        batch_size=batch_size,
+        num_workers=n_workers,
+        collate_fn=_collate,
+        worker_init_fn=_one_thread_per_worker if n_workers else None,
+        pin_memory=embedder.device.startswith("cuda"),
+    )
+    embedder.load()
+    with torch.inference_mode():
+        for indices, batch, errors in loader:
+            vectors = embedder(batch) if batch is not None else np.empty((0, embedder.spec.dim))
+            cache.put_many(
+                embedder.key,
+                vectors=[(todo_hashes[i], v) for i, v in zip(indices, vectors)],
+                errors=[(todo_hashes[i], e) for i, e in errors],
+            )
+            bar.advance(len(indices) + len(errors))
+    bar.close()
+
+
+def embed_files(
+    files: Sequence[ImageFile],
+    embedder: Embedder,
+    cache: EmbeddingCache,
+    batch_size: int = 64,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> Embedded:
+    """Fingerprint, embed what the cache lacks, and gather the vectors in file order."""
+    n_workers = default_workers() if workers is None else workers
+    prints: list[Fingerprint] = fingerprint(files, cache, max(1, n_workers), progress)
+    readable = [(f.path, fp.hash) for f, fp in zip(files, prints) if fp.hash is not None]
+    compute_missing(
+        [p for p, _ in readable], [h for _, h in readable], embedder, cache,
+        batch_size, n_workers, progress,
+    )
+    return gather(prints, cache, embedder)
+
+
+def gather(prints: Sequence[Fingerprint], cache: EmbeddingCache, embedder: Embedder) -> Embedded:
+    """The cached vectors of fingerprinted files, in order; files without one carry their error."""
+    entries = cache.get_many([fp.hash for fp in prints if fp.hash], embedder.key)
+    rows: list[int | None] = []
+    errors: list[str | None] = []
+    vectors = []
+    for fp in prints:
+        entry = entries.get(fp.hash) if fp.hash else None
+        if entry is not None and entry.vector is not None:
+            rows.append(len(vectors))
+            errors.append(None)
+            vectors.append(entry.vector)
+        else:
+            rows.append(None)
+            errors.append(fp.error or (entry.error if entry else None) or "not embedded")
+    matrix = np.stack(vectors) if vectors else np.empty((0, embedder.spec.dim), np.float32)
+    return Embedded([fp.hash for fp in prints], rows, errors, matrix)
+
+
+def embed_images(
+    paths: Sequence[str | Path],
+    model: str = "efficientnet-lite0",
+    weights: str = "default",
+    *,
+    device: str = "auto",
+    batch_size: int = 64,
+    workers: int | None = None,
+    cache: str | Path | None = None,
+) -> Embedded:
+    """Embed image files with a registered model, using (and filling) the embedding cache.
+
+    Files that cannot be read or decoded get an error instead of a row in ``vectors``.
+    """
+    files = []
+    for p in paths:
+        path = Path(p).absolute()
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise RepsampleError(f"cannot read {p}: {exc.strerror}") from None
+        files.append(ImageFile(path, str(p), "", st.st_size, st.st_mtime_ns))
+    with EmbeddingCache(cache or default_cache_path()) as db:
+        return embed_files(files, Embedder(model, weights, device), db, batch_size, workers)

