@@ -116,8 +116,11 @@ def compute_missing(
     batch_size: int = 64,
     workers: int | None = None,
     progress: Progress | None = None,
-) -> None:
-    """Embed every (path, hash) whose hash the cache lacks; each batch is committed on arrival."""
+) -> int:
+    """Embed every (path, hash) whose hash the cache lacks; each batch is committed on arrival.
+
+    Returns how many distinct contents were decoded (0 when the cache had them all).
+    """
     import torch
     from torch.utils.data import DataLoader
 
@@ -130,7 +133,7 @@ def compute_missing(
     bar.advance(len(paths) - len(todo))
     if not todo:
         bar.close()
-        return
+        return 0
     todo_hashes = list(todo)
     n_workers = default_workers() if workers is None else workers
     loader = DataLoader(
@@ -152,6 +155,7 @@ def compute_missing(
             )
             bar.advance(len(indices) + len(errors))
     bar.close()
+    return len(todo)
 
 
 def embed_files(

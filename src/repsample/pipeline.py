@@ -53,6 +53,7 @@ class GroupResult:
     silhouette_sample: int | None
     seconds: dict[str, float]
     note: str | None = None
+    embedded: int = 0  # images decoded and embedded in this run (0: all from the cache)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def select(
     with EmbeddingCache(config.cache or default_cache_path()) as cache:
         timings: dict[str, dict[str, float]] = {g.name: {} for g in groups}
         prints: dict[str, list[Fingerprint]] = {}
+        computed: dict[str, int] = {}
         for group in groups:
             t0 = time.perf_counter()
             prints[group.name] = fingerprint(group.files, cache, max(1, workers), progress)
@@ -120,8 +122,9 @@ def select(
         for group in groups:
             t0 = time.perf_counter()
             readable = [(f.path, fp.hash) for f, fp in zip(group.files, prints[group.name]) if fp.hash]
-            compute_missing([p for p, _ in readable], [h for _, h in readable], embedder, cache,
-                            config.batch_size, workers, progress)
+            computed[group.name] = compute_missing(
+                [p for p, _ in readable], [h for _, h in readable], embedder, cache,
+                config.batch_size, workers, progress)
             timings[group.name]["embed"] = time.perf_counter() - t0
 
         dst.mkdir(parents=True, exist_ok=True)
@@ -132,6 +135,7 @@ def select(
         for group in groups:
             result, group_rows = _select_group(group, prints[group.name], cache, embedder, config,
                                                dst, progress, timings[group.name])
+            result = dataclasses.replace(result, embedded=computed[group.name])
             results.append(result)
             rows.extend(group_rows)
 
@@ -267,6 +271,7 @@ def _run_record(
             "images": sum(r.images for r in results),
             "errors": sum(r.errors for r in results),
             "selected": sum(r.selected for r in results),
+            "embedded": sum(r.embedded for r in results),
         },
         "groups": {
             r.name: {
@@ -277,6 +282,7 @@ def _run_record(
                 "silhouette": {str(k): round(v, 6) for k, v in r.silhouettes.items()},
                 "silhouette_sample": r.silhouette_sample,
                 "selected": r.selected,
+                "embedded": r.embedded,
                 "note": r.note,
                 "seconds": r.seconds,
             }
