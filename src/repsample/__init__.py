@@ -2,13 +2,13 @@
 
 __version__ = "0.1.0"
 
-from repsample.allocate import allocate, list_allocations  # noqa: E402
-from repsample.config import SelectConfig  # noqa: E402
-from repsample.embed import Embedded, Embedder, embed_images  # noqa: E402
-from repsample.errors import RepsampleError  # noqa: E402
-from repsample.models import ModelSpec, get_model, list_models, register_model  # noqa: E402
-from repsample.pipeline import GroupResult, SelectResult, select  # noqa: E402
-from repsample.select import (  # noqa: E402
+from repsample.allocate import allocate, list_allocations
+from repsample.config import SelectConfig
+from repsample.embed import Embedded, Embedder, embed_images
+from repsample.errors import RepsampleError
+from repsample.models import ModelSpec, get_model, list_models, register_model
+from repsample.pipeline import GroupResult, SelectResult, select
+from repsample.select import (
     STRATEGIES,
     CentroidSelector,
     ClusterSelector,

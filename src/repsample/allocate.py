@@ -18,7 +18,7 @@ def list_allocations() -> list[str]:
     return ALLOCATIONS.names()
 
 
-def allocate(sizes: Sequence[int], budget: int, scheme: str = "equal") -> np.ndarray:
+def allocate(sizes: Sequence[int] | np.ndarray, budget: int, scheme: str = "equal") -> np.ndarray:
     """Images to take from each cluster; they sum to exactly min(budget, sum(sizes)).
 
     Shares follow the scheme's weights; the integer remainder goes to the largest fractional

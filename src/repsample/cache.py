@@ -122,11 +122,11 @@ class EmbeddingCache:
         errors: Iterable[tuple[str, str]] = (),
     ) -> None:
         """Store one batch in one transaction. A content already stored is kept (first wins)."""
-        vec_rows = [
+        vec_rows: list[tuple[object, ...]] = [
             (h, model, int(v.shape[0]), np.ascontiguousarray(v, np.float32).tobytes(), None)
             for h, v in vectors
         ]
-        err_rows = [(h, model, None, None, e) for h, e in errors]
+        err_rows: list[tuple[object, ...]] = [(h, model, None, None, e) for h, e in errors]
         with self._transaction():
             self._db.executemany(
                 "INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?, ?, ?)", vec_rows + err_rows

@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Modes whose samples are wider than 8 bits: convert("RGB") would clip them, so rescale first.
 _WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
@@ -36,7 +36,7 @@ def decode_image(path: str | Path, min_size: tuple[int, int] | None = None) -> I
         raise DecodeError(f"refused: too many pixels ({exc})") from None
     except FileNotFoundError:
         raise DecodeError("file vanished during the run") from None
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         raise DecodeError("not a readable image (unknown or corrupt format)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         # PIL reports truncated and malformed data through these.

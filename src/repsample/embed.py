@@ -126,7 +126,7 @@ def compute_missing(
 
     known = cache.get_many(hashes, embedder.key)
     todo: dict[str, Path] = {}
-    for path, digest in zip(paths, hashes):
+    for path, digest in zip(paths, hashes, strict=True):
         if digest not in known and digest not in todo:
             todo[digest] = path  # one decode per distinct content
     bar = (progress or SilentProgress()).stage("embed", len(paths))
@@ -136,7 +136,7 @@ def compute_missing(
         return 0
     todo_hashes = list(todo)
     n_workers = default_workers() if workers is None else workers
-    loader = DataLoader(
+    loader: DataLoader[Any] = DataLoader(
         _DecodeDataset(list(todo.values()), embedder),  # type: ignore[arg-type]
         batch_size=batch_size,
         num_workers=n_workers,
@@ -150,7 +150,7 @@ def compute_missing(
             vectors = embedder(batch) if batch is not None else np.empty((0, embedder.spec.dim))
             cache.put_many(
                 embedder.key,
-                vectors=[(todo_hashes[i], v) for i, v in zip(indices, vectors)],
+                vectors=[(todo_hashes[i], v) for i, v in zip(indices, vectors, strict=True)],
                 errors=[(todo_hashes[i], e) for i, e in errors],
             )
             bar.advance(len(indices) + len(errors))
@@ -169,7 +169,7 @@ def embed_files(
     """Fingerprint, embed what the cache lacks, and gather the vectors in file order."""
     n_workers = default_workers() if workers is None else workers
     prints: list[Fingerprint] = fingerprint(files, cache, max(1, n_workers), progress)
-    readable = [(f.path, fp.hash) for f, fp in zip(files, prints) if fp.hash is not None]
+    readable = [(f.path, fp.hash) for f, fp in zip(files, prints, strict=True) if fp.hash is not None]
     compute_missing(
         [p for p, _ in readable], [h for _, h in readable], embedder, cache,
         batch_size, n_workers, progress,
@@ -182,7 +182,7 @@ def gather(prints: Sequence[Fingerprint], cache: EmbeddingCache, embedder: Embed
     entries = cache.get_many([fp.hash for fp in prints if fp.hash], embedder.key)
     rows: list[int | None] = []
     errors: list[str | None] = []
-    vectors = []
+    vectors: list[np.ndarray] = []
     for fp in prints:
         entry = entries.get(fp.hash) if fp.hash else None
         if entry is not None and entry.vector is not None:

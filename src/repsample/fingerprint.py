@@ -31,7 +31,7 @@ def fingerprint(
     """One Fingerprint per file, in order. Unreadable files become errors, not exceptions."""
     bar = (progress or SilentProgress()).stage("hash", len(files))
     keys = [path_key(f.path) for f in files]
-    known = cache.known_hashes([(k, f.size, f.mtime_ns) for k, f in zip(keys, files)])
+    known = cache.known_hashes([(k, f.size, f.mtime_ns) for k, f in zip(keys, files, strict=True)])
     out: list[Fingerprint | None] = [None] * len(files)
     todo = []
     for i, key in enumerate(keys):
@@ -52,11 +52,11 @@ def fingerprint(
         for start in range(0, len(todo), 256):
             chunk = todo[start : start + 256]
             results = list(pool.map(read, chunk))
-            for i, result in zip(chunk, results):
+            for i, result in zip(chunk, results, strict=True):
                 out[i] = result
             cache.remember_hashes(
                 (keys[i], files[i].size, files[i].mtime_ns, r.hash)
-                for i, r in zip(chunk, results)
+                for i, r in zip(chunk, results, strict=True)
                 if r.hash is not None
             )
             bar.advance(len(chunk))

@@ -121,7 +121,8 @@ def select(
             embedder.load()  # a model that cannot be had fails here, before OUTPUT is touched
         for group in groups:
             t0 = time.perf_counter()
-            readable = [(f.path, fp.hash) for f, fp in zip(group.files, prints[group.name]) if fp.hash]
+            pairs = zip(group.files, prints[group.name], strict=True)
+            readable = [(f.path, fp.hash) for f, fp in pairs if fp.hash]
             computed[group.name] = compute_missing(
                 [p for p, _ in readable], [h for _, h in readable], embedder, cache,
                 config.batch_size, workers, progress)
@@ -178,7 +179,8 @@ def _select_group(
     bar = progress.stage("export", len(chosen))
     rows = []
     ranks = _ranks(selector, chosen) if valid else {}
-    for f, digest, row, error in zip(group.files, embedded.hashes, embedded.rows, embedded.errors):
+    per_file = zip(group.files, embedded.hashes, embedded.rows, embedded.errors, strict=True)
+    for f, digest, row, error in per_file:
         entry: dict[str, Any] = {"path": f.rel, "group": group.name, "hash": digest, "error": error}
         if row is None:
             entry["status"] = "error"

@@ -43,9 +43,9 @@ class Preprocess:
 
     def __call__(self, img: Image.Image) -> np.ndarray:
         resample = getattr(Image.Resampling, self.resample.upper())
-        arr = np.asarray(img.resize(self.size, resample), dtype=np.float32) / 255.0
-        arr = (arr - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-        return np.ascontiguousarray(arr.transpose(2, 0, 1))  # HWC -> CHW
+        pixels = np.asarray(img.resize(self.size, resample), dtype=np.float32) / np.float32(255.0)
+        mean, std = np.asarray(self.mean, np.float32), np.asarray(self.std, np.float32)
+        return np.ascontiguousarray(((pixels - mean) / std).transpose(2, 0, 1))  # HWC -> CHW
 
 
 @dataclass(frozen=True)

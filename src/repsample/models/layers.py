@@ -14,5 +14,5 @@ class FeatureMapMean(nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features: torch.Tensor = self.net.extract_features(x)
+        features: torch.Tensor = self.net.extract_features(x)  # type: ignore[operator]
         return features.mean((2, 3))

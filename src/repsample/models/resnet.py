@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import TYPE_CHECKING
 
 from repsample.errors import missing_extra
@@ -27,7 +29,9 @@ def _pretrained_state() -> dict[str, object]:
 
     try:
         # The weights the original's pretrained=True gave; torch caches them after one download.
-        return ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)  # type: ignore[no-any-return]
+        # torch.hub announces the download on stdout: keep the CLI's output to its own lines.
+        with contextlib.redirect_stdout(io.StringIO()):
+            return ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)  # type: ignore[no-any-return]
     except OSError as exc:  # URLError and socket errors are OSErrors
         raise network_error(NAME, exc) from None
 
@@ -43,7 +47,7 @@ def build(weights: str) -> nn.Module:
             load_state_dict_file(net, weights, optional_prefix="fc.")
     from torch import nn
 
-    net.fc = nn.Identity()  # type: ignore[assignment]
+    net.fc = nn.Identity()
     return net.eval()
 
 

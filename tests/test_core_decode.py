@@ -1,0 +1,66 @@
+"""Decode: every mode to RGB, EXIF orientation applied, broken files and bombs refused cleanly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import DATA, make_image
+from repsample.decode import DecodeError, decode_image
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "L", "LA", "P", "CMYK", "I;16", "I", "F", "1"])
+def test_every_mode_becomes_rgb(tmp_path: Path, mode: str) -> None:
+    fmt = "TIFF" if mode in ("CMYK", "I", "F") else "PNG"
+    path = make_image(tmp_path / f"img.{fmt.lower()}", 1, mode="RGB")
+    img = Image.open(path)
+    if mode == "I;16":
+        img = Image.fromarray(np.asarray(img.convert("L"), np.uint16) * 257)
+    else:
+        img = img.convert(mode)
+    img.save(path, format=fmt)
+    out = decode_image(path)
+    assert out.mode == "RGB" and out.size == (64, 48)
+    assert np.asarray(out).std() > 1  # not a blank image: wide modes were rescaled, not clipped
+
+
+def test_sixteen_bit_is_rescaled_not_clipped(tmp_path: Path) -> None:
+    arr = np.linspace(0, 65535, 64 * 48).reshape(48, 64).astype(np.uint16)
+    Image.fromarray(arr).save(tmp_path / "deep.png")
+    out = np.asarray(decode_image(tmp_path / "deep.png"))
+    assert out.min() == 0 and out.max() == 255 and 100 < out.mean() < 155
+
+
+def test_transparent_pixels_are_white(tmp_path: Path) -> None:
+    Image.new("RGBA", (8, 8), (0, 0, 0, 0)).save(tmp_path / "clear.png")
+    assert np.asarray(decode_image(tmp_path / "clear.png")).min() == 255
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    img = Image.new("RGB", (60, 20), (200, 10, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    img.save(tmp_path / "rot.jpg", exif=exif)
+    assert decode_image(tmp_path / "rot.jpg").size == (20, 60)
+
+
+def test_draft_decodes_large_jpeg_smaller_but_not_below_size(tmp_path: Path) -> None:
+    path = make_image(tmp_path / "big.jpg", 1, size=(2000, 1500))
+    small = decode_image(path, (224, 224))
+    assert min(small.size) >= 224 and small.size[0] < 2000
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in DATA.iterdir() if p.suffix != ".md"))
+def test_broken_files_raise_decode_error(name: str) -> None:
+    with pytest.raises(DecodeError) as err:
+        decode_image(DATA / name)
+    assert str(err.value)
+
+
+def test_decompression_bomb_refused(tmp_path: Path) -> None:
+    Image.new("L", (10000, 10000)).save(tmp_path / "bomb.png")  # 1e8 px > PIL's default limit
+    with pytest.raises(DecodeError, match="too many pixels"):
+        decode_image(tmp_path / "bomb.png")

@@ -1,0 +1,163 @@
+"""select() end to end on real generated images: exact counts, manifest, export, cache, resume."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, TreeFactory
+from repsample import select
+from repsample.export import read_manifest
+
+FAST = {"model": "resnet18", "weights": "random"}  # real network, untrained: mechanics only
+
+
+def digest_tree(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_exact_counts_manifest_and_untouched_input(
+    make_tree: TreeFactory, tmp_path: Path, cache_path: Path
+) -> None:
+    root = make_tree({"train/Sick birds": 30, "train/Healthy": 12, "test/Healthy": 5})
+    for broken in ("truncated.jpg", "empty.jpg", "not_an_image.png"):
+        shutil.copy(DATA / broken, root / "train" / "Healthy" / broken)
+    before = digest_tree(root)
+    out = tmp_path / "out"
+
+    result = select(root, out, per_class=8, cache=cache_path, **FAST)
+
+    assert digest_tree(root) == before
+    by_group = {g.name: g for g in result.groups}
+    assert {n: g.selected for n, g in by_group.items()} == {
+        "test/Healthy": 5, "train/Healthy": 8, "train/Sick birds": 8}
+    assert by_group["train/Healthy"].errors == 3
+    assert by_group["test/Healthy"].k == 0 and by_group["test/Healthy"].note
+    assert 5 <= by_group["train/Sick birds"].k <= 20
+
+    rows = read_manifest(out / "manifest.csv")
+    assert len(rows) == 30 + 12 + 3 + 5
+    errors = [r for r in rows if r["status"] == "error"]
+    assert sorted(Path(r["path"]).name for r in errors) == ["empty.jpg", "not_an_image.png",
+                                                            "truncated.jpg"]
+    assert all(r["error"] and not r["cluster"] for r in errors)
+    selected = [r for r in rows if r["status"] == "selected"]
+    assert len(selected) == 21
+    for r in selected:
+        exported = out / r["group"] / Path(r["path"]).name
+        assert exported.read_bytes() == (root / r["path"]).read_bytes()
+        assert exported.stat().st_mtime_ns == (root / r["path"]).stat().st_mtime_ns
+    clustered = [r for r in rows if r["group"] == "train/Sick birds"]
+    assert all(r["cluster"] != "" and float(r["distance"]) >= 0 for r in clustered)
+    exported_files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert exported_files == {f"{r['group']}/{Path(r['path']).name}" for r in selected} | {
+        "manifest.csv", "run.json"}
+
+    record = json.loads((out / "run.json").read_text())
+    group = record["groups"]["train/Sick birds"]
+    assert group["selected"] == 8 and group["images"] == 30 and group["errors"] == 0
+    assert str(group["k"]) in group["silhouette"] and len(group["silhouette"]) == 16
+    assert set(group["seconds"]) >= {"hash", "embed", "select", "export"}
+    assert record["model"]["name"] == "resnet18" and record["parameters"]["per_class"] == 8
+    assert record["parameters"]["seed"] == 42 and record["versions"]["torch"]
+
+
+def test_rerun_and_renamed_files_recompute_nothing(
+    make_tree: TreeFactory, tmp_path: Path, cache_path: Path
+) -> None:
+    root = make_tree({"a": 25, "b": 9})
+    first = select(root, tmp_path / "o1", per_class=6, cache=cache_path, **FAST)
+    assert sum(g.embedded for g in first.groups) == 34
+
+    again = select(root, tmp_path / "o1", per_class=6, cache=cache_path, overwrite=True, **FAST)
+    assert sum(g.embedded for g in again.groups) == 0
+    assert again.selected() == first.selected()
+    assert again.rows == first.rows
+
+    moved = tmp_path / "moved"
+    for src in sorted(root.rglob("*.jpg")):
+        dest = moved / src.parent.name / f"renamed_{src.name}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dest)
+    renamed = select(moved, tmp_path / "o2", per_class=6, cache=cache_path, **FAST)
+    assert sum(g.embedded for g in renamed.groups) == 0
+    assert [Path(p).name for p in renamed.selected()] == [
+        f"renamed_{Path(p).name}" for p in first.selected()]
+
+
+def test_export_modes(make_tree: TreeFactory, tmp_path: Path, cache_path: Path) -> None:
+    root = make_tree({"cls": 8})
+    hard = select(root, tmp_path / "hard", per_class=3, mode="hardlink", cache=cache_path, **FAST)
+    for rel in hard.selected():
+        assert (tmp_path / "hard" / "cls" / Path(rel).name).stat().st_ino == (root / rel).stat().st_ino
+    sym = select(root, tmp_path / "sym", per_class=3, mode="symlink", cache=cache_path, **FAST)
+    for rel in sym.selected():
+        link = tmp_path / "sym" / "cls" / Path(rel).name
+        assert link.is_symlink() and link.resolve() == (root / rel).resolve()
+    select(root, tmp_path / "none", per_class=3, mode="none", cache=cache_path, **FAST)
+    assert sorted(p.name for p in (tmp_path / "none").iterdir()) == ["manifest.csv", "run.json"]
+    assert sym.selected() == hard.selected()
+
+
+def test_identical_images_do_not_crash_clustering(tmp_path: Path, cache_path: Path) -> None:
+    from conftest import make_image
+
+    root = tmp_path / "data"
+    make_image(root / "dup" / "src.jpg", 7)
+    for i in range(11):
+        shutil.copy(root / "dup" / "src.jpg", root / "dup" / f"copy_{i:02d}.jpg")
+    make_image(root / "dup" / "zz_other.jpg", 8)
+    result = select(root, tmp_path / "out", per_class=4, cache=cache_path, **FAST)
+    assert result.groups[0].selected == 4
+    assert result.groups[0].embedded == 2  # twelve copies share one content: decoded once
+
+
+def _cache_rows(path: Path) -> int:
+    try:
+        with sqlite3.connect(path, timeout=1) as db:
+            return int(db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_result(
+    make_tree: TreeFactory, tmp_path: Path, cache_path: Path
+) -> None:
+    root = make_tree({"x": 150, "y": 150})
+    cmd = [sys.executable, "-m", "repsample", "select", str(root), str(tmp_path / "killed"),
+           "--per-class", "10", "--model", "resnet18", "--weights", "random", "--batch-size", "8",
+           "--workers", "1", "-q", "--cache", str(cache_path)]
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while _cache_rows(cache_path) < 40 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole session: the CLI and its decoding workers
+    proc.wait()
+    done = _cache_rows(cache_path)
+    assert 0 < done < 300, "the kill must land mid-embedding"
+    assert not (tmp_path / "killed" / "manifest.csv").exists()
+
+    resumed = subprocess.run(cmd, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    record = json.loads((tmp_path / "killed" / "run.json").read_text())
+    assert record["totals"]["embedded"] == 300 - done
+
+    fresh = select(root, tmp_path / "fresh", per_class=10, cache=tmp_path / "fresh.sqlite",
+                   batch_size=64, **FAST)
+    assert read_manifest(tmp_path / "killed" / "manifest.csv") == read_manifest(
+        tmp_path / "fresh" / "manifest.csv")
+    assert fresh.groups[0].selected == 10
