@@ -161,3 +161,20 @@ def test_killed_run_resumes_to_the_same_result(
     assert read_manifest(tmp_path / "killed" / "manifest.csv") == read_manifest(
         tmp_path / "fresh" / "manifest.csv")
     assert fresh.groups[0].selected == 10
+
+
+def test_awkward_file_names_survive(tmp_path: Path, cache_path: Path) -> None:
+    from conftest import make_image
+
+    root = tmp_path / "data"
+    names = ["spa ce.jpg", "ünïcødé.JPG", "quote\"comma,.png", "<img src=x onerror=alert(1)>.jpeg"]
+    for i, name in enumerate(names):
+        make_image(root / "Weird Class" / name, i)
+    raw = os.fsencode(root / "Weird Class") + b"/latin1_\xe9.jpg"  # not valid UTF-8
+    make_image(Path(os.fsdecode(raw)), 9)
+    result = select(root, tmp_path / "out", per_class=3, cache=cache_path, **FAST)
+    rows = read_manifest(tmp_path / "out" / "manifest.csv")
+    assert len(rows) == 5 and result.groups[0].selected == 3
+    assert {Path(r["path"]).name for r in rows} == {*names, os.fsdecode(b"latin1_\xe9.jpg")}
+    for rel in result.selected():
+        assert (tmp_path / "out" / "Weird Class" / Path(rel).name).is_file()

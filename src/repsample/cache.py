@@ -165,5 +165,8 @@ def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
 
 
 def path_key(path: str | Path) -> str:
-    """Paths are stored resolved, so that two spellings of one file share a row."""
-    return os.path.realpath(path)
+    """Paths are stored resolved, so that two spellings of one file share a row.
+
+    A name that is not valid UTF-8 (SQLite text must be) keeps its odd bytes as escapes.
+    """
+    return os.fsencode(os.path.realpath(path)).decode("utf-8", "backslashreplace")

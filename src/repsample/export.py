@@ -96,7 +96,8 @@ def write_atomic(path: Path, text: str) -> None:
 
 def write_manifest(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
     tmp = path.with_name(f".{path.name}.repsample-tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    # surrogateescape: a file name that is not valid UTF-8 is written back byte for byte.
+    with open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
         writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
@@ -105,7 +106,7 @@ def write_manifest(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
 
 
 def read_manifest(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
         return list(csv.DictReader(fh))
 
 

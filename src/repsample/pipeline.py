@@ -178,6 +178,7 @@ def _select_group(
     t0 = time.perf_counter()
     bar = progress.stage("export", len(chosen))
     rows = []
+    warned: set[str] = set()
     ranks = _ranks(selector, chosen) if valid else {}
     per_file = zip(group.files, embedded.hashes, embedded.rows, embedded.errors, strict=True)
     for f, digest, row, error in per_file:
@@ -192,8 +193,9 @@ def _select_group(
             entry["rank"] = ranks.get(row)
             if row in chosen and config.mode != "none":
                 warning = export_file(f.path, exported_path(dst, group.name, f.rel), config.mode)
-                if warning:
-                    logger.warning("%s: %s", f.rel, warning)
+                if warning and warning not in warned:
+                    warned.add(warning)
+                    logger.warning("%s (first case: %s)", warning, f.rel)
                 bar.advance()
         rows.append(entry)
     bar.close()
