@@ -117,6 +117,8 @@ def cli() -> None:
 @click.option("--cache", type=click.Path(path_type=Path), default=None,
               help="Embedding cache database [default: in the user's cache folder].")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier selection in OUTPUT.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Write OUTPUT/report.html (thumbnails under OUTPUT/.report).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
 def select_command(input_dir: Path, output_dir: Path, quiet: bool, extensions: str,
                    groups: tuple[str, ...], **options: Any) -> None:
@@ -156,6 +158,29 @@ def _summary(result: Any) -> None:
     errors = sum(g.errors for g in result.groups)
     if errors:
         out.print(f"{errors} file(s) could not be used; see status=error rows in {result.manifest_path}")
+    if result.report is not None:
+        out.print(f"report: {result.report}")
+
+
+@cli.command("report")
+@click.argument("output_dir", metavar="OUTPUT", type=click.Path(path_type=Path))
+@click.option("--cache", type=click.Path(path_type=Path), default=None,
+              help="Embedding cache for the maps [default: the one the run recorded].")
+@click.option("--projection", type=click.Choice(["auto", "pca", "umap"]), default="auto",
+              show_default=True, help="2-D map: auto is UMAP where installed, else PCA.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def report_command(output_dir: Path, cache: Path | None, projection: str, quiet: bool) -> None:
+    """Rebuild OUTPUT/report.html from OUTPUT's manifest, run record and the embedding cache."""
+    from repsample.report import build_report
+
+    try:
+        with _progress(quiet) as progress:
+            path = build_report(output_dir, cache=cache, projection=projection, progress=progress)
+    except RepsampleError as exc:
+        _fail(str(exc))
+        return
+    if not quiet:
+        Console().print(f"report: {path}")
 
 
 @cli.command("models")

@@ -46,6 +46,8 @@ class SelectConfig:
     cache: Path | None = None
     """Embedding cache database; None uses the user's cache folder."""
     overwrite: bool = False
+    report: bool = True
+    """Write OUTPUT/report.html after the export (``repsample report OUTPUT`` rebuilds it)."""
 
     def validate(self) -> None:
         """Raise RepsampleError naming the first bad value and what is allowed."""

@@ -18,6 +18,7 @@ from repsample import __version__
 from repsample.cache import EmbeddingCache, default_cache_path
 from repsample.config import SelectConfig
 from repsample.embed import Embedder, compute_missing, default_workers, gather
+from repsample.errors import RepsampleError
 from repsample.export import (
     MANIFEST,
     RUN_RECORD,
@@ -65,6 +66,7 @@ class SelectResult:
     config: SelectConfig
     groups: list[GroupResult]
     rows: list[dict[str, Any]] = field(repr=False)
+    report: Path | None = None  # OUTPUT/report.html, when written
 
     @property
     def manifest_path(self) -> Path:
@@ -144,7 +146,19 @@ def select(
     record = _run_record(src, dst, config, embedder, results, command, started)
     write_run_record(dst / RUN_RECORD, record)
     (dst / PARTIAL_MARKER).unlink()
-    return SelectResult(src, dst, config, results, rows)
+    report = _report(dst, config, progress) if config.report else None
+    return SelectResult(src, dst, config, results, rows, report)
+
+
+def _report(dst: Path, config: SelectConfig, progress: Progress) -> Path | None:
+    """The selection is complete by now: a report that cannot be written is a warning, not a loss."""
+    from repsample.report import build_report
+
+    try:
+        return build_report(dst, cache=config.cache or default_cache_path(), progress=progress)
+    except (RepsampleError, OSError) as exc:
+        logger.warning("report not written (%s); rerun `repsample report %s`", exc, dst)
+        return None
 
 
 def _select_group(

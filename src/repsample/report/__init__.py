@@ -1,0 +1,113 @@
+"""The report: OUTPUT/report.html, a self-contained page that shows why each image was chosen.
+
+Built from what a run leaves in OUTPUT (manifest.csv, run.json) plus the embedding cache for the
+maps. Thumbnails are written once under OUTPUT/.report/thumbs and linked relatively, so the
+folder can be moved or zipped and the page opens from the file system with no network.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from repsample import __version__
+from repsample.export import write_atomic
+from repsample.progress import Progress
+from repsample.report.embedmap import MapPoints, project_group
+from repsample.report.extras import check_section, evaluation_section
+from repsample.report.figures import Thumbs
+from repsample.report.gather import RunData, gather, load_vectors, thumbnail_hash
+from repsample.report.groups import group_section
+from repsample.report.page import header, overview, page, toc
+from repsample.report.plan import Caps, needs_group_page, shown_items
+from repsample.report.thumbs import make_thumbnails
+
+__all__ = ["REPORT", "Caps", "build_report"]
+
+logger = logging.getLogger(__name__)
+
+REPORT = "report.html"
+GROUP_PAGES = Path(".report") / "groups"
+
+
+def build_report(
+    output_dir: str | Path,
+    *,
+    cache: str | Path | None = None,
+    projection: str = "auto",
+    caps: Caps | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Write OUTPUT/report.html (and a page per large group) and return its path.
+
+    cache overrides the embedding cache recorded in run.json; projection is 'auto' (UMAP where
+    installed, else PCA), 'pca' or 'umap'. Raises RepsampleError when OUTPUT holds no finished run.
+    """
+    out = Path(output_dir)
+    caps = caps or Caps()
+    run = gather(out)
+    t0 = time.perf_counter()
+    available = make_thumbnails(out, _thumbnail_sources(run, caps), workers, progress)
+    thumb_seconds = time.perf_counter() - t0
+    maps, map_notes = _maps(run, cache, projection)
+    link_exports = (run.record.get("parameters") or {}).get("mode", "copy") != "none"
+    generated = f"repsample {__version__}"
+
+    thumbs = Thumbs(out, available, "", link_exports)
+    sections = [header(run), "<main>", toc(run), overview(run, {"thumbnails": thumb_seconds})]
+    if run.evaluation is not None:
+        sections.append(evaluation_section(run.evaluation))
+    if run.check is not None:
+        sections.append(check_section(run, thumbs, caps.check_rows))
+    for i, group in enumerate(run.groups):
+        sections.append(group_section(i, group, maps[i], map_notes[i], thumbs, caps))
+    sections.append("</main>")
+    report = out / REPORT
+    write_atomic(report, page("repsample report", "".join(sections), generated))
+
+    deep = Thumbs(out, available, "../../", link_exports)
+    for i, group in enumerate(run.groups):
+        if needs_group_page(group, caps):
+            (out / GROUP_PAGES).mkdir(parents=True, exist_ok=True)
+            body = (header(run, f": {group.name}") + '<main><p><a href="../../report.html">'
+                    "Back to the report</a></p>"
+                    + group_section(i, group, maps[i], map_notes[i], deep, caps, full=True) + "</main>")
+            write_atomic(out / GROUP_PAGES / f"g{i}.html", page(group.name, body, generated))
+    logger.info("report written to %s", report)
+    return report
+
+
+def _thumbnail_sources(run: RunData, caps: Caps) -> dict[str, list[Path]]:
+    """Per content hash, the files that may hold it: the original, then the exported copy."""
+    sources: dict[str, list[Path]] = {}
+    for item in shown_items(run, caps):
+        digest = thumbnail_hash(item)
+        if digest is None:
+            continue
+        candidates = sources.setdefault(digest, [])
+        if run.input_dir is not None:
+            candidates.append(run.input_dir / item.path)
+        if item.status == "selected":
+            candidates.append(run.output / item.group / item.name)
+    return sources
+
+
+def _maps(run: RunData, cache: str | Path | None,
+          projection: str) -> tuple[list[MapPoints | None], list[str]]:
+    cache_path = Path(cache) if cache else Path((run.record.get("parameters") or {}).get("cache") or "")
+    hashes = [i.hash for g in run.groups for i in g.items if i.hash]
+    vectors = load_vectors(cache_path, run.cache_key, hashes) if str(cache_path) not in ("", ".") else None
+    seed = int((run.record.get("parameters") or {}).get("seed", 42))
+    maps: list[MapPoints | None] = []
+    notes: list[str] = []
+    for group in run.groups:
+        if vectors is None:
+            maps.append(None)
+            notes.append(f"No map: the embedding cache {cache_path} is not here; rebuild with "
+                         "`repsample report OUTPUT --cache PATH`.")
+            continue
+        maps.append(project_group(group, vectors, seed, projection))
+        notes.append("No map: fewer than two images have an embedding in the cache.")
+    return maps, notes

@@ -1,0 +1,90 @@
+"""The 2-D map: each group's embeddings projected to the plane, sampled when there are too many."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from repsample.report.gather import GroupData, Item
+
+logger = logging.getLogger(__name__)
+
+MAX_POINTS = 2000
+PROJECTIONS = ("auto", "pca", "umap")
+
+
+@dataclass(frozen=True)
+class MapPoints:
+    """Points scaled to [0, 1]^2, with what each one is."""
+
+    xy: np.ndarray  # (m, 2)
+    items: list[Item]
+    method: str  # "PCA" or "UMAP"
+    total: int  # valid images with a vector; len(items) may be fewer (sampled)
+
+
+def project_group(
+    group: GroupData,
+    vectors: dict[str, np.ndarray],
+    seed: int,
+    method: str = "auto",
+    max_points: int = MAX_POINTS,
+) -> MapPoints | None:
+    """Project the group's embedded images; None when fewer than two have a vector."""
+    usable = [i for i in group.items if i.status != "error" and i.hash in vectors]
+    if len(usable) < 2:
+        return None
+    shown = _sample(usable, max_points, seed)
+    X = np.stack([vectors[i.hash] for i in shown]).astype(np.float64)
+    xy, name = _project(X, seed, method)
+    return MapPoints(_unit_square(xy), shown, name, len(usable))
+
+
+def _sample(items: list[Item], max_points: int, seed: int) -> list[Item]:
+    """All selected images (up to half the points), the rest a seeded sample of the others:
+    a proportional sample would leave only a handful of selected images to look at."""
+    if len(items) <= max_points:
+        return items
+    rng = np.random.default_rng(seed)
+    chosen = [i for i in items if i.status == "selected"]
+    others = [i for i in items if i.status != "selected"]
+    if len(chosen) > max_points // 2:
+        chosen = [chosen[j] for j in sorted(rng.choice(len(chosen), max_points // 2, replace=False))]
+    room = min(len(others), max_points - len(chosen))
+    others = [others[j] for j in sorted(rng.choice(len(others), room, replace=False))]
+    return others + chosen  # selected last, so they are drawn on top
+
+
+def _project(X: np.ndarray, seed: int, method: str) -> tuple[np.ndarray, str]:
+    if method in ("auto", "umap") and len(X) >= 10:
+        try:
+            import umap  # optional: nicer maps, slower
+        except ImportError:
+            if method == "umap":
+                logger.warning("UMAP is not installed (pip install umap-learn); using PCA")
+        else:
+            reducer = umap.UMAP(n_components=2, random_state=seed, n_neighbors=min(15, len(X) - 1))
+            xy: np.ndarray = np.asarray(reducer.fit_transform(X), dtype=np.float64)
+            return xy, "UMAP"
+    return pca_2d(X), "PCA"
+
+
+def pca_2d(X: np.ndarray) -> np.ndarray:
+    """The first two principal components (deterministic signs: largest loading positive)."""
+    centred = X - X.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    components = vt[:2]
+    signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
+    xy: np.ndarray = centred @ (components * signs[:, None]).T
+    if xy.shape[1] < 2:  # a single feature: put everything on one line
+        xy = np.column_stack([xy[:, 0], np.zeros(len(xy))])
+    return xy
+
+
+def _unit_square(xy: np.ndarray) -> np.ndarray:
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    span = np.where(hi - lo > 0, hi - lo, 1.0)
+    out: np.ndarray = (xy - lo) / span
+    return out

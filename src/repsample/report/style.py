@@ -1,0 +1,71 @@
+"""The page's stylesheet, inlined into every page so the report needs no other file but thumbnails."""
+
+CSS = """
+:root { --ink:#1d2430; --muted:#667085; --line:#e4e7ec; --bg:#f6f7f9; --card:#fff; --accent:#3b5bdb; }
+* { box-sizing: border-box; }
+body { margin:0; font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
+       color:var(--ink); background:var(--bg); }
+main { max-width:1240px; margin:0 auto; padding:24px; }
+header.top { background:#1d2430; color:#fff; padding:22px 24px; }
+header.top h1 { margin:0 0 4px; font-size:22px; }
+header.top .sub { color:#c5ccd8; font-size:13px; word-break:break-all; }
+h2 { font-size:19px; margin:0 0 4px; }
+h3 { font-size:15px; margin:18px 0 6px; display:flex; align-items:center; gap:8px; }
+h4 { font-size:14px; margin:14px 0 6px; }
+a { color:var(--accent); }
+code { font-size:12px; background:#eef0f4; padding:1px 4px; border-radius:3px; word-break:break-all; }
+.card { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:18px 20px;
+        margin:0 0 20px; }
+.muted { color:var(--muted); }
+.note { background:#fff8e1; border:1px solid #f1d98a; border-radius:6px; padding:6px 10px; margin:8px 0; }
+.tiles { display:grid; grid-template-columns:repeat(auto-fill,minmax(150px,1fr)); gap:10px; margin:12px 0; }
+.tile { border:1px solid var(--line); border-radius:8px; padding:10px 12px; }
+.tile .v { font-size:22px; font-weight:600; }
+.tile .v.small { font-size:14px; word-break:break-word; }
+.tile .k { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
+table { border-collapse:collapse; width:100%; font-size:13px; }
+th, td { text-align:left; padding:5px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
+th { color:var(--muted); font-weight:600; }
+td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
+.stages { display:flex; height:14px; border-radius:7px; overflow:hidden; margin:6px 0 4px; }
+.stages span { display:block; height:100%; }
+.legend span { display:inline-flex; align-items:center; gap:4px; margin-right:14px; font-size:12px; }
+.legend i, .swatch { display:inline-block; width:12px; height:12px; border-radius:3px; }
+.charts { display:flex; flex-wrap:wrap; gap:18px; margin:10px 0; }
+.charts figure { margin:0; }
+.charts figcaption { font-size:12px; color:var(--muted); margin:0 0 4px; font-weight:600; }
+svg.chart { display:block; max-width:100%; height:auto; }
+svg .axis { stroke:#98a2b3; stroke-width:1; }
+svg .grid { stroke:#eef0f4; stroke-width:1; }
+svg .tick { font-size:10px; fill:#667085; }
+svg .label { font-size:11px; fill:#475467; }
+svg .strong { font-weight:700; fill:#1d2430; }
+svg .line { fill:none; stroke:var(--accent); stroke-width:2; }
+svg .dot { fill:var(--accent); }
+svg .chosen { fill:none; stroke:#d62728; stroke-width:2.5; }
+svg .guide { stroke:#d62728; stroke-dasharray:4 3; stroke-width:1; }
+svg .frame { fill:#fbfbfc; stroke:var(--line); }
+svg .other { stroke-width:5; stroke-linecap:round; opacity:.6; fill:none; }
+svg .kept { stroke-width:7; stroke-linecap:round; fill:none; }
+svg .ring { stroke:#1d2430; stroke-width:9.5; stroke-linecap:round; fill:none; }
+svg .pale { fill:#9aa4b5; opacity:.45; }
+svg .solid { fill:#475467; }
+.sheet { display:flex; flex-wrap:wrap; gap:6px; }
+.thumb { margin:0; width:88px; }
+.thumb .box { width:88px; height:88px; background:#eef0f4; border-radius:6px; overflow:hidden;
+              display:flex; align-items:center; justify-content:center; }
+.thumb .box a { display:block; width:100%; height:100%; }
+.thumb img { width:100%; height:100%; object-fit:contain; display:block; }
+.thumb figcaption { font-size:10.5px; color:var(--muted); white-space:nowrap; overflow:hidden;
+                    text-overflow:ellipsis; }
+.thumb .none { font-size:10px; color:var(--muted); padding:4px; text-align:center; }
+.kept .box { outline:3px solid var(--c,#3b5bdb); outline-offset:-3px; }
+.strip { display:flex; flex-wrap:wrap; gap:4px; opacity:.8; }
+.strip .thumb, .strip .thumb .box { width:64px; }
+.strip .thumb .box { height:64px; }
+.cluster { border-top:1px solid var(--line); padding-top:4px; margin-top:10px; }
+.sub { font-size:12px; color:var(--muted); margin:8px 0 4px; }
+nav.toc { font-size:13px; }
+nav.toc a { margin-right:10px; }
+pre { background:#f3f4f7; padding:8px; border-radius:6px; overflow:auto; font-size:12px; }
+"""

@@ -1,0 +1,144 @@
+"""Charts as inline SVG strings: no library, no network, every label escaped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+import numpy as np
+
+# Tableau 20, reordered so neighbouring cluster numbers get distinct hues.
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+    "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+)
+
+
+def color(cluster: int | None) -> str:
+    return "#555555" if cluster is None or cluster < 0 else PALETTE[cluster % len(PALETTE)]
+
+
+def _svg(width: int, height: int, body: str, label: str) -> str:
+    return (f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+            f'role="img" aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
+            f'{body}</svg>')
+
+
+def _text(x: float, y: float, text: str, anchor: str = "middle", cls: str = "tick") -> str:
+    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" class="{cls}">{escape(text)}</text>'
+
+
+def line_chart(points: dict[int, float], marked: int | None, x_label: str, y_label: str,
+               width: int = 360, height: int = 220) -> str:
+    """A line over integer x (k), the marked x drawn as a ringed dot with a dashed guide."""
+    xs = sorted(points)
+    left, right, top, bottom = 46, 12, 14, 36
+    ys = [points[x] for x in xs]
+    lo, hi = min(ys), max(ys)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.05, hi + 0.05
+    pad = (hi - lo) * 0.08
+    lo, hi = lo - pad, hi + pad
+    x0, x1 = xs[0], xs[-1] if xs[-1] > xs[0] else xs[0] + 1
+
+    def px(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * (width - left - right)
+
+    def py(y: float) -> float:
+        return top + (hi - y) / (hi - lo) * (height - top - bottom)
+
+    parts = [f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" '
+             'class="axis"/>',
+             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" class="axis"/>']
+    for y in np.linspace(lo + pad, hi - pad, 3):
+        parts.append(f'<line x1="{left}" y1="{py(y):.1f}" x2="{width - right}" y2="{py(y):.1f}" '
+                     'class="grid"/>')
+        parts.append(_text(left - 4, py(y) + 4, f"{y:.2f}", "end"))
+    step = max(1, len(xs) // 10)
+    for x in xs[::step]:
+        parts.append(_text(px(x), height - bottom + 14, str(x)))
+    parts.append(_text((left + width - right) / 2, height - 4, x_label, cls="label"))
+    parts.append(f'<text class="label" transform="translate(12 {(top + height - bottom) / 2:.0f}) '
+                 f'rotate(-90)" text-anchor="middle">{escape(y_label)}</text>')
+    path = " ".join(f"{'M' if i == 0 else 'L'}{px(x):.1f} {py(points[x]):.1f}" for i, x in enumerate(xs))
+    parts.append(f'<path d="{path}" class="line"/>')
+    parts.extend(f'<circle cx="{px(x):.1f}" cy="{py(points[x]):.1f}" r="2.5" class="dot"/>' for x in xs)
+    if marked is not None and marked in points:
+        mx, my = px(marked), py(points[marked])
+        parts.append(f'<line x1="{mx:.1f}" y1="{top}" x2="{mx:.1f}" y2="{height - bottom}" class="guide"/>')
+        parts.append(f'<circle cx="{mx:.1f}" cy="{my:.1f}" r="6" class="chosen"/>')
+        anchor = "end" if mx > (left + width) / 2 else "start"
+        shift = -9 if anchor == "end" else 9
+        parts.append(_text(mx + shift, height - bottom - 6, f"chosen k = {marked}", anchor,
+                           "label strong"))
+    return _svg(width, height, "".join(parts), f"{y_label} against {x_label}")
+
+
+def paired_bars(labels: Sequence[str], first: Sequence[float], second: Sequence[float],
+                colors: Sequence[str], legend: tuple[str, str], width: int = 360) -> str:
+    """Per label, two horizontal bars of shares (0..1): a pale one and a solid one."""
+    row, left, right, top = 22, 70, 72, 26
+    height = top + row * len(labels) + 8
+    scale = max([*first, *second, 1e-9])
+    bar_w = width - left - right
+    parts = [
+        f'<rect x="{left}" y="4" width="10" height="10" class="pale"/>',
+        _text(left + 14, 13, legend[0], "start", "label"),
+        f'<rect x="{left + 130}" y="4" width="10" height="10" class="solid"/>',
+        _text(left + 144, 13, legend[1], "start", "label"),
+    ]
+    for i, (label, a, b, c) in enumerate(zip(labels, first, second, colors, strict=True)):
+        y = top + i * row
+        parts.append(f'<rect x="4" y="{y + 3}" width="10" height="10" fill="{c}"/>')
+        parts.append(_text(18, y + 12, label, "start"))
+        parts.append(f'<rect x="{left}" y="{y}" width="{bar_w * a / scale:.1f}" height="8" '
+                     f'fill="{c}" opacity="0.35"/>')
+        parts.append(f'<rect x="{left}" y="{y + 9}" width="{bar_w * b / scale:.1f}" height="8" '
+                     f'fill="{c}"/>')
+        parts.append(_text(left + bar_w * max(a, b) / scale + 4, y + 13, f"{a:.0%} / {b:.0%}", "start"))
+    return _svg(width, height, "".join(parts), f"{legend[0]} and {legend[1]} per cluster")
+
+
+def scatter(xy: np.ndarray, clusters: Sequence[int | None], selected: Sequence[bool],
+            width: int = 360, height: int = 300) -> str:
+    """Points as round zero-length path segments, one path per (cluster, kept): compact at
+    thousands of points. Kept images are larger, ringed and drawn last."""
+    pad = 10
+    sx = pad + xy[:, 0] * (width - 2 * pad)
+    sy = pad + (1 - xy[:, 1]) * (height - 2 * pad)
+    paths: dict[tuple[bool, int | None], list[str]] = {}
+    for x, y, c, s in zip(sx, sy, clusters, selected, strict=True):
+        paths.setdefault((bool(s), c), []).append(f"M{x:.1f} {y:.1f}h0")
+    parts = [f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" class="frame"/>']
+    for (kept, c), segments in sorted(paths.items(), key=lambda kv: (kv[0][0], kv[0][1] or -1)):
+        d = "".join(segments)
+        if kept:
+            parts.append(f'<path d="{d}" class="ring"/>')
+            parts.append(f'<path d="{d}" stroke="{color(c)}" class="kept"/>')
+        else:
+            parts.append(f'<path d="{d}" stroke="{color(c)}" class="other"/>')
+    return _svg(width, height, "".join(parts), "2-D map of the embeddings")
+
+
+def bars(labels: Sequence[str], values: Sequence[float], width: int = 360,
+         colors: Sequence[str] | None = None) -> str:
+    """Plain horizontal bars with their values printed; negative values go left of the axis."""
+    row, left, top = 20, 120, 4
+    height = top + row * len(labels) + 4
+    lo, hi = min([0.0, *values]), max([0.0, *values])
+    span = hi - lo or 1.0
+    plot = width - left - 60
+
+    def px(v: float) -> float:
+        return left + (v - lo) / span * plot
+
+    parts = [f'<line x1="{px(0):.1f}" y1="0" x2="{px(0):.1f}" y2="{height}" class="axis"/>']
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        y = top + i * row
+        fill = colors[i] if colors else PALETTE[i % len(PALETTE)]
+        x_a, x_b = sorted((px(0), px(value)))
+        parts.append(_text(left - 6, y + 12, label, "end"))
+        parts.append(f'<rect x="{x_a:.1f}" y="{y + 2}" width="{x_b - x_a:.1f}" height="13" fill="{fill}"/>')
+        parts.append(_text(max(x_b, px(0)) + 4, y + 12, f"{value:.4g}", "start"))
+    return _svg(width, height, "".join(parts), "bar chart")

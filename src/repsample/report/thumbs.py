@@ -1,0 +1,68 @@
+"""Thumbnails: small JPEGs named by content hash, written once and reused by every later report."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from repsample.decode import DecodeError, decode_image
+from repsample.progress import Progress, SilentProgress
+
+logger = logging.getLogger(__name__)
+
+THUMB_DIR = Path(".report") / "thumbs"
+THUMB_SIDE = 160  # px, longest side: sharp at the 2x density of a 80 px tile
+THUMB_QUALITY = 80
+
+
+def thumb_relpath(digest: str) -> str:
+    """The thumbnail's link from report.html: relative, so OUTPUT can be moved or zipped."""
+    return f"{THUMB_DIR.as_posix()}/{digest}.jpg"
+
+
+def make_thumbnails(
+    output_dir: Path,
+    sources: Mapping[str, Sequence[Path]],
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> set[str]:
+    """Write OUTPUT/.report/thumbs/<hash>.jpg for every hash missing one; return those that exist.
+
+    ``sources`` lists, per hash, files holding that content, tried in order: the original may
+    have moved since the run, the exported copy may not exist (--mode none).
+    """
+    folder = output_dir / THUMB_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    done = {h for h in sources if (folder / f"{h}.jpg").is_file()}
+    todo = [h for h in sources if h not in done]
+    bar = (progress or SilentProgress()).stage("thumbs", len(todo))
+    workers = workers or min(4, os.cpu_count() or 1)
+    # Threads suffice: PIL releases the GIL while it decodes and resizes.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for digest, ok in zip(todo, pool.map(lambda h: _write_one(folder, h, sources[h]), todo), strict=True):
+            if ok:
+                done.add(digest)
+            bar.advance()
+    bar.close()
+    return done
+
+
+def _write_one(folder: Path, digest: str, candidates: Sequence[Path]) -> bool:
+    for source in candidates:
+        try:
+            image = decode_image(source, min_size=(THUMB_SIDE, THUMB_SIDE))
+        except DecodeError as exc:
+            logger.debug("no thumbnail from %s: %s", source, exc)
+            continue
+        image.thumbnail((THUMB_SIDE, THUMB_SIDE))
+        target = folder / f"{digest}.jpg"
+        tmp = target.with_name(f".{target.name}.repsample-tmp")
+        image.save(tmp, "JPEG", quality=THUMB_QUALITY, optimize=True)
+        os.replace(tmp, target)
+        return True
+    logger.warning("no thumbnail for %s: none of %s could be read", digest[:12],
+                   ", ".join(str(c) for c in candidates) or "no source")
+    return False
