@@ -13,12 +13,14 @@ from repsample.report.thumbs import thumb_relpath
 
 
 def esc(value: object) -> str:
-    return escape(str(value), quote=True)
+    """Text made safe for HTML; the odd bytes of a name that is not UTF-8 are shown as escapes."""
+    text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return escape(text, quote=True)
 
 
 def href(rel_path: str) -> str:
-    """A relative URL for a path under OUTPUT, every segment percent-encoded."""
-    return "/".join(quote(part) for part in rel_path.split("/"))
+    """A relative URL for a path under OUTPUT, every segment's bytes percent-encoded."""
+    return "/".join(quote(part.encode("utf-8", "surrogateescape")) for part in rel_path.split("/"))
 
 
 class Thumbs:

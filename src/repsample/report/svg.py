@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 
 import numpy as np
+
+from repsample.report.figures import esc as escape
 
 # Tableau 20, reordered so neighbouring cluster numbers get distinct hues.
 PALETTE = (

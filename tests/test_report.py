@@ -1,0 +1,203 @@
+"""The report: built by select, rebuilt by `repsample report`, self-contained, escaped, relative."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import DATA, make_image
+from repsample.cli import cli
+from repsample.report import Caps, build_report
+from repsample.report.embedmap import pca_2d, project_group
+from repsample.report.gather import GroupData, Item, gather
+from repsample.report.plan import strip
+
+FAST = ["--model", "resnet18", "--weights", "random"]
+XSS_NAME = "<img src=x onerror=alert(1)>.jpg"
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def make_dataset(root: Path) -> Path:
+    """Two groups, one holding a hostile file name and a truncated JPEG."""
+    for i in range(14):
+        make_image(root / "train" / "cats" / f"cat_{i:02d}.jpg", seed=i)
+    for i in range(9):
+        make_image(root / "train" / "dogs" / f"dog_{i:02d}.png", seed=100 + i, size=(40, 70))
+    make_image(root / "train" / "cats" / XSS_NAME, seed=999)
+    shutil.copy(DATA / "truncated.jpg", root / "train" / "cats" / "broken.jpg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def selection(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real select run (report on by default), shared by the tests that only read it."""
+    base = tmp_path_factory.mktemp("report")
+    data = make_dataset(base / "data")
+    out = base / "out"
+    code, text = run("select", str(data), str(out), "--per-class", "5", "--k-min", "2",
+                     "--k-max", "4", "--cache", str(base / "cache.sqlite"), "-q", *FAST)
+    assert code == 0, text
+    return out
+
+
+def attributes(html: str, name: str) -> list[str]:
+    return re.findall(rf'\s{name}="([^"]*)"', html)
+
+
+def test_select_writes_report_with_a_thumbnail_per_shown_image(selection: Path) -> None:
+    html = (selection / "report.html").read_text(encoding="utf-8")
+    run_data = gather(selection)
+    valid = [i for g in run_data.groups for i in g.items if i.status != "error"]
+    assert len(valid) == 24  # under every cap: each valid image is shown once
+    sources = [s for s in attributes(html, "src") if s.startswith(".report/thumbs/")]
+    assert len(sources) == 24
+    assert {s.split("/")[-1][:-4] for s in sources} == {i.hash for i in valid}
+    for src in sources:
+        with Image.open(selection / src) as thumb:
+            assert thumb.format == "JPEG" and max(thumb.size) <= 160
+    assert "Files that failed (1)" in html and "broken.jpg" in html
+    assert "Silhouette against k" in html and "chosen k = " in html
+    assert html.count('<svg class="chart"') >= 6  # silhouette, sizes and map per group
+
+
+def test_file_names_are_text_not_markup(selection: Path) -> None:
+    html = (selection / "report.html").read_text(encoding="utf-8")
+    assert "onerror=alert" in html  # the name is there...
+    assert "<img src=x" not in html  # ...but never as a tag
+    assert "&lt;img src=x onerror=alert(1)&gt;.jpg" in html
+
+
+def test_links_are_relative_and_nothing_comes_from_the_network(selection: Path) -> None:
+    html = (selection / "report.html").read_text(encoding="utf-8")
+    links = attributes(html, "src") + attributes(html, "href")
+    assert links
+    for link in links:
+        assert not re.match(r"^([a-z]+:|/)", link), link
+        if not link.startswith("#"):
+            from urllib.parse import unquote
+            assert (selection / unquote(link)).exists(), link
+    assert "<script" not in html and "<link" not in html
+    assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", html)
+
+
+def test_report_command_rebuilds_and_reuses_thumbnails(selection: Path, tmp_path: Path) -> None:
+    moved = tmp_path / "moved"
+    shutil.copytree(selection, moved)  # relative links: the copy works on its own
+    (moved / "report.html").unlink()
+    thumbs = sorted((moved / ".report" / "thumbs").iterdir())
+    stamps = [t.stat().st_mtime_ns for t in thumbs]
+    code, out = run("report", str(moved), "-q")
+    assert code == 0, out
+    assert (moved / "report.html").is_file()
+    assert [t.stat().st_mtime_ns for t in thumbs] == stamps
+    assert sorted((moved / ".report" / "thumbs").iterdir()) == thumbs
+
+
+def test_report_without_cache_still_builds_and_says_why_no_map(selection: Path,
+                                                              tmp_path: Path) -> None:
+    out = tmp_path / "copy"
+    shutil.copytree(selection, out)
+    path = build_report(out, cache=tmp_path / "nowhere.sqlite")
+    html = path.read_text(encoding="utf-8")
+    assert "No map: the embedding cache" in html
+    assert not (tmp_path / "nowhere.sqlite").exists()  # asking must not create a cache
+
+
+def test_report_of_a_folder_without_a_run_is_a_one_line_error(tmp_path: Path) -> None:
+    code, out = run("report", str(tmp_path))
+    assert code == 2
+    assert "manifest.csv not found" in out and "Traceback" not in out
+
+
+def test_no_report_flag(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for i in range(4):
+        make_image(data / "a" / f"{i}.jpg", seed=i)
+    code, out = run("select", str(data), str(tmp_path / "out"), "--per-class", "2", "--no-report",
+                    "--cache", str(tmp_path / "c.sqlite"), "-q", *FAST)
+    assert code == 0, out
+    assert (tmp_path / "out" / "manifest.csv").is_file()
+    assert not (tmp_path / "out" / "report.html").exists()
+    assert not (tmp_path / "out" / ".report").exists()
+
+
+def test_group_pages_when_the_contact_sheet_is_capped(selection: Path, tmp_path: Path) -> None:
+    out = tmp_path / "capped"
+    shutil.copytree(selection, out)
+    html = build_report(out, caps=Caps(sheet=1, strip=2)).read_text(encoding="utf-8")
+    assert 'href=".report/groups/g0.html"' in html
+    page = (out / ".report" / "groups" / "g0.html").read_text(encoding="utf-8")
+    sources = [s for s in attributes(page, "src")]
+    cats = [i for i in gather(out).groups[0].items if i.status == "selected"]
+    assert len([s for s in sources if "thumbs/" in s]) >= len(cats)
+    for link in sources + attributes(page, "href"):
+        from urllib.parse import unquote
+        assert (out / ".report" / "groups" / unquote(link)).resolve().exists(), link
+
+
+def test_evaluation_and_check_files_are_shown(selection: Path, tmp_path: Path) -> None:
+    out = tmp_path / "extras"
+    shutil.copytree(selection, out)
+    evaluation = {"metric": "coverage", "methods": {
+        "repsample": {"coverage": 0.91, "mmd": 0.012}, "random": {"coverage": 0.83, "mmd": 0.020}},
+        "random_runs": [0.81, 0.83, 0.84], "note": "<b>not bold</b>"}
+    (out / "evaluation.json").write_text(json.dumps(evaluation), encoding="utf-8")
+    (out / "check.csv").write_text("kind,a,b\nnear_duplicate,train/cats/cat_00.jpg,"
+                                   "train/cats/cat_01.jpg\n", encoding="utf-8")
+    html = build_report(out).read_text(encoding="utf-8")
+    assert 'id="evaluation"' in html and "0.91" in html and "0.83" in html
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in html
+    assert 'id="check"' in html and "near_duplicate" in html
+    check = html[html.index('id="check"'):]
+    assert check.count('src=".report/thumbs/') >= 2
+
+
+def test_a_bad_evaluation_file_does_not_break_the_report(selection: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bad"
+    shutil.copytree(selection, out)
+    (out / "evaluation.json").write_text("{not json", encoding="utf-8")
+    html = build_report(out).read_text(encoding="utf-8")
+    assert 'id="evaluation"' not in html and 'id="overview"' in html
+
+
+def item(path: str, status: str, cluster: int, distance: float, digest: str = "") -> Item:
+    return Item(path, "g", status, cluster, distance, None, digest, "")
+
+
+def test_strip_spans_nearest_to_farthest() -> None:
+    items = [item(f"{i}.jpg", "not_selected", 0, float(i)) for i in range(100)]
+    chosen = strip(items, 5)
+    assert [i.distance for i in chosen] == [0, 25, 50, 74, 99]  # round() is banker's at .5
+    assert strip(items[:3], 5) == items[:3]
+
+
+def test_map_samples_large_groups_and_keeps_selected_on_top() -> None:
+    rng = np.random.default_rng(0)
+    items = [item(f"{i}.jpg", "selected" if i % 10 == 0 else "not_selected", i % 3, 0.0,
+                  f"{i:064x}") for i in range(500)]
+    vectors = {i.hash: rng.normal(size=8).astype(np.float32) for i in items}
+    group = GroupData("g", items, 3, {}, None, {}, None)
+    points = project_group(group, vectors, seed=1, method="pca", max_points=100)
+    assert points is not None and points.total == 500 and len(points.items) == 100
+    assert sum(i.status == "selected" for i in points.items) == 50
+    assert all(i.status == "selected" for i in points.items[50:])
+    assert points.xy.min() >= 0 and points.xy.max() <= 1
+
+
+def test_pca_finds_the_direction_of_largest_spread() -> None:
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(0, 10, 200), rng.normal(0, 1, 200), rng.normal(0, 0.1, 200)])
+    xy = pca_2d(X)
+    assert np.corrcoef(xy[:, 0], X[:, 0])[0, 1] > 0.99
+    assert np.corrcoef(xy[:, 1], X[:, 1])[0, 1] > 0.99
