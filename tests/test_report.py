@@ -201,3 +201,21 @@ def test_pca_finds_the_direction_of_largest_spread() -> None:
     xy = pca_2d(X)
     assert np.corrcoef(xy[:, 0], X[:, 0])[0, 1] > 0.99
     assert np.corrcoef(xy[:, 1], X[:, 1])[0, 1] > 0.99
+
+
+@pytest.mark.slow
+def test_report_with_the_real_default_model(example_tree: Path, tmp_path: Path) -> None:
+    """The offline default model on a handful of real Fashion-MNIST images: maps and k chart."""
+    data = tmp_path / "few"
+    for group in ("train/Ankle boot", "train/T-shirt top"):
+        for src in sorted((example_tree / group).iterdir())[:8]:
+            (data / group).mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, data / group / src.name)
+    out = tmp_path / "out"
+    code, text = run("select", str(data), str(out), "--per-class", "3", "--k-min", "2",
+                     "--k-max", "3", "--cache", str(tmp_path / "c.sqlite"), "-q")
+    assert code == 0, text
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "efficientnet-lite0 (default)" in html
+    assert html.count("Map (PCA") == 2 and "No map" not in html
+    assert html.count('src=".report/thumbs/') == 16
