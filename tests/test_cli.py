@@ -91,3 +91,12 @@ def test_overwrite_replaces_only_earlier_selection(make_tree: TreeFactory, tmp_p
     assert code == 0, text
     assert len(list((out / "a").iterdir())) == 2
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_unusable_cache_is_one_line(make_tree: TreeFactory, tmp_path: Path) -> None:
+    root = make_tree({"a": 3})
+    bogus = tmp_path / "cache.sqlite"
+    bogus.write_text("this is not an SQLite database " * 100)
+    one_line_error(*run("select", str(root), str(tmp_path / "o"), "--cache", str(bogus), *FAST),
+                   "cannot use the embedding cache", "--cache PATH")
+    assert not (tmp_path / "o").exists()

@@ -19,6 +19,8 @@ from typing import TypeVar
 import numpy as np
 import platformdirs
 
+from repsample.errors import RepsampleError
+
 _T = TypeVar("_T")
 SCHEMA_VERSION = 1
 _CHUNK = 1 << 20
@@ -50,8 +52,16 @@ class EmbeddingCache:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self._create()
+        except (OSError, sqlite3.Error) as exc:
+            raise RepsampleError(
+                f"cannot use the embedding cache {self.path} ({exc}); pass --cache PATH to another file"
+            ) from None
+
+    def _create(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(
