@@ -48,6 +48,8 @@ svg .frame { fill:#fbfbfc; stroke:var(--line); }
 svg .other { stroke-width:5; stroke-linecap:round; opacity:.6; fill:none; }
 svg .kept { stroke-width:7; stroke-linecap:round; fill:none; }
 svg .ring { stroke:#1d2430; stroke-width:9.5; stroke-linecap:round; fill:none; }
+svg .dense .other { stroke-width:3; } svg .dense .kept { stroke-width:4.5; }
+svg .dense .ring { stroke-width:6; }
 svg .pale { fill:#9aa4b5; opacity:.45; }
 svg .solid { fill:#475467; }
 .sheet { display:flex; flex-wrap:wrap; gap:6px; }

@@ -119,7 +119,10 @@ def scatter(xy: np.ndarray, clusters: Sequence[int | None], selected: Sequence[b
             parts.append(f'<path d="{d}" stroke="{color(c)}" class="kept"/>')
         else:
             parts.append(f'<path d="{d}" stroke="{color(c)}" class="other"/>')
-    return _svg(width, height, "".join(parts), "2-D map of the embeddings")
+    body = "".join(parts)
+    if len(xy) > 600:  # thousands of points: smaller marks so the kept ones stay distinct
+        body = f'<g class="dense">{body}</g>'
+    return _svg(width, height, body, "2-D map of the embeddings")
 
 
 def bars(labels: Sequence[str], values: Sequence[float], width: int = 360,

@@ -40,13 +40,19 @@ def make_thumbnails(
     todo = [h for h in sources if h not in done]
     bar = (progress or SilentProgress()).stage("thumbs", len(todo))
     workers = workers or min(4, os.cpu_count() or 1)
+    failed: list[str] = []
     # Threads suffice: PIL releases the GIL while it decodes and resizes.
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for digest, ok in zip(todo, pool.map(lambda h: _write_one(folder, h, sources[h]), todo), strict=True):
             if ok:
                 done.add(digest)
+            else:
+                failed.append(digest)
             bar.advance()
     bar.close()
+    if failed:  # one line, not one per image: a moved INPUT can leave thousands without a source
+        logger.warning("%d thumbnail(s) could not be made (sources moved or unreadable), e.g. %s",
+                       len(failed), ", ".join(str(c) for c in sources[failed[0]]) or failed[0])
     return done
 
 
@@ -63,6 +69,4 @@ def _write_one(folder: Path, digest: str, candidates: Sequence[Path]) -> bool:
         image.save(tmp, "JPEG", quality=THUMB_QUALITY, optimize=True)
         os.replace(tmp, target)
         return True
-    logger.warning("no thumbnail for %s: none of %s could be read", digest[:12],
-                   ", ".join(str(c) for c in candidates) or "no source")
     return False
