@@ -12,6 +12,8 @@ Weighting = Callable[[np.ndarray], np.ndarray]
 
 ALLOCATIONS: Registry[Weighting] = Registry("allocation")
 ALLOCATIONS.register("equal", lambda sizes: np.ones(len(sizes)))  # the original's
+ALLOCATIONS.register("proportional", lambda sizes: sizes.astype(np.float64))
+ALLOCATIONS.register("sqrt", lambda sizes: np.sqrt(sizes.astype(np.float64)))  # in between
 
 
 def list_allocations() -> list[str]:
@@ -23,12 +25,22 @@ def allocate(sizes: Sequence[int] | np.ndarray, budget: int, scheme: str = "equa
 
     Shares follow the scheme's weights; the integer remainder goes to the largest fractional
     shares (ties: larger cluster, then lower index); what a cluster cannot fill is handed on to
-    the clusters that still have room, by the same rule.
+    the clusters that still have room, by the same rule. When the budget covers every non-empty
+    cluster, each gets at least one image (a small cluster may be a rare mode).
     """
-    weigh = ALLOCATIONS.get(scheme)
     caps = np.asarray(sizes, dtype=np.int64)
-    quotas = np.zeros(len(caps), dtype=np.int64)
-    left = min(int(budget), int(caps.sum()))
+    quotas = _shares(caps, np.zeros(len(caps), dtype=np.int64), budget, scheme)
+    nonempty = caps > 0
+    if budget >= nonempty.sum() and (quotas[nonempty] == 0).any():
+        quotas = _shares(caps, nonempty.astype(np.int64), budget, scheme)
+    return quotas
+
+
+def _shares(caps: np.ndarray, start: np.ndarray, budget: int, scheme: str) -> np.ndarray:
+    """Fill ``start`` up to min(budget, caps.sum()) by the scheme's weights, capped per cluster."""
+    weigh = ALLOCATIONS.get(scheme)
+    quotas: np.ndarray = np.array(start, dtype=np.int64)
+    left = min(int(budget), int(caps.sum())) - int(quotas.sum())
     while left > 0:
         open_ = np.flatnonzero(quotas < caps)
         weights = np.asarray(weigh(caps[open_]), dtype=np.float64)

@@ -1,0 +1,175 @@
+"""Quality bench: which strategy x allocation gives a subset that is varied AND representative?
+
+Fashion-MNIST from Debian's dataset-fashion-mnist, written as class folders of PNGs, embedded with
+the real offline model (efficientnet-lite0, default weights) through ``repsample.embed_images``
+and its SQLite cache (under --root, so a rerun embeds nothing). A rare visual mode is planted in
+every class: ``--rare`` of its images (1 %) are colour-inverted, train and test alike.
+
+For every budget, strategy and allocation, over ``--seeds`` seeds, each class folder of the train
+split is reduced to the budget and scored with ``repsample.evaluate``: coverage, MMD, cluster-share
+TV, near-duplicate rate, rare-mode hits, and the accuracy of a logistic-regression probe trained
+on the union of the class subsets and tested on the held-out test split. Everything is compared
+with ``random`` under the same seeds, in the same run. Prints a markdown table.
+
+    python bench/quality.py                                     # the documented run
+    python bench/quality.py --train-per-class 300 --budgets 10,50 --seeds 2   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+SOURCE = Path("/usr/share/datasets/fashion-mnist")
+CLASSES = ("T-shirt top", "Trouser", "Pullover", "Dress", "Coat",
+           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+RARE_SUFFIX = "_inv"
+
+
+def read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path) as fh:
+        data = fh.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def write_dataset(data: Path, per_class: dict[str, int], rare: float, seed: int = 0) -> None:
+    """ROOT/data/{train,test}/<class>/*.png, a seeded draw; a finished tree is left as it is."""
+    marker = data / "complete.json"
+    spec = {"per_class": per_class, "rare": rare, "seed": seed}
+    if marker.is_file() and json.loads(marker.read_text()) == spec:
+        return
+    rng = np.random.default_rng(seed)
+    sources = {"train": "train", "test": "t10k"}
+    for split, n in per_class.items():
+        images = read_idx(SOURCE / f"{sources[split]}-images-idx3-ubyte.gz")
+        labels = read_idx(SOURCE / f"{sources[split]}-labels-idx1-ubyte.gz")
+        for label, name in enumerate(CLASSES):
+            picks = np.sort(rng.permutation(np.flatnonzero(labels == label))[:n])
+            inverted = set(rng.choice(picks, size=max(1, round(rare * n)), replace=False).tolist())
+            folder = data / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in picks.tolist():
+                pixels = 255 - images[i] if i in inverted else images[i]
+                suffix = RARE_SUFFIX if i in inverted else ""
+                Image.fromarray(pixels, "L").save(folder / f"{split}_{i:05d}{suffix}.png")
+    marker.write_text(json.dumps(spec))
+
+
+def list_split(data: Path, split: str) -> tuple[list[Path], np.ndarray]:
+    """Files of a split in sorted order and their class index."""
+    paths, labels = [], []
+    for label, name in enumerate(CLASSES):
+        files = sorted((data / split / name).glob("*.png"))
+        paths += files
+        labels += [label] * len(files)
+    return paths, np.asarray(labels)
+
+
+def embed(paths: list[Path], cache: Path, device: str, workers: int | None) -> np.ndarray:
+    from repsample import embed_images
+
+    embedded = embed_images(paths, device=device, cache=cache, workers=workers)
+    if any(r is None for r in embedded.rows):
+        raise SystemExit(f"{sum(r is None for r in embedded.rows)} bench images failed to embed")
+    return embedded.vectors
+
+
+def export_vectors(paths: list[Path], cache: Path, out: Path, parts: int) -> None:
+    """Ship cached vectors as float16 .npz parts (to carry embeddings made on another machine)."""
+    from repsample import embed_images
+
+    embedded = embed_images(paths, cache=cache, workers=0)
+    hashes = np.asarray(embedded.hashes, dtype="S64")  # bytes: a quarter of str's size
+    for i, idx in enumerate(np.array_split(np.arange(len(paths)), parts)):
+        np.savez(out / f"vectors_{i}.npz", hashes=hashes[idx],
+                 vectors=embedded.vectors[idx].astype(np.float16))
+
+
+def import_vectors(folder: Path, cache: Path) -> int:
+    """Fill the cache from export_vectors parts: content-addressed, so only identical files hit."""
+    from repsample.cache import EmbeddingCache
+    from repsample.models import get_model, model_key
+
+    key = model_key(get_model("efficientnet-lite0"), "default")
+    n = 0
+    with EmbeddingCache(cache) as db:
+        for part in sorted(folder.glob("vectors_*.npz")):
+            with np.load(part) as z:
+                hashes = [h.decode() for h in z["hashes"].tolist()]
+                rows = list(zip(hashes, z["vectors"].astype(np.float32), strict=True))
+            db.put_many(key, vectors=rows)
+            n += len(rows)
+    return n
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "repsample-bench")
+    p.add_argument("--train-per-class", type=int, default=2000)
+    p.add_argument("--test-per-class", type=int, default=400)
+    p.add_argument("--rare", type=float, default=0.01, help="share of each class inverted")
+    p.add_argument("--budgets", default="10,50,200,1000")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--strategies", default=None, help="comma list; default: all registered")
+    p.add_argument("--allocations", default=None, help="comma list; default: all registered")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--embed-only", action="store_true", help="write and embed, then stop")
+    p.add_argument("--export-vectors", type=Path, default=None, metavar="DIR")
+    p.add_argument("--import-vectors", type=Path, default=None, metavar="DIR")
+    p.add_argument("--json", type=Path, default=None, help="also write the raw results here")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    args = parse_args(argv)
+    data, cache = args.root / "data", args.root / "embeddings.sqlite"
+    t0 = time.perf_counter()
+    write_dataset(data, {"train": args.train_per_class, "test": args.test_per_class}, args.rare)
+    train_paths, y_train = list_split(data, "train")
+    test_paths, y_test = list_split(data, "test")
+    print(f"dataset: {len(train_paths)} train, {len(test_paths)} test images under {data} "
+          f"({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
+    if args.import_vectors:
+        n = import_vectors(args.import_vectors, cache)
+        print(f"imported {n} vectors into {cache}", file=sys.stderr)
+    t0 = time.perf_counter()
+    X_train = embed(train_paths, cache, args.device, args.workers)
+    X_test = embed(test_paths, cache, args.device, args.workers)
+    print(f"embedded in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    if args.export_vectors:
+        args.export_vectors.mkdir(parents=True, exist_ok=True)
+        export_vectors(train_paths + test_paths, cache, args.export_vectors, parts=5)
+    if args.embed_only or args.export_vectors:
+        return
+    rare_train = np.asarray([p.stem.endswith(RARE_SUFFIX) for p in train_paths])
+    results = run_grid(args, X_train, y_train, rare_train, X_test, y_test)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    print(render(results, args))
+
+
+def run_grid(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, rare: np.ndarray,
+             X_test: np.ndarray, y_test: np.ndarray) -> list[dict[str, Any]]:
+    raise NotImplementedError
+
+
+def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    raise NotImplementedError
+
+
+if __name__ == "__main__":
+    main()

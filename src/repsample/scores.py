@@ -1,0 +1,88 @@
+"""Scores and greedy rules that the selection strategies are built from, on plain matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.neighbors import NearestNeighbors
+
+
+def knn(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distances and indices of each row's k nearest other rows (k capped at n - 1), self excluded."""
+    k = min(k, len(X) - 1)
+    if k < 1:
+        return np.zeros((len(X), 0)), np.zeros((len(X), 0), dtype=np.int64)
+    dist, ind = NearestNeighbors(n_neighbors=k).fit(X).kneighbors()
+    return dist, ind
+
+
+def typicality(X: np.ndarray, k: int = 20) -> np.ndarray:
+    """TypiClust's typicality: 1 / mean distance to the k nearest neighbours; higher = denser."""
+    dist, _ = knn(X, k)
+    mean = dist.mean(axis=1) if dist.shape[1] else np.zeros(len(X))
+    return np.asarray(1.0 / (mean + 1e-12))
+
+
+def farthest_first(
+    candidates: np.ndarray, kept: np.ndarray, quota: int, start: int | None = None
+) -> np.ndarray:
+    """Greedy k-center: repeatedly the candidate farthest from everything chosen or kept.
+
+    With nothing kept the first pick is ``start`` (default: row 0). Returns positions in
+    ``candidates``, in pick order.
+    """
+    m = len(candidates)
+    nearest = np.full(m, np.inf)
+    for row in kept:
+        nearest = np.minimum(nearest, np.linalg.norm(candidates - row, axis=1))
+    order: list[int] = []
+    for _ in range(min(quota, m)):
+        j = int(np.argmax(nearest)) if len(order) or len(kept) else (start or 0)
+        order.append(j)
+        nearest = np.minimum(nearest, np.linalg.norm(candidates - candidates[j], axis=1))
+        nearest[j] = -1.0  # never again, even among exact duplicates
+    return np.asarray(order, dtype=np.int64)
+
+
+def knn_similarity(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sparse similarity as (row, col, value) triples: each row to itself and its k neighbours.
+
+    Gaussian of the distance, bandwidth the median neighbour distance: O(n k) memory.
+    """
+    n = len(X)
+    dist, ind = knn(X, k)
+    positive = dist[dist > 0]
+    sigma = float(np.median(positive)) if len(positive) else 1.0
+    cols = np.concatenate([np.arange(n)[:, None], ind], axis=1)
+    sims = np.concatenate([np.ones((n, 1)), np.exp(-((dist / sigma) ** 2) / 2)], axis=1)
+    rows = np.repeat(np.arange(n), cols.shape[1])
+    return rows, cols.ravel(), sims.ravel()
+
+
+def facility_greedy(X: np.ndarray, quota: int, start: np.ndarray, k: int = 20) -> np.ndarray:
+    """Greedy facility location: maximise sum_i max_{j in S} sim(i, j) over a kNN similarity.
+
+    Rows at positions ``start`` are already in S (kept); picks come from the other rows, in
+    order. Each step costs O(n k), the graph O(n k) memory.
+    """
+    n = len(X)
+    rows, cols, sims = knn_similarity(X, k)
+    by_col = np.argsort(cols, kind="stable")
+    bounds = np.searchsorted(cols[by_col], np.arange(n + 1))
+    cover = np.zeros(n)
+    taken = np.zeros(n, dtype=bool)
+
+    def add(j: int) -> None:
+        entries = by_col[bounds[j] : bounds[j + 1]]
+        np.maximum.at(cover, rows[entries], sims[entries])
+        taken[j] = True
+
+    for j in start:
+        add(int(j))
+    order: list[int] = []
+    for _ in range(min(quota, n - len(start))):
+        gains = np.bincount(cols, weights=np.maximum(sims - cover[rows], 0.0), minlength=n)
+        gains[taken] = -np.inf
+        j = int(np.argmax(gains))
+        order.append(j)
+        add(j)
+    return np.asarray(order, dtype=np.int64)
