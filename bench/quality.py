@@ -125,7 +125,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--strategies", default=None, help="comma list; default: all registered")
     p.add_argument("--allocations", default=None, help="comma list; default: all registered")
     p.add_argument("--device", default="auto")
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--workers", type=int, default=None, help="decoding processes")
+    p.add_argument("--jobs", type=int, default=1, help="seeds run in parallel")
     p.add_argument("--embed-only", action="store_true", help="write and embed, then stop")
     p.add_argument("--export-vectors", type=Path, default=None, metavar="DIR")
     p.add_argument("--import-vectors", type=Path, default=None, metavar="DIR")
@@ -162,13 +163,115 @@ def main(argv: list[str] | None = None) -> None:
     print(render(results, args))
 
 
+_DATA: dict[str, Any] = {}
+
+
+def _share(**arrays: Any) -> None:
+    _DATA.update(arrays)
+
+
 def run_grid(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, rare: np.ndarray,
              X_test: np.ndarray, y_test: np.ndarray) -> list[dict[str, Any]]:
-    raise NotImplementedError
+    """One record per (budget, strategy, allocation, seed); tasks (seed, budget) in parallel."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from repsample.allocate import list_allocations
+    from repsample.select import STRATEGIES
+
+    strategies = args.strategies.split(",") if args.strategies else STRATEGIES.names()
+    allocations = args.allocations.split(",") if args.allocations else list_allocations()
+    combos = [("random", "-"), *((s, a) for s in strategies if s != "random" for a in allocations)]
+    budgets = [int(b) for b in args.budgets.split(",")]
+    tasks = [(seed, budgets, combos) for seed in range(args.seeds)]
+    _share(X=X, y=y, rare=rare, X_test=X_test, y_test=y_test)  # forked workers inherit these
+    done: list[dict[str, Any]] = []
+    if args.jobs <= 1:
+        for t in tasks:
+            done += _keep_partial(args, grid_task(*t))
+        return done
+    import multiprocessing
+
+    with ProcessPoolExecutor(args.jobs, multiprocessing.get_context("fork")) as pool:
+        for records in pool.map(grid_task, *zip(*tasks, strict=True)):
+            done += _keep_partial(args, records)
+    return done
+
+
+def _keep_partial(args: argparse.Namespace, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Append a finished seed to --json's .partial.jsonl (a long run killed keeps its seeds)."""
+    if args.json:
+        with open(args.json.with_suffix(".partial.jsonl"), "a") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in records)
+    return records
+
+
+def grid_task(seed: int, budgets: list[int], combos: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Every budget and combo at one seed (one clustering per class and seed)."""
+    from repsample.cluster import choose_k
+    from repsample.evaluate import METRICS, Reference, linear_probe
+    from repsample.select import STRATEGIES
+
+    t0 = time.perf_counter()
+    X, y, rare = _DATA["X"], _DATA["y"], _DATA["rare"]
+    classes = np.unique(y)
+    groups = []
+    for c in classes:
+        Xc = X[y == c]
+        clustering = choose_k(Xc, 5, 20, seed, 3000)  # shared by every strategy
+        groups.append((Xc, rare[y == c], clustering, Reference.build(Xc, clustering.labels)))
+    results = []
+    for budget, (strategy, allocation) in ((b, c) for b in budgets for c in combos):
+        scores, picks = [], []
+        for Xc, rare_c, clustering, ref in groups:
+            selector = STRATEGIES.get(strategy)(
+                budget, allocation="equal" if allocation == "-" else allocation, random_state=seed)
+            rows = selector.fit(Xc, clustering=clustering).selected_indices_
+            picks.append(rows)
+            score = ref.score(rows)
+            score["rare_hit"] = float(rare_c[rows].any())
+            score["rare_share"] = float(rare_c[rows].mean())
+            scores.append(score)
+        record: dict[str, Any] = {"budget": budget, "strategy": strategy,
+                                  "allocation": allocation, "seed": seed}
+        for m in (*METRICS, "rare_hit", "rare_share"):
+            record[m] = float(np.mean([sc[m] for sc in scores]))  # type: ignore[arg-type]
+        X_sub = np.vstack([g[0][r] for g, r in zip(groups, picks, strict=True)])
+        y_sub = np.concatenate([np.full(len(r), c) for c, r in zip(classes, picks, strict=True)])
+        record["accuracy"] = linear_probe(X_sub, y_sub, _DATA["X_test"], _DATA["y_test"])
+        results.append(record)
+    print(f"seed {seed}: {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    return results
+
+
+COLUMNS = (("accuracy", "probe acc", 1), ("coverage_mean", "cover mean", 2),
+           ("coverage_max", "cover max", 2), ("mmd", "MMD", 3), ("cluster_tv", "cluster TV", 3),
+           ("duplicate_rate", "dup", 3), ("rare_hit", "rare hit", 2), ("rare_share", "rare %", 2))
+BETTER_HIGH = {"accuracy", "rare_hit"}
 
 
 def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
-    raise NotImplementedError
+    """Markdown: one table per budget, mean ± std over seeds; * = better than random's mean."""
+    lines = []
+    for budget in sorted({r["budget"] for r in results}):
+        rows = [r for r in results if r["budget"] == budget]
+        combos = list(dict.fromkeys((r["strategy"], r["allocation"]) for r in rows))
+        lines += ["", f"### {budget} per class", "",
+                  "| strategy | allocation | " + " | ".join(c[1] for c in COLUMNS) + " |",
+                  "|---|---|" + "---:|" * len(COLUMNS)]
+        base = {m: np.mean([r[m] for r in rows if r["strategy"] == "random"]) for m, _, _ in COLUMNS}
+        for strategy, allocation in combos:
+            mine = [r for r in rows if (r["strategy"], r["allocation"]) == (strategy, allocation)]
+            cells = []
+            for metric, _, digits in COLUMNS:
+                values = np.asarray([r[metric] for r in mine], dtype=np.float64)
+                scale = 100 if metric in ("accuracy", "rare_share", "duplicate_rate") else 1
+                mean, std = values.mean() * scale, values.std() * scale
+                better = (mean > base[metric] * scale) if metric in BETTER_HIGH else (
+                    mean < base[metric] * scale)
+                mark = "*" if better and strategy != "random" and metric != "rare_share" else ""
+                cells.append(f"{mean:.{digits}f}±{std:.{digits}f}{mark}")
+            lines.append(f"| {strategy} | {allocation} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

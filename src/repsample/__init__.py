@@ -6,6 +6,7 @@ from repsample.allocate import allocate, list_allocations
 from repsample.config import SelectConfig
 from repsample.embed import Embedded, Embedder, embed_images
 from repsample.errors import RepsampleError
+from repsample.evaluate import evaluate_output
 from repsample.models import ModelSpec, get_model, list_models, register_model
 from repsample.pipeline import GroupResult, SelectResult, select
 from repsample.select import (
@@ -29,6 +30,7 @@ __all__ = [
     "__version__",
     "allocate",
     "embed_images",
+    "evaluate_output",
     "get_model",
     "list_allocations",
     "list_models",

@@ -92,8 +92,12 @@ def cli() -> None:
 @cli.command("select")
 @click.argument("input_dir", metavar="INPUT", type=click.Path(path_type=Path))
 @click.argument("output_dir", metavar="OUTPUT", type=click.Path(path_type=Path))
-@click.option("--per-class", type=int, default=1000, show_default=True,
-              help="Images to keep per group (folder that holds images).")
+@click.option("--per-class", type=int, default=None,
+              help="Images to keep per group (folder that holds images) [default: 1000].")
+@click.option("--fraction", type=float, default=None,
+              help="Instead of --per-class: keep this share of each group (0 < F <= 1).")
+@click.option("--keep", type=click.Path(path_type=Path), default=None, metavar="MANIFEST",
+              help="An earlier manifest.csv: keep its selected images and add to them.")
 @click.option("--model", default="efficientnet-lite0", show_default=True,
               help="Embedding model; `repsample models` lists them.")
 @click.option("--weights", default="default", show_default=True,
@@ -126,6 +130,10 @@ def select_command(input_dir: Path, output_dir: Path, quiet: bool, extensions: s
     from repsample.config import SelectConfig
     from repsample.pipeline import select
 
+    if options["per_class"] is not None and options["fraction"] is not None:
+        _fail("give --per-class or --fraction, not both")
+    if options["per_class"] is None:
+        del options["per_class"]  # the config's default
     config = SelectConfig(
         extensions=tuple(e for e in extensions.split(",") if e.strip()) or ("",),
         groups=groups or None,
@@ -191,6 +199,53 @@ def models_command() -> None:
     for name in list_models():
         spec = get_model(name)
         click.echo(f"{name:<20} {spec.summary}")
+
+
+@cli.command("evaluate")
+@click.argument("output_dir", metavar="OUTPUT", type=click.Path(path_type=Path))
+@click.option("--seeds", type=int, default=5, show_default=True,
+              help="Random subsets of the same size to compare with.")
+@click.option("--cache", type=click.Path(path_type=Path), default=None,
+              help="Embedding cache database [default: the one run.json names].")
+def evaluate_command(output_dir: Path, seeds: int, cache: Path | None) -> None:
+    """Score a selection against random subsets; writes OUTPUT/evaluation.json."""
+    from repsample.evaluate import EVALUATION, evaluate_output
+
+    try:
+        result = evaluate_output(output_dir, seeds=seeds, cache=cache)
+    except RepsampleError as exc:
+        _fail(str(exc))
+        return
+    _evaluation_table(result, output_dir / EVALUATION)
+
+
+def _evaluation_table(result: dict[str, Any], path: Path) -> None:
+    from repsample.evaluate import METRICS
+
+    table = Table(title=f"selection (random: mean of {result['seeds']} seeded subsets); "
+                  "lower is better", title_justify="left")
+    table.add_column("group")
+    table.add_column("selected", justify="right")
+    for m in METRICS:
+        table.add_column(m.replace("_", " "), justify="right")
+
+    def cell(mine: float | None, chance: dict[str, float | None]) -> str:
+        if mine is None or chance["mean"] is None:
+            return "-"
+        return f"{mine:.3g} ({chance['mean']:.3g})"
+
+    for name, g in result["groups"].items():
+        table.add_row(name, str(g["selected"]),
+                      *(cell(g["selection"][m], g["random"][m]) for m in METRICS))
+    out = Console()
+    out.print(table)
+    probe = result.get("linear_probe")
+    if probe and probe["selection"] is not None:
+        chance = probe["random"]
+        out.print(f"linear probe ({probe['train_split']} subset -> all of {probe['test_split']}): "
+                  f"accuracy {probe['selection']:.4f} vs random {chance['mean']:.4f}"
+                  f"±{chance['std']:.4f}")
+    out.print(f"written: {path}")
 
 
 @cli.command("strategies")

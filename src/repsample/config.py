@@ -20,6 +20,10 @@ class SelectConfig:
 
     per_class: int = 1000
     """Images to keep per group; a group with fewer valid images keeps them all."""
+    fraction: float | None = None
+    """When set, each group keeps this share of its valid images (at least 1), not per_class."""
+    keep: Path | None = None
+    """manifest.csv of an earlier selection: its selected images stay, new ones top them up."""
     model: str = "efficientnet-lite0"
     """Registered embedding model (``repsample models``)."""
     weights: str = "default"
@@ -53,6 +57,10 @@ class SelectConfig:
         """Raise RepsampleError naming the first bad value and what is allowed."""
         if self.per_class < 1:
             raise RepsampleError(f"--per-class must be at least 1, got {self.per_class}")
+        if self.fraction is not None and not 0 < self.fraction <= 1:
+            raise RepsampleError(f"--fraction must be in (0, 1], got {self.fraction}")
+        if self.keep is not None and not Path(self.keep).is_file():
+            raise RepsampleError(f"--keep {self.keep} is not a file; point it at a manifest.csv")
         if not 1 <= self.k_min <= self.k_max:
             raise RepsampleError(
                 f"need 1 <= --k-min <= --k-max, got --k-min {self.k_min} --k-max {self.k_max}"
@@ -75,3 +83,9 @@ class SelectConfig:
         get_model(self.model)
         STRATEGIES.get(self.strategy)
         ALLOCATIONS.get(self.allocation)
+
+    def budget(self, valid: int) -> int:
+        """Images to keep from a group with this many valid images (before the cap at valid)."""
+        if self.fraction is None:
+            return self.per_class
+        return max(1, int(self.fraction * valid + 0.5))  # round half up

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
 import logging
@@ -27,6 +28,7 @@ from repsample.export import (
     export_file,
     exported_path,
     format_distance,
+    read_manifest,
     write_manifest,
     write_run_record,
 )
@@ -101,6 +103,7 @@ def select(
     """
     config = dataclasses.replace(config or SelectConfig(), **options)
     config.validate()
+    kept = _kept_paths(config.keep) if config.keep else {}
     src, dst = Path(input_dir), Path(output_dir)
     resumable = (dst / PARTIAL_MARKER).exists()
     check_paths(src, dst, config.overwrite or resumable)
@@ -137,7 +140,8 @@ def select(
         results, rows = [], []
         for group in groups:
             result, group_rows = _select_group(group, prints[group.name], cache, embedder, config,
-                                               dst, progress, timings[group.name])
+                                               dst, progress, timings[group.name],
+                                               kept.get(group.name, frozenset()))
             result = dataclasses.replace(result, embedded=computed[group.name])
             results.append(result)
             rows.extend(group_rows)
@@ -170,20 +174,24 @@ def _select_group(
     dst: Path,
     progress: Progress,
     seconds: dict[str, float],
+    kept: frozenset[str] = frozenset(),
 ) -> tuple[GroupResult, list[dict[str, Any]]]:
     embedded = gather(prints, cache, embedder)
     t0 = time.perf_counter()
+    valid = len(embedded.vectors)
+    budget = config.budget(valid)
     selector: ClusterSelector = STRATEGIES.get(config.strategy)(
-        config.per_class,
+        budget,
         allocation=config.allocation,
         k_min=config.k_min,
         k_max=config.k_max,
         silhouette_sample=config.silhouette_sample,
         random_state=config.seed,
     )
-    valid = len(embedded.vectors)
+    keep_rows = [r for f, r in zip(group.files, embedded.rows, strict=True)
+                 if r is not None and f.rel in kept]
     if valid:
-        selector.fit(embedded.vectors)
+        selector.fit(embedded.vectors, keep=keep_rows)
         chosen = set(selector.selected_indices_.tolist())
     else:
         chosen = set()
@@ -217,9 +225,13 @@ def _select_group(
 
     errors = sum(r is None for r in embedded.rows)
     note = None
-    if valid <= config.per_class:
-        note = f"{valid} valid images, budget {config.per_class}: kept all, no clustering"
+    if valid <= budget:
+        note = f"{valid} valid images, budget {budget}: kept all, no clustering"
         logger.info("group %s: %s", group.name, note)
+    elif len(keep_rows) >= budget:
+        note = f"{len(keep_rows)} images kept from {config.keep}, budget {budget}: nothing added"
+    elif keep_rows:
+        note = f"{len(keep_rows)} images kept from {config.keep}, {len(chosen) - len(keep_rows)} added"
     result = GroupResult(
         name=group.name,
         images=len(group.files),
@@ -232,6 +244,18 @@ def _select_group(
         note=note,
     )
     return result, rows
+
+
+def _kept_paths(manifest: Path) -> dict[str, frozenset[str]]:
+    """Selected paths per group in an earlier manifest (paths relative to INPUT)."""
+    by_group: dict[str, set[str]] = {}
+    try:
+        for row in read_manifest(manifest):
+            if row.get("status") == "selected":
+                by_group.setdefault(row["group"], set()).add(row["path"])
+    except (KeyError, csv.Error, UnicodeDecodeError) as exc:
+        raise RepsampleError(f"--keep {manifest} is not a repsample manifest.csv ({exc})") from None
+    return {g: frozenset(paths) for g, paths in by_group.items()}
 
 
 def _ranks(selector: ClusterSelector, chosen: set[int]) -> dict[int, int]:

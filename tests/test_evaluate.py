@@ -1,0 +1,129 @@
+"""evaluate: metric directions on plain matrices, then `select` -> `evaluate` and --keep/--fraction
+through the real CLI (random-weights ResNet18: the test is about the plumbing, not the model)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from conftest import TreeFactory
+from repsample.cli import cli
+from repsample.evaluate import Reference, duplicate_rate, linear_probe, random_subsets
+
+FAST = ["--model", "resnet18", "--weights", "random", "--no-report", "-q"]
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def two_blobs() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (150, 8)), rng.normal(8, 1, (50, 8))])
+    return X, np.repeat([0, 1], [150, 50])
+
+
+def test_whole_group_scores_perfectly() -> None:
+    X, labels = two_blobs()
+    s = Reference.build(X, labels).score(np.arange(len(X)))
+    assert s["coverage_mean"] == 0 and s["coverage_max"] == 0
+    assert s["mmd"] is not None and s["mmd"] < 1e-6 and s["cluster_tv"] == 0
+
+
+def test_a_one_sided_subset_scores_worse_than_a_spread_one() -> None:
+    X, labels = two_blobs()
+    ref = Reference.build(X, labels)
+    one_sided = ref.score(np.arange(20))  # only the first blob
+    spread = ref.score(np.r_[np.arange(0, 150, 10), np.arange(150, 200, 10)])  # 15 + 5
+    for metric in ("coverage_mean", "coverage_max", "mmd", "cluster_tv"):
+        assert spread[metric] < one_sided[metric], metric  # type: ignore[operator]
+    assert spread["cluster_tv"] == 0 and one_sided["cluster_tv"] == 0.25
+
+
+def test_duplicates_are_counted() -> None:
+    Y = np.array([[0.0, 0], [0, 0.001], [5, 5], [9, 9]])
+    assert duplicate_rate(Y, 0.01) == 0.5
+    assert duplicate_rate(Y[:1], 0.01) == 0.0
+
+
+def test_random_subsets_are_seeded() -> None:
+    a, b = random_subsets(100, 10, 2), random_subsets(100, 10, 2)
+    assert [x.tolist() for x in a] == [x.tolist() for x in b] and a[0].tolist() != a[1].tolist()
+
+
+def test_probe_learns_separable_classes() -> None:
+    X, y = two_blobs()
+    assert linear_probe(X[::2], y[::2], X[1::2], y[1::2]) == 1.0
+    assert linear_probe(X[:10], y[:10], X, y) is None  # one class only: no probe
+
+
+def manifest(out: Path) -> list[dict[str, str]]:
+    with open(out / "manifest.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_select_then_evaluate_then_keep(make_tree: TreeFactory, tmp_path: Path,
+                                        cache_path: Path) -> None:
+    root = make_tree({"train/a": 24, "train/b": 24, "test/a": 6, "test/b": 6})
+    out = tmp_path / "out"
+    code, text = run("select", str(root), str(out), "--per-class", "8", "--strategy", "facility",
+                     "--allocation", "sqrt", "--k-min", "2", "--k-max", "4",
+                     "--cache", str(cache_path), *FAST)
+    assert code == 0, text
+
+    code, text = run("evaluate", str(out))
+    assert code == 0, text
+    assert "train/a" in text and "linear probe" in text
+    result = json.loads((out / "evaluation.json").read_text())
+    assert set(result["groups"]) == {"train/a", "train/b", "test/a", "test/b"}
+    group = result["groups"]["train/a"]
+    assert group["images"] == 24 and group["selected"] == 8
+    assert set(group["random"]["mmd"]) == {"mean", "std"} and result["seeds"] == 5
+    probe = result["linear_probe"]
+    assert probe["test_split"] == "test" and probe["test_images"] == 12
+    assert 0 <= probe["selection"] <= 1
+
+    first = {r["path"] for r in manifest(out) if r["status"] == "selected"}
+    grown = tmp_path / "grown"
+    code, text = run("select", str(root), str(grown), "--per-class", "12", "--keep",
+                     str(out / "manifest.csv"), "--strategy", "kcenter", "--k-min", "2",
+                     "--k-max", "4", "--cache", str(cache_path), *FAST)
+    assert code == 0, text
+    rows = manifest(grown)
+    second = {r["path"] for r in rows if r["status"] == "selected"}
+    assert first < second
+    assert sum(r["group"] == "train/a" and r["status"] == "selected" for r in rows) == 12
+    record = json.loads((grown / "run.json").read_text())
+    assert "kept" in record["groups"]["train/a"]["note"]
+
+
+def test_fraction_budget(make_tree: TreeFactory, tmp_path: Path, cache_path: Path) -> None:
+    root = make_tree({"train/a": 20, "train/b": 9})
+    out = tmp_path / "out"
+    code, text = run("select", str(root), str(out), "--fraction", "0.25", "--strategy", "typical",
+                     "--k-min", "2", "--k-max", "3", "--cache", str(cache_path), *FAST)
+    assert code == 0, text
+    rows = manifest(out)
+    count = {g: sum(r["group"] == g and r["status"] == "selected" for r in rows)
+             for g in ("train/a", "train/b")}
+    assert count == {"train/a": 5, "train/b": 2}  # 20 * 0.25; 9 * 0.25 = 2.25 -> 2
+
+
+def test_user_mistakes_are_one_line(tmp_path: Path, make_tree: TreeFactory) -> None:
+    root = make_tree({"a": 3})
+    for args, needle in [
+        (("evaluate", str(tmp_path)), "manifest.csv"),
+        (("select", str(root), str(tmp_path / "o"), "--per-class", "2", "--fraction", "0.5"),
+         "not both"),
+        (("select", str(root), str(tmp_path / "o"), "--fraction", "1.5"), "--fraction"),
+        (("select", str(root), str(tmp_path / "o"), "--keep", str(tmp_path / "nope.csv")),
+         "--keep"),
+    ]:
+        code, text = run(*args)
+        assert code == 2, text
+        assert needle in text and len(text.strip().splitlines()) == 1 and "Traceback" not in text
