@@ -28,7 +28,7 @@ def data() -> tuple[np.ndarray, Clustering]:
 
 def test_registry_holds_every_strategy() -> None:
     assert set(STRATEGY_NAMES) == {"centroid", "random", "stratified", "kcenter", "typical",
-                                   "facility"}
+                                   "facility", "herding"}
 
 
 @pytest.mark.parametrize("strategy", STRATEGY_NAMES)

@@ -86,3 +86,42 @@ def facility_greedy(X: np.ndarray, quota: int, start: np.ndarray, k: int = 20) -
         order.append(j)
         add(j)
     return np.asarray(order, dtype=np.int64)
+
+
+def kernel_herding(
+    X: np.ndarray, quota: int, start: np.ndarray, rng: np.random.RandomState,
+    sample: int = 2000,
+) -> np.ndarray:
+    """Kernel herding: greedy picks whose kernel mean tracks the rows' (greedy MMD descent).
+
+    Each pick maximises mean_j k(x, X_j) - sum_{s in S} k(x, s) / (|S| + 1), RBF kernel with the
+    median pairwise distance as bandwidth. The mean over X uses a seeded sample of ``sample``
+    rows above that size: O(n * sample) time, O(n) memory. Rows at ``start`` are already in S.
+    """
+    from sklearn.metrics import pairwise_distances
+
+    n = len(X)
+    ref = X if n <= sample else X[np.sort(rng.choice(n, sample, replace=False))]
+    between = pairwise_distances(ref)
+    upper = between[np.triu_indices(len(ref), 1)]
+    scale = float(np.median(upper)) if len(upper) and np.median(upper) > 0 else 1.0
+
+    def kernel(rows: np.ndarray, others: np.ndarray) -> np.ndarray:
+        return np.asarray(np.exp(-(pairwise_distances(rows, others) ** 2) / (2 * scale**2)))
+
+    target = np.concatenate([kernel(X[i : i + 4096], ref).mean(axis=1)
+                             for i in range(0, n, 4096)])
+    pull = np.zeros(n)
+    taken = np.zeros(n, dtype=bool)
+    for j in start:
+        pull += kernel(X, X[j : j + 1])[:, 0]
+        taken[j] = True
+    order: list[int] = []
+    for _ in range(min(quota, n - len(start))):
+        score = target - pull / (taken.sum() + 1)
+        score[taken] = -np.inf
+        j = int(np.argmax(score))
+        order.append(j)
+        pull += kernel(X, X[j : j + 1])[:, 0]
+        taken[j] = True
+    return np.asarray(order, dtype=np.int64)

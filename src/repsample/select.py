@@ -18,7 +18,7 @@ from sklearn.utils import check_random_state
 from repsample.allocate import ALLOCATIONS, allocate
 from repsample.cluster import Clustering, choose_k
 from repsample.registry import Registry
-from repsample.scores import facility_greedy, farthest_first, typicality
+from repsample.scores import facility_greedy, farthest_first, kernel_herding, typicality
 
 Rng = np.random.RandomState
 
@@ -247,6 +247,17 @@ class FacilitySelector(ClusterSelector):
         return picked
 
 
+class HerdingSelector(ClusterSelector):
+    """Kernel herding in each cluster: picks whose spread tracks the cluster's (least MMD)."""
+
+    def _pick(
+        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, cluster: int, quota: int,
+        rng: Rng,
+    ) -> np.ndarray:
+        rows = np.concatenate([candidates, kept])
+        return kernel_herding(X[rows], quota, np.arange(len(candidates), len(rows)), rng)
+
+
 STRATEGIES: Registry[type[ClusterSelector]] = Registry("strategy")
 STRATEGIES.register("centroid", CentroidSelector)
 STRATEGIES.register("random", RandomSelector)
@@ -254,6 +265,7 @@ STRATEGIES.register("stratified", StratifiedSelector)
 STRATEGIES.register("kcenter", KCenterSelector)
 STRATEGIES.register("typical", TypicalSelector)
 STRATEGIES.register("facility", FacilitySelector)
+STRATEGIES.register("herding", HerdingSelector)
 
 
 def list_strategies() -> list[str]:
