@@ -144,3 +144,15 @@ def test_facility_memory_is_sparse() -> None:
     rows, cols, sims = knn_similarity(np.random.default_rng(0).normal(size=(500, 8)), 10)
     assert len(rows) == len(cols) == len(sims) == 500 * 11  # n (k + 1), never n^2
     assert (sims > 0).all() and (sims <= 1).all()
+
+
+def test_herding_starts_at_the_centre_and_spreads_out() -> None:
+    from repsample.scores import kernel_herding
+
+    X = line_with_outlier()
+    rng = np.random.RandomState(0)
+    picks = kernel_herding(X, 3, np.empty(0, dtype=np.int64), rng).tolist()
+    assert abs(picks[0] - 20) <= 1 and 41 not in picks  # the kernel mean peaks mid-line
+    assert min(abs(picks[1] - 20), abs(picks[2] - 20)) >= 5  # then away from what it has
+    assert sorted(kernel_herding(X, 42, np.empty(0, dtype=np.int64), rng).tolist()) == list(
+        range(42))
