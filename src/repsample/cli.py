@@ -116,6 +116,8 @@ def cli() -> None:
 @click.option("--mode", type=click.Choice(["copy", "hardlink", "symlink", "none"]), default="copy",
               show_default=True, help="How selected files reach OUTPUT.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
+              help="Inference: auto = ONNX Runtime on CPU where installed, else PyTorch.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--workers", type=int, default=None, help="Decoding processes [default: min(4, CPUs)].")
 @click.option("--cache", type=click.Path(path_type=Path), default=None,

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from repsample.allocate import ALLOCATIONS
+from repsample.backends import BACKENDS
 from repsample.errors import RepsampleError
+from repsample.hygiene.findings import DEFAULT_THRESHOLD
 from repsample.models import get_model
 from repsample.scan import DEFAULT_EXTENSIONS, normalize_extensions
 from repsample.select import STRATEGIES
@@ -44,6 +46,8 @@ class SelectConfig:
     mode: str = "copy"
     """How selected files reach OUTPUT: copy, hardlink, symlink or none."""
     device: str = "auto"
+    backend: str = "auto"
+    """Inference backend: auto (ONNX Runtime on CPU where installed), torch or onnx."""
     batch_size: int = 64
     workers: int | None = None
     """Decoding worker processes; None picks min(4, CPUs)."""
@@ -52,6 +56,12 @@ class SelectConfig:
     overwrite: bool = False
     report: bool = True
     """Write OUTPUT/report.html after the export (``repsample report OUTPUT`` rebuilds it)."""
+    dedup: bool = True
+    """Near-duplicate images in a group count once: only the first path of each set is eligible."""
+    drop_leaks: bool = False
+    """Keep train images that also appear (exact or near) in another split out of the selection."""
+    dup_threshold: float = DEFAULT_THRESHOLD
+    """Cosine similarity of embeddings from which two images are near-duplicates."""
 
     def validate(self) -> None:
         """Raise RepsampleError naming the first bad value and what is allowed."""
@@ -75,10 +85,14 @@ class SelectConfig:
             raise RepsampleError(f"unknown --mode {self.mode!r}; choose one of: {', '.join(EXPORT_MODES)}")
         if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
             raise RepsampleError(f"unknown --device {self.device!r}; choose auto, cpu or cuda")
+        if self.backend not in BACKENDS:
+            raise RepsampleError(f"unknown --backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}")
         if self.weights not in ("default", "random") and not Path(self.weights).is_file():
             raise RepsampleError(
                 f"--weights {self.weights!r} is neither 'default', 'random' nor an existing file"
             )
+        if not 0 < self.dup_threshold <= 1:
+            raise RepsampleError(f"--dup-threshold must be in (0, 1], got {self.dup_threshold}")
         normalize_extensions(self.extensions)
         get_model(self.model)
         STRATEGIES.get(self.strategy)

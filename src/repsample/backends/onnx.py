@@ -1,0 +1,124 @@
+"""The ONNX Runtime backend: the model exported once, cached on disk, run by ONNX Runtime.
+
+The exported file is named by a hash of the model key (model, weights identity, preprocessing)
+and the exporter's versions, so changed weights never reuse a stale export. Every export is
+checked against the eager model before it is kept: beyond 1e-4 relative error it is dropped
+and the caller falls back to eager PyTorch, so both backends can share one embedding cache key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from torch import nn
+
+logger = logging.getLogger(__name__)
+
+OPSET = 17
+EXPORT_VERSION = 1  # bump when the export recipe changes
+TOLERANCE = 1e-4  # max relative (L2, per row) difference from eager PyTorch
+
+
+def export_name(key: str) -> str:
+    import torch
+
+    ident = f"{key}|opset{OPSET}|torch-{torch.__version__}|export-v{EXPORT_VERSION}"
+    model = key.split("|", 1)[0]
+    return f"{model}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.onnx"
+
+
+def relative_error(ours: np.ndarray, reference: np.ndarray) -> float:
+    """Largest per-row ||ours - reference|| / ||reference||."""
+    diff = np.linalg.norm(ours.astype(np.float64) - reference, axis=1)
+    return float(np.max(diff / np.maximum(np.linalg.norm(reference, axis=1), 1e-12)))
+
+
+def _probe(size: tuple[int, int]) -> np.ndarray:
+    """A fixed batch in the range of normalised pixels, for checking an export."""
+    w, h = size
+    return np.random.default_rng(0).uniform(-2, 2, (2, 3, h, w)).astype(np.float32)
+
+
+class OnnxRunner:
+    """An ONNX Runtime session on the CPU, one thread per core, no busy-waiting."""
+
+    name = "onnx"
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Spinning threads would steal the cores the decoding workers need between batches.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        out: Any = self.session.run(None, {self.input: np.ascontiguousarray(batch, np.float32)})[0]
+        return np.ascontiguousarray(out, np.float32)
+
+
+def export(module: nn.Module, size: tuple[int, int], path: Path) -> None:
+    """Write ``module`` as ONNX (batch dimension dynamic) to ``path``, atomically."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        example = torch.from_numpy(_probe(size)[:1])
+        # The TorchScript exporter needs no extra packages; its deprecation chatter is not ours.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module, (example,), tmp, input_names=["pixels"], output_names=["embedding"],
+                dynamic_axes={"pixels": {0: "batch"}, "embedding": {0: "batch"}},
+                opset_version=OPSET, dynamo=False,
+            )
+        os.replace(tmp, path)  # a killed export leaves a temp file, never a truncated model
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def load_onnx(
+    module: nn.Module, key: str, size: tuple[int, int], models_dir: Path, threads: int
+) -> OnnxRunner | None:
+    """A runner for ``module`` from the cached export (exported now if missing); None when the
+    export does not match eager PyTorch within TOLERANCE or cannot be made."""
+    import torch
+
+    path = models_dir / export_name(key)
+    fresh = not path.is_file()
+    try:
+        if fresh:
+            logger.info("exporting %s to ONNX: %s", key.split("|", 1)[0], path)
+            export(module, size, path)
+        runner = OnnxRunner(path, threads)
+    except Exception as exc:  # exporter and runtime raise many types; eager still works
+        logger.warning("ONNX backend unavailable (%s: %s); using eager PyTorch", type(exc).__name__, exc)
+        return None
+    if fresh:
+        probe = _probe(size)
+        with torch.inference_mode():
+            reference = module(torch.from_numpy(probe)).float().numpy()
+        error = relative_error(runner(probe), reference)
+        if error > TOLERANCE:
+            path.unlink(missing_ok=True)
+            logger.warning("ONNX export differs from eager PyTorch by %.2g; using eager PyTorch", error)
+            return None
+    return runner
