@@ -24,6 +24,7 @@ from rich.table import Table
 
 from repsample import __version__
 from repsample.errors import RepsampleError
+from repsample.hygiene.findings import DEFAULT_THRESHOLD as DUP_THRESHOLD
 
 console = Console(stderr=True)
 
@@ -125,6 +126,12 @@ def cli() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an earlier selection in OUTPUT.")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Write OUTPUT/report.html (thumbnails under OUTPUT/.report).")
+@click.option("--dedup/--no-dedup", default=True, show_default=True,
+              help="Near-duplicates in a group count once: only the first path is eligible.")
+@click.option("--drop-leaks", is_flag=True,
+              help="Keep train images that also appear in another split out of the selection.")
+@click.option("--dup-threshold", type=float, default=DUP_THRESHOLD, show_default=True,
+              help="Embedding cosine similarity from which a pair is checked as a near-duplicate.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
 def select_command(input_dir: Path, output_dir: Path, quiet: bool, extensions: str,
                    groups: tuple[str, ...], **options: Any) -> None:
@@ -165,11 +172,75 @@ def _summary(result: Any) -> None:
     for g in result.groups:
         if g.note:
             out.print(f"note: {g.name}: {g.note}")
+    excluded = sum(g.excluded for g in result.groups)
+    if excluded:
+        out.print(f"{excluded} image(s) not eligible (duplicates or leaks): "
+                  f"see {result.output / 'check.csv'}")
     errors = sum(g.errors for g in result.groups)
     if errors:
         out.print(f"{errors} file(s) could not be used; see status=error rows in {result.manifest_path}")
     if result.report is not None:
         out.print(f"report: {result.report}")
+
+
+@cli.command("check")
+@click.argument("input_dir", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("output_dir", metavar="OUTPUT", type=click.Path(path_type=Path))
+@click.option("--model", default="efficientnet-lite0", show_default=True,
+              help="Embedding model; `repsample models` lists them.")
+@click.option("--weights", default="default", show_default=True,
+              help="default (pretrained), random (untrained), or a local state_dict file.")
+@click.option("--dup-threshold", type=float, default=DUP_THRESHOLD, show_default=True,
+              help="Embedding cosine similarity from which a pair is checked as a near-duplicate.")
+@click.option("--extensions", default=".jpg,.jpeg,.png", show_default=True,
+              help="Comma-separated file extensions, matched in any case.")
+@click.option("--groups", multiple=True, metavar="REL", help="Only these groups; repeatable.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--workers", type=int, default=None, help="Decoding processes [default: min(4, CPUs)].")
+@click.option("--cache", type=click.Path(path_type=Path), default=None,
+              help="Embedding cache database [default: in the user's cache folder].")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier OUTPUT/check.csv.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
+def check_command(input_dir: Path, output_dir: Path, quiet: bool, extensions: str,
+                  groups: tuple[str, ...], overwrite: bool, **options: Any) -> None:
+    """Find unreadable files, duplicates and leaks between splits; writes OUTPUT/check.csv."""
+    from repsample.config import SelectConfig
+    from repsample.hygiene.run import check
+
+    config = SelectConfig(
+        extensions=tuple(e for e in extensions.split(",") if e.strip()) or ("",),
+        groups=groups or None,
+        **options,
+    )
+    try:
+        with _progress(quiet) as progress:
+            result = check(input_dir, output_dir, config, overwrite=overwrite, progress=progress)
+    except RepsampleError as exc:
+        _fail(str(exc))
+        return
+    if not quiet:
+        _check_summary(result.summary(), result.csv_path)
+
+
+def _check_summary(summary: dict[str, Any], path: Path) -> None:
+    table = Table(title="repsample check", title_justify="left")
+    table.add_column("finding")
+    table.add_column("images", justify="right")
+    table.add_row("images scanned", str(summary["images"]))
+    table.add_row("unreadable", str(summary["unreadable"]))
+    table.add_row("exact duplicates in a group", str(summary["exact_duplicates"]))
+    table.add_row(f"near-duplicates in a group (>= {summary['threshold']})", str(summary["near_duplicates"]))
+    table.add_row("same picture in another group", str(summary["cross_group"]))
+    splits = summary["splits"]
+    for split, n in summary["leaked_by_split"].items():
+        table.add_row(f"leaked: in {split} and another split", str(n))
+    if not splits:
+        table.add_row("leaks between splits", "- (fewer than two splits)")
+    out = Console()
+    out.print(table)
+    out.print(f"written: {path}")
 
 
 @cli.command("report")

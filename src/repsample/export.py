@@ -18,7 +18,10 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.csv"
 RUN_RECORD = "run.json"
-MANIFEST_FIELDS = ("path", "group", "status", "cluster", "distance", "rank", "hash", "error")
+MANIFEST_FIELDS = ("path", "group", "status", "cluster", "distance", "rank", "hash", "error",
+                   "duplicate_of", "leak_with")
+"""duplicate_of: the image of the same group this one repeats (with --dedup it was not eligible,
+status not_selected); leak_with: its closest exact or near match in another split (check.csv)."""
 
 
 def check_paths(input_dir: Path, output_dir: Path, overwrite: bool) -> None:

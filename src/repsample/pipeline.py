@@ -33,6 +33,9 @@ from repsample.export import (
     write_run_record,
 )
 from repsample.fingerprint import Fingerprint, fingerprint
+from repsample.hygiene import CHECK_CSV, Findings, write_check_csv
+from repsample.hygiene.leaks import TRAIN_SPLITS, is_train_split
+from repsample.hygiene.run import hygiene_pass
 from repsample.models.base import weights_identity
 from repsample.progress import Progress, SilentProgress
 from repsample.scan import Group, scan
@@ -57,6 +60,7 @@ class GroupResult:
     seconds: dict[str, float]
     note: str | None = None
     embedded: int = 0  # images decoded and embedded in this run (0: all from the cache)
+    excluded: int = 0  # valid images not eligible: duplicates (--dedup), leaks (--drop-leaks)
 
 
 @dataclass(frozen=True)
@@ -134,22 +138,30 @@ def select(
                 [p for p, _ in readable], [h for _, h in readable], embedder, cache,
                 config.batch_size, workers, progress)
             timings[group.name]["embed"] = time.perf_counter() - t0
+        # Between embedding and selection: dedup per group, leaks across groups (repsample check).
+        findings = hygiene_pass(groups, prints, cache, embedder, config.dup_threshold,
+                                {p for paths in kept.values() for p in paths}, max(1, workers),
+                                progress)
+        _check_drop_leaks(config, findings)
 
         dst.mkdir(parents=True, exist_ok=True)
         (dst / PARTIAL_MARKER).touch()
         if config.overwrite or resumable:
             clear_previous(dst)
+        write_check_csv(dst / CHECK_CSV, findings)
         results, rows = [], []
         for group in groups:
             result, group_rows = _select_group(group, prints[group.name], cache, embedder, config,
                                                dst, progress, timings[group.name],
-                                               kept.get(group.name, frozenset()))
+                                               kept.get(group.name, frozenset()), findings)
             result = dataclasses.replace(result, embedded=computed[group.name])
             results.append(result)
             rows.extend(group_rows)
 
     write_manifest(dst / MANIFEST, rows)
     record = _run_record(src, dst, config, embedder, results, command, started)
+    record["check"] = {**findings.summary(), "dedup": config.dedup, "drop_leaks": config.drop_leaks,
+                       "file": CHECK_CSV}
     write_run_record(dst / RUN_RECORD, record)
     (dst / PARTIAL_MARKER).unlink()
     report = _report(dst, config, progress) if config.report else None
@@ -177,10 +189,17 @@ def _select_group(
     progress: Progress,
     seconds: dict[str, float],
     kept: frozenset[str] = frozenset(),
+    findings: Findings | None = None,
 ) -> tuple[GroupResult, list[dict[str, Any]]]:
     embedded = gather(prints, cache, embedder)
     t0 = time.perf_counter()
-    valid = len(embedded.vectors)
+    # Only eligible rows are clustered and selected: with nothing duplicated, that is all of them.
+    excluded = {r for f, r in zip(group.files, embedded.rows, strict=True) if r is not None
+                and findings is not None and f.rel not in kept
+                and findings.excluded(f.rel, config.dedup, config.drop_leaks)}
+    eligible = [r for r in range(len(embedded.vectors)) if r not in excluded]
+    position = {r: i for i, r in enumerate(eligible)}
+    valid = len(eligible)
     budget = config.budget(valid)
     selector: ClusterSelector = STRATEGIES.get(config.strategy)(
         budget,
@@ -190,10 +209,10 @@ def _select_group(
         silhouette_sample=config.silhouette_sample,
         random_state=config.seed,
     )
-    keep_rows = [r for f, r in zip(group.files, embedded.rows, strict=True)
+    keep_rows = [position[r] for f, r in zip(group.files, embedded.rows, strict=True)
                  if r is not None and f.rel in kept]
     if valid:
-        selector.fit(embedded.vectors, keep=keep_rows)
+        selector.fit(embedded.vectors[eligible], keep=keep_rows)
         chosen = set(selector.selected_indices_.tolist())
     else:
         chosen = set()
@@ -207,7 +226,12 @@ def _select_group(
     per_file = zip(group.files, embedded.hashes, embedded.rows, embedded.errors, strict=True)
     for f, digest, row, error in per_file:
         entry: dict[str, Any] = {"path": f.rel, "group": group.name, "hash": digest, "error": error}
-        if row is None:
+        if findings is not None:
+            entry.update(findings.manifest_fields(f.rel))
+        row = position.get(row) if row is not None else None
+        if row is None and error is None:
+            entry["status"] = "not_selected"  # excluded: a duplicate, or a dropped leak
+        elif row is None:
             entry["status"] = "error"
         else:
             label = int(selector.labels_[row])
@@ -227,6 +251,8 @@ def _select_group(
 
     errors = sum(r is None for r in embedded.rows)
     note = None
+    if excluded:
+        logger.info("group %s: %d images not eligible (duplicates or leaks)", group.name, len(excluded))
     if valid <= budget:
         note = f"{valid} valid images, budget {budget}: kept all, no clustering"
         logger.info("group %s: %s", group.name, note)
@@ -244,8 +270,17 @@ def _select_group(
         silhouette_sample=selector.silhouette_sample_ if valid else None,
         seconds={k: round(v, 4) for k, v in seconds.items()},
         note=note,
+        excluded=len(excluded),
     )
     return result, rows
+
+
+def _check_drop_leaks(config: SelectConfig, findings: Findings) -> None:
+    if config.drop_leaks and findings.leaks and not any(is_train_split(s) for s in findings.splits):
+        raise RepsampleError(
+            f"--drop-leaks: no training split among {', '.join(findings.splits)}; it drops leaked "
+            f"images from a split named {' or '.join(TRAIN_SPLITS)} (first folder under INPUT)"
+        )
 
 
 def _kept_paths(manifest: Path) -> dict[str, frozenset[str]]:
@@ -317,6 +352,7 @@ def _run_record(
             "errors": sum(r.errors for r in results),
             "selected": sum(r.selected for r in results),
             "embedded": sum(r.embedded for r in results),
+            "excluded": sum(r.excluded for r in results),
         },
         "groups": {
             r.name: {
@@ -328,6 +364,7 @@ def _run_record(
                 "silhouette_sample": r.silhouette_sample,
                 "selected": r.selected,
                 "embedded": r.embedded,
+                "excluded": r.excluded,
                 "note": r.note,
                 "seconds": r.seconds,
             }

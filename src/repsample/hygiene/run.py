@@ -1,0 +1,130 @@
+"""``repsample check``: the hygiene pass on its own, and the same pass as ``select`` runs it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from repsample.cache import EmbeddingCache, default_cache_path
+from repsample.config import SelectConfig
+from repsample.embed import Embedder, compute_missing, default_workers, exported_models_dir
+from repsample.errors import RepsampleError
+from repsample.fingerprint import Fingerprint, fingerprint
+from repsample.hygiene.findings import Findings, find
+from repsample.hygiene.output import CHECK_CSV, write_check_csv
+from repsample.hygiene.verify import Verifier
+from repsample.progress import Progress, SilentProgress
+from repsample.scan import Group, scan
+
+logger = logging.getLogger(__name__)
+
+CHECK_JSON = "check.json"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The findings and where they were written."""
+
+    findings: Findings
+    csv_path: Path
+    json_path: Path
+    rows: int
+
+    def summary(self) -> dict[str, object]:
+        return self.findings.summary()
+
+
+def hygiene_pass(
+    groups: Sequence[Group],
+    prints: Mapping[str, Sequence[Fingerprint]],
+    cache: EmbeddingCache,
+    embedder: Embedder,
+    threshold: float,
+    kept: Collection[str] = (),
+    workers: int = 2,
+    progress: Progress | None = None,
+) -> Findings:
+    """Find duplicates and leaks among already embedded groups (prints: per group, file order)."""
+    paths: list[str] = []
+    names: list[str] = []
+    hashes: list[str | None] = []
+    errors: dict[int, str] = {}
+    file_of: dict[str, Path | str] = {}
+    for group in groups:
+        for f, fp in zip(group.files, prints[group.name], strict=True):
+            if fp.hash is None:
+                errors[len(paths)] = fp.error or "cannot read file"
+            else:
+                file_of.setdefault(fp.hash, f.path)
+            paths.append(f.rel)
+            names.append(group.name)
+            hashes.append(fp.hash)
+    entries = cache.get_many([h for h in hashes if h], embedder.key)
+    vectors = {h: e.vector for h, e in entries.items() if e.vector is not None}
+    for i, h in enumerate(hashes):
+        if h is not None and h not in vectors:
+            entry = entries.get(h)
+            errors[i] = (entry.error if entry else None) or "not embedded"
+    kept_files = [i for i, p in enumerate(paths) if p in kept]
+
+    def verify(distinct: list[str]) -> Verifier:
+        return Verifier(distinct, file_of, cache, workers)
+
+    return find(paths, names, hashes, vectors, errors, threshold, kept_files, verify, progress)
+
+
+def check(
+    input_dir: str | Path,
+    output_dir: str | Path,
+    config: SelectConfig | None = None,
+    *,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    **options: Any,
+) -> CheckResult:
+    """Find unreadable files, duplicates and split leaks under input_dir; write OUTPUT/check.csv.
+
+    Uses the embedding options of a SelectConfig (model, weights, cache, dup_threshold, ...),
+    given as a config or as keywords; embeddings come from (and go to) the same cache as select's.
+    """
+    config = dataclasses.replace(config or SelectConfig(), **options)
+    config.validate()
+    src, dst = Path(input_dir), Path(output_dir)
+    _check_paths(src, dst, overwrite)
+    progress = progress or SilentProgress()
+    groups = scan(src, config.extensions, config.groups)
+    cache_path = config.cache or default_cache_path()
+    embedder = Embedder(config.model, config.weights, config.device, config.backend,
+                        exported_models_dir(cache_path))
+    workers = default_workers() if config.workers is None else config.workers
+    with EmbeddingCache(cache_path) as cache:
+        prints = {g.name: fingerprint(g.files, cache, max(1, workers), progress) for g in groups}
+        readable = [(f.path, fp.hash) for g in groups
+                    for f, fp in zip(g.files, prints[g.name], strict=True) if fp.hash]
+        compute_missing([p for p, _ in readable], [h for _, h in readable], embedder, cache,
+                        config.batch_size, workers, progress)
+        findings = hygiene_pass(groups, prints, cache, embedder, config.dup_threshold,
+                                workers=max(1, workers), progress=progress)
+    dst.mkdir(parents=True, exist_ok=True)
+    rows = write_check_csv(dst / CHECK_CSV, findings)
+    record = {"input": str(src.resolve()), "model": embedder.key, "summary": findings.summary()}
+    tmp = dst / f".{CHECK_JSON}.repsample-tmp"
+    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(dst / CHECK_JSON)
+    return CheckResult(findings, dst / CHECK_CSV, dst / CHECK_JSON, rows)
+
+
+def _check_paths(src: Path, dst: Path, overwrite: bool) -> None:
+    if not src.is_dir():
+        raise RepsampleError(f"INPUT {src} is not a folder; point it at the dataset folder")
+    if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
+        raise RepsampleError(f"OUTPUT {dst} is inside INPUT {src}; choose a folder outside it")
+    if dst.exists() and not dst.is_dir():
+        raise RepsampleError(f"OUTPUT {dst} is a file; choose a folder")
+    if (dst / CHECK_CSV).exists() and not overwrite:
+        raise RepsampleError(f"{dst / CHECK_CSV} exists; pass --overwrite to replace it")

@@ -1,0 +1,133 @@
+"""Verify: a candidate pair from the embeddings is a near-duplicate only if the pixels agree.
+
+Pooled CNN embeddings rank images by what they show, not by whether they are the same picture:
+two different photos of bark can be closer than a photo and its own JPEG re-encode (see
+bench/duplicates.py). So a pair above the embedding threshold is confirmed by a perceptual hash:
+the 8 x 8 lowest DCT frequencies of the 32 x 32 grey thumbnail, one bit per coefficient above
+their median (pHash). Re-encodes and resizes keep nearly all bits; a left-right mirror flips the
+sign of the odd horizontal frequencies, so it is compared too. pHash is blind to colour, so the
+mean colours must agree as well. The descriptors are stored in the embedding cache under their
+own key, like a model's vectors: each content is decoded for them once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from repsample.cache import EmbeddingCache
+from repsample.decode import DecodeError, decode_image
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTOR_KEY = "phash-dct8-of-32-grey+mean-rgb|v2"
+MAX_DISTANCE = 6
+"""Most differing pHash bits (of 64) for a confirmed near-duplicate. On bench/duplicates.py,
+re-encodes and resizes differ by at most 6, distinct photos by at least 8."""
+MAX_COLOUR_SHIFT = 12.0
+"""Largest difference of a channel's mean (0-255) for a confirmed near-duplicate."""
+_MIRROR = np.where(np.arange(8) % 2 == 1, -1.0, 1.0)[None, :]
+
+
+def describe(path: Path | str) -> np.ndarray:
+    """The 64 lowest DCT coefficients of the image's 32 x 32 grey thumbnail, then its mean R, G, B."""
+    from scipy.fft import dctn
+
+    thumb = decode_image(path, (64, 64)).resize((32, 32), Image.Resampling.LANCZOS)
+    grey = np.asarray(thumb.convert("L"), np.float64)
+    coeffs = dctn(grey, norm="ortho")[:8, :8].ravel()
+    colour = np.asarray(thumb, np.float64).reshape(-1, 3).mean(axis=0)
+    return np.concatenate([coeffs, colour]).astype(np.float32)
+
+
+def bits(coeffs: np.ndarray, mirrored: bool = False) -> np.ndarray:
+    block = coeffs[:64].reshape(8, 8) * (_MIRROR if mirrored else 1.0)
+    out: np.ndarray = (block > np.median(block)).ravel()
+    return out
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> int:
+    """Differing bits between two images' pHashes, the second as it is or mirrored."""
+    first = bits(a)
+    return int(min(np.count_nonzero(first != bits(b)), np.count_nonzero(first != bits(b, True))))
+
+
+def descriptors(
+    paths: Mapping[str, Path | str], cache: EmbeddingCache, workers: int = 2
+) -> dict[str, np.ndarray]:
+    """The descriptor per content hash (paths: one file per hash); cached, computed if missing."""
+    known = cache.get_many(list(paths), DESCRIPTOR_KEY)
+    out = {h: e.vector for h, e in known.items() if e.vector is not None}
+    todo = [h for h in paths if h not in known]
+
+    def compute(digest: str) -> np.ndarray | str:
+        try:
+            return describe(paths[digest])
+        except DecodeError as exc:
+            return str(exc)
+
+    # PIL releases the GIL while decoding, so threads overlap.
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for start in range(0, len(todo), 256):
+            chunk = todo[start : start + 256]
+            results = list(pool.map(compute, chunk))
+            cache.put_many(
+                DESCRIPTOR_KEY,
+                vectors=[(h, r) for h, r in zip(chunk, results, strict=True) if not isinstance(r, str)],
+                errors=[(h, r) for h, r in zip(chunk, results, strict=True) if isinstance(r, str)],
+            )
+            out.update((h, r) for h, r in zip(chunk, results, strict=True) if not isinstance(r, str))
+    return out
+
+
+def same_picture(a: np.ndarray, b: np.ndarray, max_distance: int = MAX_DISTANCE) -> bool:
+    colours_agree = float(np.abs(a[64:] - b[64:]).max()) <= MAX_COLOUR_SHIFT
+    return colours_agree and distance(a, b) <= max_distance
+
+
+class Verifier:
+    """Confirms candidate pairs of contents (numbered like ``hashes``) tile by tile, vectorised.
+
+    Descriptors are fetched or computed on first need: contents never in a candidate pair are
+    never decoded again.
+    """
+
+    def __init__(self, hashes: list[str], paths: Mapping[str, Path | str], cache: EmbeddingCache,
+                 workers: int = 2, max_distance: int = MAX_DISTANCE) -> None:
+        self.hashes, self.paths, self.cache, self.workers = hashes, paths, cache, workers
+        self.max_distance = max_distance
+        n = len(hashes)
+        self._plain = np.zeros((n, 64), bool)
+        self._mirror = np.zeros((n, 64), bool)
+        self._colour = np.zeros((n, 3), np.float32)
+        self._state = np.zeros(n, np.int8)  # 0 unknown, 1 described, -1 cannot be described
+
+    def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        self._describe(np.union1d(first, second))
+        ok = (self._state[first] == 1) & (self._state[second] == 1)
+        plain = np.count_nonzero(self._plain[first] != self._plain[second], axis=1)
+        mirror = np.count_nonzero(self._plain[first] != self._mirror[second], axis=1)
+        shift = np.abs(self._colour[first] - self._colour[second]).max(axis=1)
+        result: np.ndarray = (ok & (np.minimum(plain, mirror) <= self.max_distance)
+                              & (shift <= MAX_COLOUR_SHIFT))
+        return result
+
+    def _describe(self, rows: np.ndarray) -> None:
+        todo = [int(r) for r in rows if self._state[r] == 0]
+        if not todo:
+            return
+        found = descriptors({self.hashes[r]: self.paths[self.hashes[r]] for r in todo}, self.cache,
+                            self.workers)
+        for r in todo:
+            d = found.get(self.hashes[r])
+            if d is None:
+                self._state[r] = -1
+                continue
+            self._plain[r], self._mirror[r] = bits(d), bits(d, mirrored=True)
+            self._colour[r] = d[64:]
+            self._state[r] = 1
