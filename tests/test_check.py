@@ -1,0 +1,110 @@
+"""repsample check and the hygiene pass: real images, real SQLite cache, the real CLI.
+
+Random weights are enough here: embeddings only propose candidates, the pixel check (pHash and
+mean colour) decides, and it does not depend on the model.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import DATA, TreeFactory
+from repsample.cli import cli
+from repsample.hygiene.dedup import group_duplicates
+from repsample.hygiene.leaks import dataset_splits, split_of
+from repsample.hygiene.near import similar_pairs
+from repsample.hygiene.run import check
+
+FAST = {"model": "resnet18", "weights": "random"}
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def plant(root: Path) -> None:
+    """An exact copy, a JPEG re-encode, a leak into test, and a broken file."""
+    shutil.copy(root / "train/a/img_000.jpg", root / "train/a/z_copy.jpg")
+    Image.open(root / "train/a/img_001.jpg").save(root / "train/a/z_reencoded.jpg", quality=40)
+    shutil.copy(root / "train/a/img_002.jpg", root / "test/a/leaked.jpg")
+    shutil.copy(DATA / "truncated.jpg", root / "train/b/broken.jpg")
+
+
+def test_blocked_search_equals_dense() -> None:
+    rng = np.random.default_rng(0)
+    X = np.abs(rng.normal(0, 1, (700, 16))).astype(np.float32)
+    X[500:520] = X[:20] + rng.normal(0, 0.01, (20, 16))
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    i, j = np.nonzero(np.triu(U @ U.T, k=1) >= 0.95)
+    pairs = similar_pairs(X, 0.95, block=64)  # many tiles, including ragged last ones
+    found = set(zip(pairs.first.tolist(), pairs.second.tolist(), strict=True))
+    assert found == set(zip(i.tolist(), j.tolist(), strict=True))
+    assert (pairs.first < pairs.second).all() and len(pairs) >= 20
+
+
+def test_dedup_keeps_first_path_without_chains() -> None:
+    # contents 0~1 and 1~2 are near pairs, 0 and 2 are not: 2 must not be a duplicate of 0.
+    neighbours = {0: [(1, 0.9)], 1: [(0, 0.9), (2, 0.85)], 2: [(1, 0.85)]}
+    files, content = [0, 1, 2, 3], [0, 1, 2, 0]  # file 3 is an exact copy of file 0
+    assert group_duplicates(files, content, neighbours) == {1: (0, 0.9), 3: (0, 1.0)}
+    kept_first = group_duplicates(files, content, neighbours, kept={1})
+    assert kept_first == {0: (1, 0.9), 2: (1, 0.85), 3: (1, 0.9)}
+
+
+def test_splits_only_where_there_are_two() -> None:
+    assert split_of("train/cat") == "train" and split_of("cat") is None and split_of(".") is None
+    assert dataset_splits(["train/a", "test/a"]) == ["test", "train"]
+    assert dataset_splits(["train/a", "train/b"]) == []
+    assert dataset_splits(["a", "b", "."]) == []
+
+
+def test_check_finds_planted_findings(make_tree: TreeFactory, tmp_path: Path, cache_path: Path) -> None:
+    root = make_tree({"train/a": 12, "train/b": 8, "test/a": 5}, ext=".jpg")
+    plant(root)
+    result = check(root, tmp_path / "out", cache=cache_path, **FAST)
+
+    rows = read_csv(result.csv_path)
+    found = {(r["kind"], r["match"], r["path"], r["other"]) for r in rows}
+    assert found == {
+        ("duplicate", "exact", "train/a/z_copy.jpg", "train/a/img_000.jpg"),
+        ("duplicate", "near", "train/a/z_reencoded.jpg", "train/a/img_001.jpg"),
+        ("leak", "exact", "test/a/leaked.jpg", "train/a/img_002.jpg"),
+        ("leak", "exact", "train/a/img_002.jpg", "test/a/leaked.jpg"),
+        ("unreadable", "", "train/b/broken.jpg", ""),
+    }
+    summary = json.loads(result.json_path.read_text())["summary"]
+    assert summary["exact_duplicates"] == 1 and summary["near_duplicates"] == 1
+    assert summary["leaked_by_split"] == {"test": 1, "train": 1} and summary["unreadable"] == 1
+
+
+def test_no_splits_means_cross_group_not_leak(make_tree: TreeFactory, tmp_path: Path,
+                                              cache_path: Path) -> None:
+    root = make_tree({"cats": 6, "dogs": 6})
+    shutil.copy(root / "cats/img_000.jpg", root / "dogs/z_same.jpg")
+    result = check(root, tmp_path / "out", cache=cache_path, **FAST)
+    kinds = {(r["kind"], r["path"]) for r in read_csv(result.csv_path)}
+    assert kinds == {("cross_group", "cats/img_000.jpg"), ("cross_group", "dogs/z_same.jpg")}
+    assert result.summary()["splits"] == []
+
+
+def test_cli_check_prints_summary_and_refuses_to_clobber(make_tree: TreeFactory, tmp_path: Path,
+                                                         cache_path: Path) -> None:
+    root = make_tree({"train/a": 12, "train/b": 8, "test/a": 5})
+    plant(root)
+    args = ["check", str(root), str(tmp_path / "out"), "--cache", str(cache_path),
+            "--model", "resnet18", "--weights", "random"]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert "leaked: in test" in first.output and "check.csv" in first.output
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    bad = CliRunner().invoke(cli, [*args, "--overwrite", "--dup-threshold", "1.5"])
+    assert bad.exit_code == 2 and "--dup-threshold must be in (0, 1]" in bad.output
