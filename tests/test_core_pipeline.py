@@ -121,9 +121,11 @@ def test_identical_images_do_not_crash_clustering(tmp_path: Path, cache_path: Pa
     for i in range(11):
         shutil.copy(root / "dup" / "src.jpg", root / "dup" / f"copy_{i:02d}.jpg")
     make_image(root / "dup" / "zz_other.jpg", 8)
-    result = select(root, tmp_path / "out", per_class=4, cache=cache_path, **FAST)
+    result = select(root, tmp_path / "out", per_class=4, cache=cache_path, dedup=False, **FAST)
     assert result.groups[0].selected == 4
     assert result.groups[0].embedded == 2  # twelve copies share one content: decoded once
+    deduped = select(root, tmp_path / "dedup", per_class=4, cache=cache_path, **FAST)
+    assert deduped.groups[0].selected == 2  # by default copies count once: two distinct pictures
 
 
 def _cache_rows(path: Path) -> int:
