@@ -2,7 +2,11 @@
 
 Bounded where the original was not: k never exceeds the number of distinct points minus one,
 and above ``silhouette_sample`` points the silhouette is computed on a seeded sample of that
-size instead of all n^2 pairs.
+size instead of all n^2 pairs. Above ``SWEEP_LIMIT`` points the k sweep itself runs on a seeded
+sample of that size, and only the winning k is fitted to every point, warm-started from the
+sample's centres: 100,000 x 1280 takes about a minute instead of sixteen full fits.
+Up to SWEEP_LIMIT points every fit is ``KMeans(n_clusters=k, random_state=seed)``, the original
+method's own, so ``centroid`` + ``equal`` reproduces it.
 """
 
 from __future__ import annotations
@@ -28,10 +32,23 @@ class Clustering:
     centers: np.ndarray  # (k, dim)
     silhouettes: dict[int, float] = field(default_factory=dict)  # every k tried
     silhouette_sample: int | None = None  # points the silhouette used, None = all
+    sweep_sample: int | None = None  # points the k sweep was fitted on, None = all
 
 
-def count_distinct(X: np.ndarray) -> int:
-    return int(np.unique(X, axis=0).shape[0]) if len(X) else 0
+SWEEP_LIMIT = 10_000
+FINAL_MAX_ITER = 100  # the warm-started full fit starts near convergence
+
+
+def count_distinct(X: np.ndarray, at_most: int | None = None) -> int:
+    """Distinct rows of X; with at_most, counting stops there (cheap on large X)."""
+    if at_most is None:
+        return int(np.unique(X, axis=0).shape[0]) if len(X) else 0
+    seen: set[bytes] = set()
+    for row in np.ascontiguousarray(X):
+        seen.add(row.tobytes())
+        if len(seen) >= at_most:
+            break
+    return len(seen)
 
 
 def k_range(n_distinct: int, k_min: int, k_max: int) -> range:
@@ -41,10 +58,21 @@ def k_range(n_distinct: int, k_min: int, k_max: int) -> range:
     return range(lo, hi + 1) if hi >= 2 else range(0)
 
 
-def fit_kmeans(X: np.ndarray, k: int, seed: int) -> KMeans:
+def fit_kmeans(X: np.ndarray, k: int, seed: int, init: np.ndarray | None = None) -> KMeans:
+    """The original's ``KMeans(n_clusters=k, random_state=seed)``; with init, a warm start."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # duplicates: fewer distinct centres
-        return KMeans(n_clusters=k, random_state=seed).fit(X)
+        if init is None:
+            return KMeans(n_clusters=k, random_state=seed).fit(X)
+        return KMeans(n_clusters=k, init=init, n_init=1, max_iter=FINAL_MAX_ITER,
+                      random_state=seed).fit(X)
+
+
+def sweep_rows(n: int, seed: int) -> np.ndarray | None:
+    """The seeded rows the k sweep is fitted on; None (all rows) up to SWEEP_LIMIT."""
+    if n <= SWEEP_LIMIT:
+        return None
+    return np.sort(np.random.RandomState(seed).choice(n, SWEEP_LIMIT, replace=False))
 
 
 def choose_k(
@@ -53,18 +81,20 @@ def choose_k(
     """Cluster X with the k in [k_min, k_max] whose silhouette is best (first best on ties)."""
     X = np.asarray(X)
     n = len(X)
-    ks = k_range(count_distinct(X), k_min, k_max)
+    rows = sweep_rows(n, seed)
+    S = X if rows is None else X[rows]
+    ks = k_range(count_distinct(S, at_most=k_max + 1), k_min, k_max)
     if not ks:
         return Clustering(1, np.zeros(n, dtype=np.int64), X.mean(axis=0, keepdims=True))
-    sample = silhouette_sample if n > silhouette_sample else None
+    sample = silhouette_sample if len(S) > silhouette_sample else None
     best: tuple[float, KMeans] | None = None
     scores: dict[int, float] = {}
     for k in ks:
-        km = fit_kmeans(X, k, seed)
+        km = fit_kmeans(S, k, seed)
         if len(np.unique(km.labels_)) < 2:
             continue
         try:
-            score = float(silhouette_score(X, km.labels_, sample_size=sample, random_state=seed))
+            score = float(silhouette_score(S, km.labels_, sample_size=sample, random_state=seed))
         except ValueError:  # the sample drew a single cluster
             continue
         scores[k] = score
@@ -73,6 +103,10 @@ def choose_k(
     if best is None:
         return Clustering(1, np.zeros(n, dtype=np.int64), X.mean(axis=0, keepdims=True), scores)
     km = best[1]
+    if rows is not None:
+        logger.info("k=%d chosen on %d of %d points; fitting all of them", km.n_clusters, len(S), n)
+        km = fit_kmeans(X, int(km.n_clusters), seed, init=km.cluster_centers_)
     return Clustering(
-        int(km.n_clusters), km.labels_.astype(np.int64), km.cluster_centers_, scores, sample
+        int(km.n_clusters), km.labels_.astype(np.int64), km.cluster_centers_, scores, sample,
+        None if rows is None else len(rows),
     )
