@@ -19,6 +19,7 @@ from typing import TypeVar
 import numpy as np
 import platformdirs
 
+from repsample import fsio
 from repsample.errors import RepsampleError
 
 _T = TypeVar("_T")
@@ -33,7 +34,7 @@ def default_cache_path() -> Path:
 def hash_file(path: str | Path) -> str:
     """SHA-256 of the file's bytes, hex."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with fsio.open_binary(path) as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -178,5 +179,8 @@ def path_key(path: str | Path) -> str:
     """Paths are stored resolved, so that two spellings of one file share a row.
 
     A name that is not valid UTF-8 (SQLite text must be) keeps its odd bytes as escapes.
+    A URL (repsample.fsio) is its own key.
     """
+    if isinstance(path, str) and fsio.is_url(path):
+        return path
     return os.fsencode(os.path.realpath(path)).decode("utf-8", "backslashreplace")

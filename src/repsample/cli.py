@@ -91,8 +91,8 @@ def cli() -> None:
 
 
 @cli.command("select")
-@click.argument("input_dir", metavar="INPUT", type=click.Path(path_type=Path))
-@click.argument("output_dir", metavar="OUTPUT", type=click.Path(path_type=Path))
+@click.argument("input_dir", metavar="INPUT")
+@click.argument("output_dir", metavar="OUTPUT")
 @click.option("--per-class", type=int, default=None,
               help="Images to keep per group (folder that holds images) [default: 1000].")
 @click.option("--fraction", type=float, default=None,
@@ -120,7 +120,12 @@ def cli() -> None:
 @click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
               help="Inference: auto = ONNX Runtime on CPU where installed, else PyTorch.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--workers", type=int, default=None, help="Decoding processes [default: min(4, CPUs)].")
+@click.option("--workers", type=int, default=None,
+              help="Decoding processes [default: min(4, CPUs)]; with --engine ray, model actors.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Who embeds: this process, or a Ray Data pipeline (pip install 'repsample[ray]').")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="Ray cluster to join (with --engine ray) [default: start a local Ray].")
 @click.option("--cache", type=click.Path(path_type=Path), default=None,
               help="Embedding cache database [default: in the user's cache folder].")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier selection in OUTPUT.")
@@ -133,7 +138,7 @@ def cli() -> None:
 @click.option("--dup-threshold", type=float, default=DUP_THRESHOLD, show_default=True,
               help="Embedding cosine similarity from which a pair is checked as a near-duplicate.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
-def select_command(input_dir: Path, output_dir: Path, quiet: bool, extensions: str,
+def select_command(input_dir: str, output_dir: str, quiet: bool, extensions: str,
                    groups: tuple[str, ...], **options: Any) -> None:
     """Select a representative subset of every class folder under INPUT into OUTPUT."""
     from repsample.config import SelectConfig
@@ -159,7 +164,7 @@ def select_command(input_dir: Path, output_dir: Path, quiet: bool, extensions: s
 
 
 def _summary(result: Any) -> None:
-    table = Table(title=f"repsample: {result.output}", title_justify="left")
+    table = Table(title=f"repsample: {result.destination or result.output}", title_justify="left")
     for column in ("group", "images", "errors", "k", "selected"):
         table.add_column(column, justify="left" if column == "group" else "right")
     for g in result.groups:

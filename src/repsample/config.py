@@ -7,6 +7,7 @@ from pathlib import Path
 
 from repsample.allocate import ALLOCATIONS
 from repsample.backends import BACKENDS
+from repsample.engines import check_engine
 from repsample.errors import RepsampleError
 from repsample.hygiene.findings import DEFAULT_THRESHOLD
 from repsample.models import get_model
@@ -50,7 +51,11 @@ class SelectConfig:
     """Inference backend: auto (ONNX Runtime on CPU where installed), torch or onnx."""
     batch_size: int = 64
     workers: int | None = None
-    """Decoding worker processes; None picks min(4, CPUs)."""
+    """Decoding worker processes; None picks min(4, CPUs). With engine ray: model actors."""
+    engine: str = "local"
+    """Who hashes, decodes and embeds: local (this process) or ray (a Ray Data pipeline)."""
+    ray_address: str | None = None
+    """Ray cluster to join (engine ray); None starts a local Ray."""
     cache: Path | None = None
     """Embedding cache database; None uses the user's cache folder."""
     overwrite: bool = False
@@ -85,6 +90,9 @@ class SelectConfig:
             raise RepsampleError(f"unknown --mode {self.mode!r}; choose one of: {', '.join(EXPORT_MODES)}")
         if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
             raise RepsampleError(f"unknown --device {self.device!r}; choose auto, cpu or cuda")
+        check_engine(self.engine)
+        if self.ray_address and self.engine != "ray":
+            raise RepsampleError("--ray-address needs --engine ray")
         if self.backend not in BACKENDS:
             raise RepsampleError(f"unknown --backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}")
         if self.weights not in ("default", "random") and not Path(self.weights).is_file():

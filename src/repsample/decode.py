@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from repsample.fsio import readable
 
 # Modes whose samples are wider than 8 bits: convert("RGB") would clip them, so rescale first.
 _WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
@@ -16,17 +19,18 @@ class DecodeError(Exception):
     """A file that cannot be used as an image; the message goes into the manifest."""
 
 
-def decode_image(path: str | Path, min_size: tuple[int, int] | None = None) -> Image.Image:
+def decode_image(path: str | Path | IO[bytes], min_size: tuple[int, int] | None = None) -> Image.Image:
     """Open an image file as an RGB PIL image, EXIF orientation applied.
 
     min_size lets a JPEG decode at a reduced DCT scale (``Image.draft``) while staying at least
     that big, so a 12-megapixel photo bound for a 224 px model is never decoded in full.
     Decompression bombs (PIL's pixel limit) are refused, not decoded.
+    path may also be a binary file object or an fsspec URL (read whole; local paths are untouched).
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(readable(path)) as img:
                 if min_size is not None and img.format == "JPEG":
                     img.draft("RGB", _draft_request(img, min_size))
                 img.load()

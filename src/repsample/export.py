@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from repsample import fsio
 from repsample.errors import RepsampleError
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,11 @@ def check_paths(input_dir: Path, output_dir: Path, overwrite: bool) -> None:
         raise RepsampleError(f"OUTPUT {output_dir} is inside INPUT {input_dir}; choose a folder outside it")
     if dst in src.parents:
         raise RepsampleError(f"OUTPUT {output_dir} contains INPUT {input_dir}; choose a folder beside it")
+    check_output(output_dir, overwrite)
+
+
+def check_output(output_dir: Path, overwrite: bool) -> None:
+    """Refuse a file, or a non-empty folder unless overwriting, as OUTPUT."""
     if output_dir.exists() and not output_dir.is_dir():
         raise RepsampleError(f"OUTPUT {output_dir} is a file; choose a folder")
     if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
@@ -64,13 +70,18 @@ def exported_path(output_dir: Path, group: str, rel_path: str) -> Path:
     return output_dir / group / Path(rel_path).name
 
 
-def export_file(src: Path, dest: Path, mode: str) -> str | None:
-    """Place src at dest through a temporary name; returns a warning, if any."""
+def export_file(src: Path | str, dest: Path, mode: str) -> str | None:
+    """Place src (a path, or an fsspec URL in copy mode) at dest through a temporary name.
+
+    Returns a warning, if any.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.repsample-tmp")
     warning = None
     try:
-        if mode == "copy":
+        if isinstance(src, str):  # a URL; check_url_paths allowed only copy mode
+            fsio.download(src, tmp)
+        elif mode == "copy":
             shutil.copy2(src, tmp)
         elif mode == "symlink":
             os.symlink(src.resolve(), tmp)

@@ -15,14 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from repsample import __version__
+from repsample import __version__, fsio
 from repsample.cache import EmbeddingCache, default_cache_path
 from repsample.config import SelectConfig
-from repsample.embed import Embedder, compute_missing, default_workers, exported_models_dir, gather
+from repsample.embed import Embedder, default_workers, exported_models_dir, gather
+from repsample.engines import EmbedOptions, run_embed_stage
 from repsample.errors import RepsampleError
 from repsample.export import (
     MANIFEST,
     RUN_RECORD,
+    check_output,
     check_paths,
     clear_previous,
     export_file,
@@ -32,7 +34,7 @@ from repsample.export import (
     write_manifest,
     write_run_record,
 )
-from repsample.fingerprint import Fingerprint, fingerprint
+from repsample.fingerprint import Fingerprint
 from repsample.hygiene import CHECK_CSV, Findings, write_check_csv
 from repsample.hygiene.leaks import TRAIN_SPLITS, is_train_split
 from repsample.hygiene.run import hygiene_pass
@@ -67,12 +69,14 @@ class GroupResult:
 class SelectResult:
     """The outcome of ``select``: per-group figures, the manifest rows and where files went."""
 
-    input: Path
+    input: Path | str  # a str is an fsspec URL
     output: Path
     config: SelectConfig
     groups: list[GroupResult]
     rows: list[dict[str, Any]] = field(repr=False)
     report: Path | None = None  # OUTPUT/report.html, when written
+    destination: str | None = None
+    """Where OUTPUT was uploaded when it is a URL (output is then the staging folder, removed)."""
 
     @property
     def manifest_path(self) -> Path:
@@ -107,10 +111,17 @@ def select(
     """
     config = dataclasses.replace(config or SelectConfig(), **options)
     config.validate()
+    target = fsio.as_location(output_dir)
+    if isinstance(target, str):
+        return _select_to_url(input_dir, target, config, progress, command)
     kept = _kept_paths(config.keep) if config.keep else {}
-    src, dst = Path(input_dir), Path(output_dir)
+    src, dst = fsio.as_location(input_dir), target
     resumable = (dst / PARTIAL_MARKER).exists()
-    check_paths(src, dst, config.overwrite or resumable)
+    if isinstance(src, str):
+        fsio.check_url_paths(src, None, config.mode)
+        check_output(dst, config.overwrite or resumable)
+    else:
+        check_paths(src, dst, config.overwrite or resumable)
     progress = progress or SilentProgress()
     started = dt.datetime.now(dt.timezone.utc)
     groups = scan(src, config.extensions, config.groups)
@@ -120,24 +131,13 @@ def select(
     workers = default_workers() if config.workers is None else config.workers
 
     with EmbeddingCache(config.cache or default_cache_path()) as cache:
-        timings: dict[str, dict[str, float]] = {g.name: {} for g in groups}
-        prints: dict[str, list[Fingerprint]] = {}
-        computed: dict[str, int] = {}
-        for group in groups:
-            t0 = time.perf_counter()
-            prints[group.name] = fingerprint(group.files, cache, max(1, workers), progress)
-            timings[group.name]["hash"] = time.perf_counter() - t0
-        hashes = [fp.hash for g in groups for fp in prints[g.name] if fp.hash]
-        if len(cache.get_many(hashes, embedder.key)) < len(set(hashes)):
-            embedder.load()  # a model that cannot be had fails here, before OUTPUT is touched
-        for group in groups:
-            t0 = time.perf_counter()
-            pairs = zip(group.files, prints[group.name], strict=True)
-            readable = [(f.path, fp.hash) for f, fp in pairs if fp.hash]
-            computed[group.name] = compute_missing(
-                [p for p, _ in readable], [h for _, h in readable], embedder, cache,
-                config.batch_size, workers, progress)
-            timings[group.name]["embed"] = time.perf_counter() - t0
+        # The engine (local or ray) hashes, decodes and embeds; everything after reads the cache.
+        embedded = run_embed_stage(
+            config.engine, groups, cache, embedder,
+            EmbedOptions(config.batch_size, config.workers, config.device, config.backend,
+                         config.ray_address),
+            progress)
+        timings, prints, computed = embedded.seconds, embedded.prints, embedded.computed
         # Between embedding and selection: dedup per group, leaks across groups (repsample check).
         findings = hygiene_pass(groups, prints, cache, embedder, config.dup_threshold,
                                 {p for paths in kept.values() for p in paths}, max(1, workers),
@@ -166,6 +166,22 @@ def select(
     (dst / PARTIAL_MARKER).unlink()
     report = _report(dst, config, progress) if config.report else None
     return SelectResult(src, dst, config, results, rows, report)
+
+
+def _select_to_url(
+    input_dir: str | Path, url: str, config: SelectConfig, progress: Progress | None,
+    command: Sequence[str] | None,
+) -> SelectResult:
+    """OUTPUT is a URL: select into a local staging folder, then upload it whole."""
+    import tempfile
+
+    fsio.check_url_paths(fsio.as_location(input_dir), url, config.mode)
+    fsio.check_output_url(url, config.overwrite)
+    with tempfile.TemporaryDirectory(prefix="repsample-stage-") as stage:
+        result = select(input_dir, stage, config, progress=progress, command=command)
+        count = fsio.upload_tree(Path(stage), url)
+    logger.info("uploaded %d files to %s", count, url)
+    return dataclasses.replace(result, report=None, destination=url)
 
 
 def _report(dst: Path, config: SelectConfig, progress: Progress) -> Path | None:
@@ -308,7 +324,7 @@ def _ranks(selector: ClusterSelector, chosen: set[int]) -> dict[int, int]:
 
 
 def _run_record(
-    src: Path,
+    src: Path | str,
     dst: Path,
     config: SelectConfig,
     embedder: Embedder,
@@ -325,7 +341,7 @@ def _run_record(
     return {
         "repsample_version": __version__,
         "command": list(command) if command is not None else None,
-        "input": str(src.resolve()),
+        "input": fsio.display(src),
         "output": str(dst.resolve()),
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from repsample import fsio
 from repsample.errors import RepsampleError
 
 logger = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ DEFAULT_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 class ImageFile:
     """One candidate image: where it is, which group it belongs to, and its stat for the cache."""
 
-    path: Path  # absolute
+    path: Path | str  # absolute; a str is an fsspec URL (repsample.fsio)
     rel: str  # relative to the input root, POSIX separators
     group: str
     size: int
@@ -46,15 +47,17 @@ def normalize_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
 
 
 def scan(
-    root: Path, extensions: Sequence[str] = DEFAULT_EXTENSIONS, groups: Sequence[str] | None = None
+    root: Path | str, extensions: Sequence[str] = DEFAULT_EXTENSIONS, groups: Sequence[str] | None = None
 ) -> list[Group]:
-    """All groups under root, sorted by name, files sorted by path.
+    """All groups under root (a folder or an fsspec URL), sorted by name, files sorted by path.
 
     Symlinked folders are followed once: a folder already visited (same device and inode)
     is skipped, so a symlink loop cannot hang the scan.
     """
-    root = Path(root).absolute()
     exts = normalize_extensions(extensions)
+    if fsio.is_url(root):
+        return _pick_groups(_scan_url(str(root), exts), groups, root, exts)
+    root = Path(root).absolute()
     found: dict[str, list[ImageFile]] = {}
     seen_dirs: set[tuple[int, int]] = set()
 
@@ -85,7 +88,21 @@ def scan(
             files.append(ImageFile(path, rel, rel_dir, fst.st_size, fst.st_mtime_ns))
         if files:
             found[rel_dir] = files
+    return _pick_groups(found, groups, root, exts)
 
+
+def _scan_url(root: str, exts: tuple[str, ...]) -> dict[str, list[ImageFile]]:
+    found: dict[str, list[ImageFile]] = {}
+    for url, rel, size, stamp in fsio.list_images(root, exts):
+        group = rel.rsplit("/", 1)[0] if "/" in rel else "."
+        found.setdefault(group, []).append(ImageFile(url, rel, group, size, stamp))
+    return found
+
+
+def _pick_groups(
+    found: dict[str, list[ImageFile]], groups: Sequence[str] | None, root: Path | str,
+    exts: tuple[str, ...],
+) -> list[Group]:
     if groups is not None:
         wanted = [g.strip("/") or "." for g in groups]
         missing = [g for g in wanted if g not in found]

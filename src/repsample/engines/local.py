@@ -1,0 +1,42 @@
+"""The local engine: hash with threads, decode with a DataLoader, embed in this process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from repsample.cache import EmbeddingCache
+from repsample.embed import Embedder, compute_missing, default_workers
+from repsample.engines import EmbedOptions, EmbedStage
+from repsample.fingerprint import Fingerprint, fingerprint
+from repsample.progress import Progress
+from repsample.scan import Group
+
+
+def run(
+    groups: Sequence[Group],
+    cache: EmbeddingCache,
+    embedder: Embedder,
+    options: EmbedOptions,
+    progress: Progress,
+) -> EmbedStage:
+    workers = default_workers() if options.workers is None else options.workers
+    seconds: dict[str, dict[str, float]] = {g.name: {} for g in groups}
+    prints: dict[str, list[Fingerprint]] = {}
+    computed: dict[str, int] = {}
+    for group in groups:
+        t0 = time.perf_counter()
+        prints[group.name] = fingerprint(group.files, cache, max(1, workers), progress)
+        seconds[group.name]["hash"] = time.perf_counter() - t0
+    hashes = [fp.hash for g in groups for fp in prints[g.name] if fp.hash]
+    if len(cache.get_many(hashes, embedder.key)) < len(set(hashes)):
+        embedder.load()  # a model that cannot be had fails here, before OUTPUT is touched
+    for group in groups:
+        t0 = time.perf_counter()
+        pairs = zip(group.files, prints[group.name], strict=True)
+        readable = [(f.path, fp.hash) for f, fp in pairs if fp.hash]
+        computed[group.name] = compute_missing(
+            [p for p, _ in readable], [h for _, h in readable], embedder, cache,
+            options.batch_size, workers, progress)
+        seconds[group.name]["embed"] = time.perf_counter() - t0
+    return EmbedStage(prints, computed, seconds)

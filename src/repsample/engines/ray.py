@@ -1,0 +1,237 @@
+"""The Ray engine: read, hash, decode and embed as a Ray Data pipeline; the driver fills the cache.
+
+What runs where:
+- driver (this process): scan, the (path, size, mtime) fast path, and every SQLite write. It is
+  the cache's only writer, so workers need no shared disk and a retried batch can only repeat
+  an ``INSERT OR IGNORE`` of the same content: no lost rows, no duplicates.
+- workers: ``map_batches`` with a pool of model actors, each holding one Embedder (the same
+  model building, preprocessing and backend choice as the local engine). On CPUs an actor also
+  reads and decodes its batch; with GPUs, stateless CPU tasks read and decode and GPU actors embed.
+Ray restarts an actor that dies and retries its batch (Ray Data's defaults for actors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from repsample import fsio
+from repsample.cache import EmbeddingCache, path_key
+from repsample.decode import DecodeError, decode_image
+from repsample.embed import Embedder
+from repsample.engines import EmbedOptions, EmbedStage
+from repsample.errors import RepsampleError, missing_extra
+from repsample.fingerprint import Fingerprint
+from repsample.models import get_model
+from repsample.progress import Progress
+from repsample.scan import Group, ImageFile
+
+logger = logging.getLogger(__name__)
+
+Batch = dict[str, np.ndarray]
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+        import ray.data  # the extra brings Ray Data too
+    except ImportError:
+        raise missing_extra("ray", "ray") from None
+    return ray
+
+
+@contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[Any]:
+    """Join the cluster at address, or start a local Ray; a session already open is reused as is."""
+    ray = import_ray()
+    if ray.is_initialized():  # started by the caller (a notebook, the tests): not ours to stop
+        yield ray
+        return
+    try:
+        if address:
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        else:
+            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
+                     logging_level=logging.WARNING, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        raise RepsampleError(
+            f"cannot start {where} ({exc}); check --ray-address, or start one with `ray start --head`"
+        ) from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+# -- worker side ---------------------------------------------------------------------------------
+
+def read_and_decode(batch: Batch, model: str) -> Batch:
+    """Read each file once: its bytes give the content hash and the model's input pixels."""
+    preprocess = get_model(model).preprocess
+    width, height = preprocess.size
+    n = len(batch["index"])
+    pixels = np.zeros((n, 3, height, width), np.float32)
+    hashes, read_errors, errors = [""] * n, [""] * n, [""] * n
+    for j, location in enumerate(batch["location"]):
+        try:
+            data = fsio.read_bytes(str(location))
+        except OSError as exc:
+            read_errors[j] = f"cannot read file: {exc.strerror or exc}"
+            continue
+        hashes[j] = hashlib.sha256(data).hexdigest()
+        try:
+            pixels[j] = preprocess(decode_image(io.BytesIO(data), preprocess.draft_size))
+        except DecodeError as exc:
+            errors[j] = str(exc)
+    return {"index": batch["index"], "hash": np.array(hashes, dtype=object),
+            "read_error": np.array(read_errors, dtype=object),
+            "error": np.array(errors, dtype=object), "pixels": pixels}
+
+
+class EmbedActor:
+    """One model per actor, loaded once; embeds the decodable rows of each batch."""
+
+    def __init__(self, model: str, weights: str, device: str, backend: str,
+                 models_dir: str, precision: str = "fp32") -> None:
+        self.model = model
+        self.embedder = Embedder(model, weights, device, backend, models_dir, precision)
+        self.embedder.load()
+
+    def __call__(self, batch: Batch) -> Batch:
+        import torch
+
+        if "pixels" not in batch:  # CPU layout: this actor reads and decodes too
+            batch = read_and_decode(batch, self.model)
+        ok = (batch["read_error"] == "") & (batch["error"] == "")
+        vectors = np.zeros((len(ok), self.embedder.spec.dim), np.float32)
+        if ok.any():
+            with torch.inference_mode():
+                vectors[ok] = self.embedder(np.ascontiguousarray(batch["pixels"][ok]))
+        return {"index": batch["index"], "hash": batch["hash"], "read_error": batch["read_error"],
+                "error": batch["error"], "vector": vectors}
+
+
+# -- driver side ---------------------------------------------------------------------------------
+
+def run(
+    groups: Sequence[Group],
+    cache: EmbeddingCache,
+    embedder: Embedder,
+    options: EmbedOptions,
+    progress: Progress,
+    *,
+    actor_cls: type[EmbedActor] = EmbedActor,
+) -> EmbedStage:
+    """Fingerprint and embed every file of groups through Ray; same outcome as the local engine."""
+    t0 = time.perf_counter()
+    files = [f for g in groups for f in g.files]
+    prints: list[Fingerprint | None] = [None] * len(files)
+    keys = [path_key(f.path) for f in files]
+    known = cache.known_hashes([(k, f.size, f.mtime_ns) for k, f in zip(keys, files, strict=True)])
+    done = cache.get_many(list(set(known.values())), embedder.key)
+    todo = []
+    for i, key in enumerate(keys):
+        digest = known.get(key)
+        if digest is not None and digest in done:
+            prints[i] = Fingerprint(digest)  # unchanged file, content embedded: nothing to read
+        else:
+            todo.append(i)
+    hash_bar, embed_bar = progress.stage("hash", len(files)), progress.stage("embed", len(files))
+    hash_bar.advance(len(files) - len(todo))
+    embed_bar.advance(len(files) - len(todo))
+    fresh: set[str] = set()
+    if todo:
+        embedder.load()  # a model that cannot be had fails here, on the driver, before any work
+        with ray_session(options.ray_address) as ray:
+            batches = _pipeline(ray, [files[i] for i in todo], embedder, options, actor_cls)
+            for batch in batches:
+                rows = [todo[int(j)] for j in batch["index"]]
+                fresh |= _store(batch, rows, files, keys, prints, cache, embedder.key)
+                hash_bar.advance(len(rows))
+                embed_bar.advance(len(rows))
+    hash_bar.close()
+    embed_bar.close()
+    return _stage(groups, prints, fresh, set(todo), time.perf_counter() - t0)
+
+
+def _pipeline(ray: Any, files: Sequence[ImageFile], embedder: Embedder, options: EmbedOptions,
+              actor_cls: type[EmbedActor]) -> Iterator[Batch]:
+    import pyarrow as pa
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # the caller shows its own
+    size = options.batch_size
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # plan and stats chatter
+    table = pa.table({"index": np.arange(len(files), dtype=np.int64),
+                      "location": [str(f.path) for f in files]})
+    # One block per batch, made here: a repartition would need CPU tasks while the actors
+    # hold every CPU (a deadlock on a small local Ray).
+    ds = ray.data.from_arrow([table.slice(start, size) for start in range(0, len(files), size)])
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0)) if options.device != "cpu" else 0
+    actors = options.workers or gpus or max(1, int(resources.get("CPU", 1)))
+    spec = embedder.spec
+    init = {"model": spec.name, "weights": embedder.weights, "device": "cuda" if gpus else "cpu",
+            "backend": options.backend if gpus == 0 else "torch",
+            "models_dir": str(embedder.models_dir), "precision": embedder.precision}
+    if gpus:  # CPU tasks decode, GPU actors only embed
+        ds = ds.map_batches(read_and_decode, fn_kwargs={"model": spec.name}, batch_size=size,
+                            batch_format="numpy", num_cpus=1)
+    ds = ds.map_batches(actor_cls, fn_constructor_kwargs=init, batch_size=size, batch_format="numpy",
+                        compute=ray.data.ActorPoolStrategy(size=actors),
+                        num_cpus=1, num_gpus=1 if gpus else 0)
+    logger.info("ray: %d files, %d %s actor(s), batches of %d", len(files), actors,
+                "GPU" if gpus else "CPU", size)
+    yield from ds.iter_batches(batch_size=None, batch_format="numpy")
+
+
+def _store(batch: Batch, rows: list[int], files: Sequence[ImageFile], keys: list[str],
+           prints: list[Fingerprint | None], cache: EmbeddingCache, model_key: str) -> set[str]:
+    """Write one result batch: file hashes, then vectors and decode errors (first one wins)."""
+    hashes = [str(h) for h in batch["hash"]]
+    before = cache.get_many([h for h in hashes if h], model_key)
+    vectors, errors, stats = [], [], []
+    for j, i in enumerate(rows):
+        read_error = str(batch["read_error"][j])
+        if read_error:
+            prints[i] = Fingerprint(None, read_error)
+            continue
+        prints[i] = Fingerprint(hashes[j])
+        stats.append((keys[i], files[i].size, files[i].mtime_ns, hashes[j]))
+        if batch["error"][j]:
+            errors.append((hashes[j], str(batch["error"][j])))
+        else:
+            vectors.append((hashes[j], batch["vector"][j]))
+    cache.remember_hashes(stats)
+    cache.put_many(model_key, vectors=vectors, errors=errors)
+    return {h for h, _ in vectors + errors} - set(before)
+
+
+def _stage(groups: Sequence[Group], prints: list[Fingerprint | None], fresh: set[str],
+           todo: set[int], seconds: float) -> EmbedStage:
+    """Per-group figures as the local engine reports them (a content counts in its first group)."""
+    out: dict[str, list[Fingerprint]] = {}
+    computed: dict[str, int] = {}
+    timings: dict[str, dict[str, float]] = {}
+    counted: set[str] = set()
+    start, total = 0, max(1, sum(len(g.files) for g in groups))
+    for group in groups:
+        span = range(start, start + len(group.files))
+        start += len(group.files)
+        out[group.name] = [p for p in prints[span.start:span.stop] if p is not None]
+        mine = {p.hash for i in span if i in todo and (p := prints[i]) is not None and p.hash}
+        mine = (mine & fresh) - counted
+        counted |= mine
+        computed[group.name] = len(mine)
+        # One pipeline serves every group: its time is shared out by file count.
+        timings[group.name] = {"embed": seconds * len(group.files) / total}
+    return EmbedStage(out, computed, timings)

@@ -1,0 +1,171 @@
+"""Storage: fsspec URLs (s3://, gs://, memory://, ...) beside plain local paths.
+
+A location is a ``Path`` (local, the default and fast path: nothing here touches it) or a ``str``
+holding a URL. ``file://`` URLs become local paths, so hardlinks and the stat fast path still work.
+Remote files are read whole (one GET per image), which is what object stores are good at.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from repsample.errors import RepsampleError
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+logger = logging.getLogger(__name__)
+
+Location = Path | str  # a str is always a URL
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# The extra that brings each protocol's fsspec implementation.
+_EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs")}
+
+
+def is_url(location: object) -> bool:
+    return isinstance(location, str) and _URL.match(location) is not None
+
+
+def as_location(value: str | Path) -> Location:
+    """A CLI or API argument as a location: URLs stay strings, file:// and plain paths become Paths."""
+    text = str(value)
+    if not _URL.match(text):
+        return Path(value)
+    if text.startswith("file://"):
+        return Path(text[len("file://"):])
+    return text.rstrip("/")
+
+
+def display(location: Location) -> str:
+    """How a location is recorded in run.json: URLs verbatim, local paths absolute."""
+    return location if isinstance(location, str) else str(Path(location).resolve())
+
+
+def url_fs(url: str) -> tuple[AbstractFileSystem, str]:
+    """The fsspec file system of a URL and the path inside it; a missing driver is a one-line error."""
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except ImportError:
+        protocol = url.split("://", 1)[0]
+        package, extra = _EXTRAS.get(protocol, (f"an fsspec driver for {protocol}://", "fsspec"))
+        raise RepsampleError(f"{package} is not installed; run: pip install 'repsample[{extra}]'") from None
+    except ValueError as exc:  # unknown protocol
+        raise RepsampleError(f"cannot open {url}: {exc}") from None
+    return fs, str(path)
+
+
+def read_bytes(location: str | Path) -> bytes:
+    """The whole file; FileNotFoundError and other OSErrors pass through as for open()."""
+    if is_url(location):
+        fs, path = url_fs(str(location))
+        return bytes(fs.cat_file(path))
+    return Path(location).read_bytes()
+
+
+def readable(location: str | Path | IO[bytes]) -> str | Path | IO[bytes]:
+    """What PIL's Image.open can read: local paths and file objects as they are, URLs as bytes."""
+    if is_url(location):
+        return io.BytesIO(read_bytes(str(location)))
+    return location
+
+
+def open_binary(location: str | Path) -> IO[bytes]:
+    """A binary file object to read in chunks (for hashing)."""
+    if is_url(location):
+        fs, path = url_fs(str(location))
+        return fs.open(path, "rb")  # type: ignore[no-any-return]
+    return open(location, "rb")
+
+
+def download(url: str, dest: Path) -> None:
+    fs, path = url_fs(url)
+    fs.get_file(path, str(dest))
+
+
+def join(url: str, rel: str) -> str:
+    return f"{url.rstrip('/')}/{rel}"
+
+
+# -- listing -------------------------------------------------------------------------------------
+
+def list_images(root: str, extensions: Sequence[str]) -> list[tuple[str, str, int, int]]:
+    """(url, path relative to root, size, mtime_ns) of every file under root with an extension."""
+    fs, base = url_fs(root)
+    if not fs.isdir(base):
+        raise RepsampleError(f"INPUT {root} is not a folder (or does not exist); point it at the dataset")
+    base = base.rstrip("/")
+    out = []
+    for path, info in sorted(fs.find(base, detail=True).items()):
+        if info.get("type", "file") != "file" or not path.lower().endswith(tuple(extensions)):
+            continue
+        rel = path[len(base):].lstrip("/")
+        out.append((join(root, rel), rel, int(info.get("size") or 0), _version_stamp(info)))
+    return out
+
+
+def _version_stamp(info: dict[str, Any]) -> int:
+    """A stand-in for mtime_ns from whatever the store reports, so the files fast path works.
+
+    Stores name it differently (local mtime, S3 LastModified, GCS updated, memory created);
+    where there is no time but an ETag, the ETag's digest serves: it changes with the content.
+    """
+    for key in ("mtime", "LastModified", "updated", "last_modified", "modified", "created"):
+        value = info.get(key)
+        if isinstance(value, int | float):
+            return int(value * 1e9)
+        if isinstance(value, dt.datetime):
+            return int(value.timestamp() * 1e9)
+        if isinstance(value, str):
+            try:
+                return int(dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1e9)
+            except ValueError:
+                pass
+    etag = info.get("ETag") or info.get("etag") or info.get("md5Hash")
+    if etag:
+        return int(hashlib.sha256(str(etag).encode()).hexdigest()[:15], 16)
+    return -1
+
+
+# -- checks and outputs --------------------------------------------------------------------------
+
+def check_url_paths(src: Location, output_url: str | None, mode: str) -> None:
+    """What cannot work with URLs is refused before anything runs."""
+    if is_url(src) and mode in ("hardlink", "symlink"):
+        raise RepsampleError(
+            f"--mode {mode} needs INPUT on the local disk; {src} is a URL: use --mode copy or none"
+        )
+    if output_url is not None and is_url(src) and output_url.startswith(str(src) + "/"):
+        raise RepsampleError(f"OUTPUT {output_url} is inside INPUT {src}; choose a folder outside it")
+
+
+def check_output_url(url: str, overwrite: bool) -> None:
+    fs, path = url_fs(url)
+    if fs.isfile(path):
+        raise RepsampleError(f"OUTPUT {url} is a file; choose a folder")
+    if fs.isdir(path) and fs.ls(path) and not overwrite:
+        raise RepsampleError(
+            f"OUTPUT {url} is not empty; pass --overwrite to replace an earlier selection "
+            "or choose an empty folder"
+        )
+
+
+def upload_tree(local_dir: Path, url: str) -> int:
+    """Copy every file under local_dir to the same relative path under url; returns the count."""
+    fs, base = url_fs(url)
+    count = 0
+    for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(local_dir).as_posix()
+        target = f"{base.rstrip('/')}/{rel}"
+        fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        fs.put_file(str(path), target)
+        count += 1
+    return count
