@@ -193,8 +193,8 @@ def quality(args: argparse.Namespace) -> None:
     hashes = [hash_file(p) for p in paths]
     cache = EmbeddingCache(root / "cache.sqlite")
     verify = Verifier(hashes, dict(zip(hashes, paths, strict=True)), cache, args.workers)
-    print(f"\nembedding cosine >= threshold, confirmed by pHash within {MAX_DISTANCE} bits and mean colour "
-          "(the check):")
+    print(f"\nembedding cosine >= threshold, confirmed by pHash within {MAX_DISTANCE} bits, "
+          "mean colour and thumbnail correlation (the check):")
     table(X, origin, thresholds, verify, DEFAULT_THRESHOLD)
     r = evaluate(X, origin, DEFAULT_THRESHOLD, verify)
     ok = all(r[k]["recall"] >= 0.95 and r[k]["precision"] >= 0.99 for k in TARGET_KINDS)
