@@ -103,9 +103,9 @@ def cli() -> None:
               help="Embedding model; `repsample models` lists them.")
 @click.option("--weights", default="default", show_default=True,
               help="default (pretrained), random (untrained), or a local state_dict file.")
-@click.option("--strategy", default="centroid", show_default=True,
+@click.option("--strategy", default="herding", show_default=True,
               help="Selection strategy; `repsample strategies` lists them.")
-@click.option("--allocation", default="equal", show_default=True,
+@click.option("--allocation", default="proportional", show_default=True,
               help="How a group's budget is split across clusters.")
 @click.option("--k-min", type=int, default=5, show_default=True)
 @click.option("--k-max", type=int, default=20, show_default=True)

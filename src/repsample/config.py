@@ -31,9 +31,9 @@ class SelectConfig:
     """Registered embedding model (``repsample models``)."""
     weights: str = "default"
     """'default' (pretrained), 'random' (untrained, for tests) or a local state_dict path."""
-    strategy: str = "centroid"
+    strategy: str = "herding"
     """Registered selection strategy (``repsample strategies``)."""
-    allocation: str = "equal"
+    allocation: str = "proportional"
     """How a group's budget is split across its clusters."""
     k_min: int = 5
     k_max: int = 20
