@@ -175,10 +175,11 @@ def _pipeline(ray: Any, files: Sequence[ImageFile], embedder: Embedder, options:
                       "location": [str(f.path) for f in files]})
     # One block per batch, made here: a repartition would need CPU tasks while the actors
     # hold every CPU (a deadlock on a small local Ray).
-    ds = ray.data.from_arrow([table.slice(start, size) for start in range(0, len(files), size)])
+    blocks = [table.slice(start, size) for start in range(0, len(files), size)]
+    ds = ray.data.from_arrow(blocks)
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0)) if options.device != "cpu" else 0
-    actors = options.workers or gpus or max(1, int(resources.get("CPU", 1)))
+    actors = min(len(blocks), options.workers or gpus or max(1, int(resources.get("CPU", 1))))
     spec = embedder.spec
     init = {"model": spec.name, "weights": embedder.weights, "device": "cuda" if gpus else "cpu",
             "backend": options.backend if gpus == 0 else "torch",
