@@ -97,3 +97,22 @@ def test_k_never_exceeds_distinct_points() -> None:
     X = np.repeat(np.eye(4, dtype=np.float32), 10, axis=0)  # 40 rows, 4 distinct points
     sel = CentroidSelector(n_select=6).fit(X)
     assert sel.k_ <= 3 and len(sel.selected_indices_) == 6
+
+
+@pytest.mark.parametrize("strategy", ["centroid", "random", "kcenter", "typical", "facility", "herding"])
+def test_pick_order_is_a_ranking_within_each_cluster(strategy: str) -> None:
+    from repsample.select import STRATEGIES
+
+    X = blobs(300, 8, 5, 4)
+    sel = STRATEGIES.get(strategy)(n_select=40, random_state=1).fit(X)
+    chosen = sel.selected_indices_
+    assert (sel.pick_order_[chosen] > 0).all()
+    assert (np.delete(sel.pick_order_, chosen) == 0).all()
+    for c in range(sel.k_):
+        mine = chosen[sel.labels_[chosen] == c]
+        assert sorted(sel.pick_order_[mine].tolist()) == list(range(1, len(mine) + 1))
+    if strategy == "centroid":  # its order is nearest to the centre first
+        for c in range(sel.k_):
+            mine = chosen[sel.labels_[chosen] == c]
+            by_rank = mine[np.argsort(sel.pick_order_[mine])]
+            assert (np.diff(sel.distances_[by_rank]) >= 0).all()

@@ -312,15 +312,8 @@ def _kept_paths(manifest: Path) -> dict[str, frozenset[str]]:
 
 
 def _ranks(selector: ClusterSelector, chosen: set[int]) -> dict[int, int]:
-    """1 = the closest selected image to its cluster centre, per cluster."""
-    ranks: dict[int, int] = {}
-    by_cluster: dict[int, list[int]] = {}
-    for i in sorted(chosen):
-        by_cluster.setdefault(int(selector.labels_[i]), []).append(i)
-    for members in by_cluster.values():
-        order = sorted(members, key=lambda i: (np.nan_to_num(selector.distances_[i]), i))
-        ranks.update({i: r for r, i in enumerate(order, 1)})
-    return ranks
+    """The strategy's pick order within each cluster (1 = picked first); none when kept whole."""
+    return {i: int(selector.pick_order_[i]) for i in chosen if selector.pick_order_[i] > 0}
 
 
 def _run_record(

@@ -38,7 +38,8 @@ class ClusterSelector:
     Attributes after ``fit``: ``selected_indices_`` (sorted), ``kept_indices_`` (rows kept from
     ``keep``), ``labels_`` (-1 where no clustering ran), ``k_``, ``cluster_centers_``,
     ``distances_`` (each row to its centre), ``silhouette_scores_`` ({k: score}),
-    ``silhouette_sample_`` and ``quotas_`` (per cluster, kept rows included).
+    ``silhouette_sample_``, ``quotas_`` (per cluster, kept rows included) and ``pick_order_``
+    (per row, its order of selection within its cluster, 1 = first; 0 = not selected).
     """
 
     def __init__(
@@ -104,7 +105,20 @@ class ClusterSelector:
                            check_random_state(self.random_state))
         self.selected_indices_ = np.union1d(kept, new)
         self.quotas_ = np.bincount(self.labels_[self.selected_indices_], minlength=self.k_)
+        self.pick_order_ = self._pick_order(kept, new)
         return self
+
+    def _pick_order(self, kept: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """Per row, 1-based order of selection within its cluster (kept rows first); 0 if not selected.
+
+        ``new`` lists each cluster's picks best first, so this is the strategy's own order.
+        """
+        order = np.zeros(len(self.labels_), dtype=np.int64)
+        taken = np.zeros(max(self.k_, 1), dtype=np.int64)
+        for row in np.concatenate([kept, new]):
+            taken[self.labels_[row]] += 1
+            order[row] = taken[self.labels_[row]]
+        return order
 
     def _no_clustering(self, X: np.ndarray) -> None:
         n = len(X)
@@ -115,6 +129,7 @@ class ClusterSelector:
         self.silhouette_scores_ = {}
         self.silhouette_sample_ = None
         self.quotas_ = np.empty(0, dtype=np.int64)
+        self.pick_order_ = np.zeros(n, dtype=np.int64)  # kept whole: no order to tell
 
     def _select(self, X: np.ndarray, kept: np.ndarray, budget: int, rng: Rng) -> np.ndarray:
         """Rows to add to ``kept``: split ``budget`` across clusters, then pick in each."""
