@@ -181,3 +181,20 @@ def test_awkward_file_names_survive(tmp_path: Path, cache_path: Path) -> None:
     assert {Path(r["path"]).name for r in rows} == {*names, os.fsdecode(b"latin1_\xe9.jpg")}
     for rel in result.selected():
         assert (tmp_path / "out" / "Weird Class" / Path(rel).name).is_file()
+
+
+def test_rerun_served_by_the_cache_never_loads_torch(make_tree: TreeFactory, tmp_path: Path,
+                                                     cache_path: Path) -> None:
+    """A rerun is seconds: no model, no device query, not even the torch import (about 2 s)."""
+    root = make_tree({"a": 12})
+    select(root, tmp_path / "first", per_class=5, cache=cache_path, **FAST)
+    script = (
+        "import sys, repsample\n"
+        f"r = repsample.select({str(root)!r}, {str(tmp_path / 'again')!r}, per_class=5,"
+        f" cache={str(cache_path)!r}, model='resnet18', weights='random')\n"
+        "print(sum(g.embedded for g in r.groups), 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "False"]
+    record = json.loads((tmp_path / "again" / "run.json").read_text())
+    assert record["model"]["device"] == "auto (nothing embedded)"

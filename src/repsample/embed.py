@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from repsample.backends import Runner, choose_backend
+from repsample.backends import BACKENDS, Runner, choose_backend
 from repsample.backends.eager import TorchRunner, check_precision
 from repsample.backends.onnx import load_onnx
 from repsample.cache import EmbeddingCache, default_cache_path
@@ -30,6 +30,8 @@ def default_workers() -> int:
 
 
 def resolve_device(device: str) -> str:
+    if device == "cpu":
+        return device
     import torch
 
     if device == "auto":
@@ -54,13 +56,37 @@ class Embedder:
                  models_dir: str | Path | None = None, precision: str = "fp32") -> None:
         self.spec: ModelSpec = get_model(model)
         self.weights = weights
-        self.device = resolve_device(device)
-        check_precision(precision, self.device)
+        self.requested_device, self.requested_backend = device, backend
         self.precision = precision
-        self.backend = choose_backend(backend, self.device)
         self.key = model_key(self.spec, weights) + ("|fp16" if precision == "fp16" else "")
         self.models_dir = Path(models_dir) if models_dir else exported_models_dir(default_cache_path())
         self._runner: Runner | None = None
+        self._device: str | None = None
+        self._backend: str | None = None
+        if device != "auto":  # an explicit choice is checked at once (cpu costs no import)
+            self._backend = choose_backend(backend, self.device)
+        elif backend not in BACKENDS:
+            choose_backend(backend, "cpu")  # the unknown-name error, without settling anything
+
+    # Device and backend are settled on first use: asking torch about CUDA costs seconds of
+    # imports, which a rerun that finds every embedding in the cache never pays.
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = resolve_device(self.requested_device)
+            check_precision(self.precision, self._device)
+        return self._device
+
+    @property
+    def backend(self) -> str:
+        if self._backend is None:
+            self._backend = choose_backend(self.requested_backend, self.device)
+        return self._backend
+
+    @property
+    def resolved(self) -> bool:
+        """Whether device and backend were settled (they are once anything was embedded)."""
+        return self._device is not None
 
     def load(self) -> Runner:
         """Build (or load the cached export of) the model; a model that cannot be had fails here."""
@@ -77,7 +103,7 @@ class Embedder:
             runner = load_onnx(module, self.key, size, self.models_dir, torch.get_num_threads())
             if runner is not None:
                 return runner
-            self.backend = "torch"  # same key: eager is the reference the export is checked against
+            self._backend = "torch"  # same key: eager is the reference the export is checked against
         return TorchRunner(module, self.device, self.precision)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
@@ -150,9 +176,6 @@ def compute_missing(
 
     Returns how many distinct contents were decoded (0 when the cache had them all).
     """
-    import torch
-    from torch.utils.data import DataLoader
-
     known = cache.get_many(hashes, embedder.key)
     todo: dict[str, Path | str] = {}
     for path, digest in zip(paths, hashes, strict=True):
@@ -163,6 +186,9 @@ def compute_missing(
     if not todo:
         bar.close()
         return 0
+    import torch  # only now: a rerun served by the cache never imports it
+    from torch.utils.data import DataLoader
+
     todo_hashes = list(todo)
     n_workers = default_workers() if workers is None else workers
     loader: DataLoader[Any] = DataLoader(

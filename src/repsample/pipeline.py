@@ -325,9 +325,10 @@ def _run_record(
     command: Sequence[str] | None,
     started: dt.datetime,
 ) -> dict[str, Any]:
+    from importlib.metadata import version
+
     import PIL
     import sklearn
-    import torch
 
     params = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()}
     params["cache"] = str(config.cache or default_cache_path())
@@ -345,13 +346,14 @@ def _run_record(
             "weights_identity": weights_identity(embedder.spec, config.weights),
             "cache_key": embedder.key,
             "dim": embedder.spec.dim,
-            "device": embedder.device,
-            "backend": embedder.backend,
+            # Unsettled when every embedding came from the cache: nothing ran on any device.
+            "device": embedder.device if embedder.resolved else f"{config.device} (nothing embedded)",
+            "backend": embedder.backend if embedder.resolved else f"{config.backend} (nothing embedded)",
         },
         "versions": {
             "python": platform.python_version(),
             "numpy": np.__version__,
-            "torch": torch.__version__,
+            "torch": version("torch"),
             "scikit-learn": sklearn.__version__,
             "pillow": PIL.__version__,
         },
