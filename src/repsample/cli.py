@@ -295,6 +295,21 @@ def evaluate_command(output_dir: Path, seeds: int, cache: Path | None) -> None:
         _fail(str(exc))
         return
     _evaluation_table(result, output_dir / EVALUATION)
+    _refresh_report(output_dir, cache)
+
+
+def _refresh_report(output_dir: Path, cache: Path | None) -> None:
+    """A run that has a report gets the new figures in it without a second command."""
+    from repsample.report import REPORT, build_report
+
+    if not (output_dir / REPORT).is_file():
+        return
+    try:
+        path = build_report(output_dir, cache=cache)
+    except RepsampleError as exc:
+        _fail(f"evaluation written, but {REPORT} was not rebuilt: {exc}")
+        return
+    Console().print(f"report: {path}")
 
 
 def _evaluation_table(result: dict[str, Any], path: Path) -> None:

@@ -1,8 +1,9 @@
 """Optional sections: evaluation.json (selection against random) and check.csv (duplicates).
 
-Both files are written by other commands whose formats may grow, so they are rendered generically:
-numbers become tables and bars, names are matched to the manifest to show thumbnails, and anything
-unexpected is shown as escaped JSON rather than failing the report.
+Files in the layouts `repsample evaluate` and `repsample check` write get their own sections
+(evaluation.py, duplicates.py). Anything else (an older, newer or hand-made file) is rendered
+generically: numbers become tables and bars, names are matched to the manifest to show
+thumbnails, and anything unexpected is shown as escaped JSON rather than failing the report.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numbers
 from pathlib import Path
 from typing import Any
 
-from repsample.report import svg
+from repsample.report import duplicates, evaluation, svg
 from repsample.report.figures import Thumbs, esc, table
 from repsample.report.gather import Item, RunData, items_by_path, match_item
 
@@ -20,13 +21,20 @@ _MAX_DEPTH = 4
 _MAX_ROWS = 200
 
 
-def evaluation_section(evaluation: dict[str, Any]) -> str:
+def evaluation_section(data: dict[str, Any]) -> str:
+    parsed = evaluation.parse(data)
+    if parsed is not None:
+        return evaluation.section(parsed)
     return ('<section class="card" id="evaluation"><h2>Evaluation against random</h2>'
-            f"{_value(evaluation, 0)}</section>")
+            '<p class="note">evaluation.json is not in the layout this version of '
+            "`repsample evaluate` writes; shown as it is. Rerun `repsample evaluate OUTPUT` for "
+            f"the comparison charts.</p>{_value(data, 0)}</section>")
 
 
 def check_section(run: RunData, thumbs: Thumbs, cap: int) -> str:
     rows = run.check or []
+    if duplicates.has_check_layout(rows):
+        return duplicates.section(run, thumbs, cap)
     if not rows:
         return ('<section class="card" id="check"><h2>Duplicates</h2>'
                 '<p class="muted">check.csv lists no pairs.</p></section>')
@@ -38,6 +46,16 @@ def check_section(run: RunData, thumbs: Thumbs, cap: int) -> str:
     more = f'<p class="muted">{len(rows) - cap} more rows in check.csv.</p>' if len(rows) > cap else ""
     return ('<section class="card" id="check"><h2>Duplicates and other findings (check.csv)</h2>'
             f"<p>{len(rows)} rows.</p>{table(headers, cells, raw=range(len(headers)))}{more}</section>")
+
+
+def check_items(run: RunData, cap: int) -> list[Item]:
+    """The images the check section shows as thumbnails."""
+    rows = run.check or []
+    if duplicates.has_check_layout(rows):
+        return duplicates.shown_items(run, cap)
+    by_path = items_by_path(run)
+    matched = (match_item(v or "", by_path, run.input_dir) for row in rows[:cap] for v in row.values())
+    return [i for i in matched if i is not None]
 
 
 def _check_cell(value: str, by_path: dict[str, Item], input_dir: Path | None, thumbs: Thumbs) -> str:

@@ -35,6 +35,8 @@ class Item:
     rank: int | None
     hash: str  # "" when the file could not be hashed
     error: str
+    duplicate_of: str = ""  # the image of its group it repeats (repsample check / dedup)
+    leak_with: str = ""  # its closest match in another split
 
     @property
     def name(self) -> str:
@@ -160,6 +162,8 @@ def _item(row: dict[str, str]) -> Item:
         rank=_int(row.get("rank")),
         hash=(row.get("hash") or "").lower(),
         error=row.get("error") or "",
+        duplicate_of=row.get("duplicate_of") or "",
+        leak_with=row.get("leak_with") or "",
     )
 
 

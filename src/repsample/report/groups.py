@@ -15,6 +15,9 @@ def group_section(index: int, group: GroupData, points: MapPoints | None, map_no
     valid = len(group.items) - len(group.errors)
     facts = [f"{len(group.items)} images", f"{len(group.errors)} failed", f"{len(group.selected)} selected",
              f"k = {group.k}" if group.k else "not clustered"]
+    # From the hygiene pass (manifest duplicate_of / leak_with); details in the duplicates section.
+    dups, leaks = sum(bool(i.duplicate_of) for i in group.items), sum(bool(i.leak_with) for i in group.items)
+    facts += [f"{dups} duplicates"] * bool(dups) + [f"{leaks} leaked to another split"] * bool(leaks)
     parts = [f'<section class="card" id="g{index}"><h2>{esc(group.name)}</h2>',
              f'<div class="muted">{esc(" · ".join(facts))}</div>']
     if group.note:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from repsample.report.gather import GroupData, Item, RunData, items_by_path, match_item
+from repsample.report.extras import check_items
+from repsample.report.gather import GroupData, Item, RunData
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class Caps:
     errors: int = 200
     """Failed files listed per group (all are in manifest.csv)."""
     check_rows: int = 200
-    """Rows of check.csv shown."""
+    """Findings of check.csv shown per kind (duplicate, leak, ...); all are in check.csv."""
 
 
 def kept_in_order(items: list[Item]) -> list[Item]:
@@ -52,9 +53,5 @@ def shown_items(run: RunData, caps: Caps) -> list[Item]:
         for items in group.clusters().values():
             out.extend(kept_in_order(items))
             out.extend(strip(items, caps.strip))
-    if run.check:
-        by_path = items_by_path(run)
-        for row in run.check[: caps.check_rows]:
-            matched = (match_item(v or "", by_path, run.input_dir) for v in row.values())
-            out.extend(i for i in matched if i is not None)
+    out.extend(check_items(run, caps.check_rows))
     return out

@@ -69,5 +69,28 @@ svg .solid { fill:#475467; }
 .sub { font-size:12px; color:var(--muted); margin:8px 0 4px; }
 nav.toc { font-size:13px; }
 nav.toc a { margin-right:10px; }
+svg .band { fill:#c5ccd8; } svg .mean { stroke:#475467; stroke-width:2; }
+svg .sel { stroke:#fff; stroke-width:1.5; }
+svg .v-beats, .legend i.v-beats { fill:#2f9e44; } svg .v-within { fill:#868e96; }
+svg .v-worse { fill:#e03131; } svg .v-none { fill:#3b5bdb; }
+.legend i.sel { background:#2f9e44; border-radius:50%; } .legend i.band { background:#c5ccd8; }
+.pill { display:inline-block; font-size:11px; font-weight:600; padding:1px 7px; border-radius:9px;
+        white-space:nowrap; }
+.pill.verdict-beats { background:#d3f9d8; color:#1b5e20; }
+.pill.verdict-within { background:#eef0f4; color:#475467; }
+.pill.verdict-worse { background:#ffe3e3; color:#a61e1e; }
+.pill.verdict-none { background:#eef0f4; color:#98a2b3; }
+.tile.verdict-beats .v { color:#2f9e44; } .tile.verdict-worse .v { color:#e03131; }
+.tile.verdict-within .v { color:#667085; }
+.better { color:#3b5bdb; font-weight:600; }
+td .fig { white-space:nowrap; }
+.pairs { display:flex; flex-wrap:wrap; gap:10px; }
+.pair { border:1px solid var(--line); border-radius:8px; padding:8px; width:214px; }
+.pair .two { display:flex; gap:6px; }
+.pair .thumb { width:97px; } .pair .thumb .box { width:97px; height:97px; }
+.pair .facts { font-size:11.5px; color:var(--muted); margin-top:4px; word-break:break-word; }
+.pair .facts b { color:var(--ink); }
+.status { font-size:10.5px; color:var(--muted); }
+.status.selected { color:#2f9e44; font-weight:600; }
 pre { background:#f3f4f7; padding:8px; border-radius:6px; overflow:auto; font-size:12px; }
 """

@@ -146,3 +146,51 @@ def bars(labels: Sequence[str], values: Sequence[float], width: int = 360,
         parts.append(f'<rect x="{x_a:.1f}" y="{y + 2}" width="{x_b - x_a:.1f}" height="13" fill="{fill}"/>')
         parts.append(_text(max(x_b, px(0)) + 4, y + 12, f"{value:.4g}", "start"))
     return _svg(width, height, "".join(parts), "bar chart")
+
+
+def intervals(labels: Sequence[str], selection: Sequence[float | None], means: Sequence[float | None],
+              stds: Sequence[float | None], verdicts: Sequence[str], lower_is_better: bool | None,
+              width: int = 340) -> str:
+    """Per label, random's mean ± spread as a grey band with a tick at the mean, and the
+    selection as a dot coloured by its verdict (CSS class v-<verdict>). The better end of the
+    axis is labelled; the axis spans the data, not zero, so small gaps stay visible."""
+    row, left, right, top, bottom = 20, 112, 52, 18, 18
+    height = top + row * len(labels) + bottom
+    values = [v for v in (*selection, *means) if v is not None]
+    values += [m + s * d for m, s in zip(means, stds, strict=True) if m is not None and s
+               for d in (-1, 1)]
+    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    if values and min(v for v in (*selection, *means) if v is not None) >= 0:
+        lo = max(lo, 0.0)  # a figure that cannot go negative: the band stops at zero
+    if hi - lo < 1e-12:
+        lo, hi = (lo, lo + (abs(lo) or 1)) if lo >= 0 else (lo - abs(lo) / 2, hi + abs(hi) / 2)
+    pad = (hi - lo) * 0.06
+    lo, hi = lo - pad, hi + pad
+    plot = width - left - right
+
+    def px(v: float) -> float:
+        return left + (v - lo) / (hi - lo) * plot
+
+    parts = [f'<line x1="{left}" y1="{height - bottom}" x2="{left + plot}" y2="{height - bottom}" '
+             'class="axis"/>']
+    for v in (lo + pad, hi - pad):
+        parts.append(_text(px(v), height - 5, f"{v:.3g}"))
+    if lower_is_better is not None:
+        hint = "← better" if lower_is_better else "better →"
+        parts.append(_text(left if lower_is_better else left + plot, 11, hint,
+                           "start" if lower_is_better else "end", "label strong"))
+    for i, label in enumerate(labels):
+        y = top + i * row + row / 2
+        parts.append(_text(left - 6, y + 4, label if len(label) <= 18 else "…" + label[-17:], "end"))
+        mean, std, mine = means[i], stds[i], selection[i]
+        if mean is not None:
+            a, b = px(max(mean - (std or 0), lo)), px(mean + (std or 0))
+            parts.append(f'<rect x="{a:.1f}" y="{y - 5:.1f}" width="{max(b - a, 1.5):.1f}" height="10" '
+                         'class="band"/>')
+            parts.append(f'<line x1="{px(mean):.1f}" y1="{y - 7:.1f}" x2="{px(mean):.1f}" '
+                         f'y2="{y + 7:.1f}" class="mean"/>')
+        if mine is not None:
+            parts.append(f'<circle cx="{px(mine):.1f}" cy="{y:.1f}" r="5" class="sel v-{verdicts[i]}">'
+                         f"<title>{escape(label)}: {mine:.4g}</title></circle>")
+            parts.append(_text(left + plot + 6, y + 4, f"{mine:.3g}", "start"))
+    return _svg(width, height, "".join(parts), "selection against random, per group")
