@@ -25,8 +25,8 @@ MANIFEST_FIELDS = ("path", "group", "status", "cluster", "distance", "rank", "ha
 status not_selected); leak_with: its closest exact or near match in another split (check.csv)."""
 
 
-def check_paths(input_dir: Path, output_dir: Path, overwrite: bool) -> None:
-    """Refuse what would modify INPUT or clobber someone's files."""
+def check_input_apart(input_dir: Path, output_dir: Path) -> None:
+    """INPUT must be an existing folder, and OUTPUT neither INPUT nor inside it."""
     if not input_dir.exists():
         raise RepsampleError(f"INPUT {input_dir} does not exist")
     if not input_dir.is_dir():
@@ -34,6 +34,12 @@ def check_paths(input_dir: Path, output_dir: Path, overwrite: bool) -> None:
     src, dst = input_dir.resolve(), output_dir.resolve()
     if dst == src or src in dst.parents:
         raise RepsampleError(f"OUTPUT {output_dir} is inside INPUT {input_dir}; choose a folder outside it")
+
+
+def check_paths(input_dir: Path, output_dir: Path, overwrite: bool) -> None:
+    """Refuse what would modify INPUT or clobber someone's files."""
+    check_input_apart(input_dir, output_dir)
+    src, dst = input_dir.resolve(), output_dir.resolve()
     if dst in src.parents:
         raise RepsampleError(f"OUTPUT {output_dir} contains INPUT {input_dir}; choose a folder beside it")
     check_output(output_dir, overwrite)

@@ -130,7 +130,7 @@ def select(
                         exported_models_dir(cache_path))
     workers = default_workers() if config.workers is None else config.workers
 
-    with EmbeddingCache(config.cache or default_cache_path()) as cache:
+    with EmbeddingCache(cache_path) as cache:
         # The engine (local or ray) hashes, decodes and embeds; everything after reads the cache.
         embedded = run_embed_stage(
             config.engine, groups, cache, embedder,

@@ -12,9 +12,11 @@ from typing import Any
 
 from repsample.cache import EmbeddingCache, default_cache_path
 from repsample.config import SelectConfig
-from repsample.embed import Embedder, compute_missing, default_workers, exported_models_dir
+from repsample.embed import Embedder, default_workers, exported_models_dir
+from repsample.engines import EmbedOptions, run_embed_stage
 from repsample.errors import RepsampleError
-from repsample.fingerprint import Fingerprint, fingerprint
+from repsample.export import check_input_apart
+from repsample.fingerprint import Fingerprint
 from repsample.hygiene.findings import Findings, find
 from repsample.hygiene.output import CHECK_CSV, write_check_csv
 from repsample.hygiene.verify import Verifier
@@ -103,12 +105,10 @@ def check(
                         exported_models_dir(cache_path))
     workers = default_workers() if config.workers is None else config.workers
     with EmbeddingCache(cache_path) as cache:
-        prints = {g.name: fingerprint(g.files, cache, max(1, workers), progress) for g in groups}
-        readable = [(f.path, fp.hash) for g in groups
-                    for f, fp in zip(g.files, prints[g.name], strict=True) if fp.hash]
-        compute_missing([p for p, _ in readable], [h for _, h in readable], embedder, cache,
-                        config.batch_size, workers, progress)
-        findings = hygiene_pass(groups, prints, cache, embedder, config.dup_threshold,
+        # The same local embed stage as select's: what one fills, the other finds in the cache.
+        stage = run_embed_stage("local", groups, cache, embedder,
+                                EmbedOptions(config.batch_size, config.workers), progress)
+        findings = hygiene_pass(groups, stage.prints, cache, embedder, config.dup_threshold,
                                 workers=max(1, workers), progress=progress)
     dst.mkdir(parents=True, exist_ok=True)
     rows = write_check_csv(dst / CHECK_CSV, findings)
@@ -120,10 +120,7 @@ def check(
 
 
 def _check_paths(src: Path, dst: Path, overwrite: bool) -> None:
-    if not src.is_dir():
-        raise RepsampleError(f"INPUT {src} is not a folder; point it at the dataset folder")
-    if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
-        raise RepsampleError(f"OUTPUT {dst} is inside INPUT {src}; choose a folder outside it")
+    check_input_apart(src, dst)
     if dst.exists() and not dst.is_dir():
         raise RepsampleError(f"OUTPUT {dst} is a file; choose a folder")
     if (dst / CHECK_CSV).exists() and not overwrite:
