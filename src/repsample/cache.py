@@ -126,6 +126,17 @@ class EmbeddingCache:
                 out[digest] = Entry(vector, error)
         return out
 
+    def stored(self, hashes: Sequence[str], model: str) -> set[str]:
+        """The hashes that have a vector or an error under model, without reading the vectors."""
+        out: set[str] = set()
+        for chunk in _chunks(list(dict.fromkeys(hashes)), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT hash FROM embeddings WHERE model = ? AND hash IN ({marks})", [model, *chunk]
+            )
+            out.update(digest for (digest,) in rows)
+        return out
+
     def put_many(
         self,
         model: str,

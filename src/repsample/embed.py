@@ -176,7 +176,7 @@ def compute_missing(
 
     Returns how many distinct contents were decoded (0 when the cache had them all).
     """
-    known = cache.get_many(hashes, embedder.key)
+    known = cache.stored(hashes, embedder.key)
     todo: dict[str, Path | str] = {}
     for path, digest in zip(paths, hashes, strict=True):
         if digest not in known and digest not in todo:

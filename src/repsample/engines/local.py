@@ -29,7 +29,7 @@ def run(
         prints[group.name] = fingerprint(group.files, cache, max(1, workers), progress)
         seconds[group.name]["hash"] = time.perf_counter() - t0
     hashes = [fp.hash for g in groups for fp in prints[g.name] if fp.hash]
-    if len(cache.get_many(hashes, embedder.key)) < len(set(hashes)):
+    if len(cache.stored(hashes, embedder.key)) < len(set(hashes)):
         embedder.load()  # a model that cannot be had fails here, before OUTPUT is touched
     for group in groups:
         t0 = time.perf_counter()

@@ -137,7 +137,7 @@ def run(
     prints: list[Fingerprint | None] = [None] * len(files)
     keys = [path_key(f.path) for f in files]
     known = cache.known_hashes([(k, f.size, f.mtime_ns) for k, f in zip(keys, files, strict=True)])
-    done = cache.get_many(list(set(known.values())), embedder.key)
+    done = cache.stored(list(set(known.values())), embedder.key)
     todo = []
     for i, key in enumerate(keys):
         digest = known.get(key)
@@ -199,7 +199,7 @@ def _store(batch: Batch, rows: list[int], files: Sequence[ImageFile], keys: list
            prints: list[Fingerprint | None], cache: EmbeddingCache, model_key: str) -> set[str]:
     """Write one result batch: file hashes, then vectors and decode errors (first one wins)."""
     hashes = [str(h) for h in batch["hash"]]
-    before = cache.get_many([h for h in hashes if h], model_key)
+    before = cache.stored([h for h in hashes if h], model_key)
     vectors, errors, stats = [], [], []
     for j, i in enumerate(rows):
         read_error = str(batch["read_error"][j])
@@ -214,7 +214,7 @@ def _store(batch: Batch, rows: list[int], files: Sequence[ImageFile], keys: list
             vectors.append((hashes[j], batch["vector"][j]))
     cache.remember_hashes(stats)
     cache.put_many(model_key, vectors=vectors, errors=errors)
-    return {h for h, _ in vectors + errors} - set(before)
+    return {h for h, _ in vectors + errors} - before
 
 
 def _stage(groups: Sequence[Group], prints: list[Fingerprint | None], fresh: set[str],
