@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,3 @@ def write_run_record(path: Path, record: Mapping[str, Any]) -> None:
 
 def format_distance(value: float) -> str:
     return "" if value != value else f"{value:.6g}"  # NaN -> empty
-
-
-def selected_names(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    return [str(r["path"]) for r in rows if r["status"] == "selected"]
