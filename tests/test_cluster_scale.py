@@ -8,7 +8,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 import repsample.cluster as cluster
-from repsample.cluster import choose_k, count_distinct
+from repsample.cluster import Clustering, choose_k, count_distinct
 
 
 def blobs(n: int, dim: int, centers: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,3 +49,26 @@ def test_capped_distinct_count() -> None:
     X4, _ = blobs(40, 3, 2, 2)
     dup = np.repeat(X4[:3], 20, axis=0)
     assert choose_k(dup, 5, 20).k <= 2  # 3 distinct points: k <= 2
+
+
+@pytest.mark.parametrize("n, sample", [(700, 3000), (1200, 500)])
+def test_shared_silhouette_distances_match_sklearn(n: int, sample: int) -> None:
+    """One distance matrix for every k gives sklearn's own silhouette_score, sampled or not."""
+    from sklearn.metrics import silhouette_score
+
+    X, _ = blobs(n, 10, 6, 3)
+    c = choose_k(X, 3, 8, seed=5, silhouette_sample=sample)
+    for k, score in c.silhouettes.items():
+        labels = KMeans(n_clusters=k, random_state=5).fit(X).labels_
+        expected = silhouette_score(X, labels, sample_size=sample if n > sample else None,
+                                    random_state=5)
+        assert score == pytest.approx(expected, rel=1e-5)
+
+
+def test_clustering_round_trips_through_bytes() -> None:
+    X, _ = blobs(300, 5, 4, 4)
+    c = choose_k(X, 2, 6, seed=1, silhouette_sample=200)
+    back = Clustering.from_bytes(c.to_bytes())
+    assert back.k == c.k and (back.labels == c.labels).all()
+    assert np.array_equal(back.centers, c.centers)
+    assert back.silhouettes == c.silhouettes and back.silhouette_sample == 200

@@ -64,3 +64,26 @@ def test_decompression_bomb_refused(tmp_path: Path) -> None:
     Image.new("L", (10000, 10000)).save(tmp_path / "bomb.png")  # 1e8 px > PIL's default limit
     with pytest.raises(DecodeError, match="too many pixels"):
         decode_image(tmp_path / "bomb.png")
+
+
+def test_decoded_batches_keep_order_and_report_errors_in_place(tmp_path: Path) -> None:
+    """Threads decode ahead of the model; batches still come in file order, errors at their place."""
+    from repsample.embed import decoded_batches
+    from repsample.models import get_model
+
+    preprocess = get_model("efficientnet-lite0").preprocess
+    paths: list[Path] = []
+    for i in range(11):
+        if i in (3, 8):
+            bad = tmp_path / f"{i}.jpg"
+            bad.write_bytes(b"not an image")
+            paths.append(bad)
+        else:
+            paths.append(make_image(tmp_path / f"{i}.png", seed=i))
+    batches = list(decoded_batches(paths, preprocess, batch_size=4, workers=3))
+    assert [b[0] for b in batches] == [[0, 1, 2], [4, 5, 6, 7], [9, 10]]
+    assert [[i for i, _ in b[2]] for b in batches] == [[3], [], [8]]
+    first = batches[1][1]
+    assert first is not None and first.shape == (4, 3, 224, 224)
+    alone = preprocess(decode_image(paths[5], preprocess.draft_size))
+    assert np.array_equal(first[1], alone)  # the same pixels as decoding the file by itself

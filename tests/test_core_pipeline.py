@@ -98,6 +98,29 @@ def test_rerun_and_renamed_files_recompute_nothing(
         f"renamed_{Path(p).name}" for p in first.selected()]
 
 
+def test_rerun_reuses_the_stored_clustering(
+    make_tree: TreeFactory, tmp_path: Path, cache_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The k sweep runs once per (vectors, sweep parameters); a rerun reads its result."""
+    import repsample.pipeline as pipeline
+
+    root = make_tree({"a": 30})
+    first = select(root, tmp_path / "o1", per_class=8, cache=cache_path, **FAST)
+    calls: list[int] = []
+    real = pipeline.choose_k
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "choose_k", counted)  # a spy: the real sweep still runs
+    again = select(root, tmp_path / "o1", per_class=8, cache=cache_path, overwrite=True, **FAST)
+    assert calls == [] and again.rows == first.rows
+    assert again.groups[0].silhouettes == first.groups[0].silhouettes
+    select(root, tmp_path / "o1", per_class=8, cache=cache_path, overwrite=True, seed=7, **FAST)
+    assert calls == [1]  # another seed is another clustering
+
+
 def test_export_modes(make_tree: TreeFactory, tmp_path: Path, cache_path: Path) -> None:
     root = make_tree({"cls": 8})
     hard = select(root, tmp_path / "hard", per_class=3, mode="hardlink", cache=cache_path, **FAST)

@@ -1,9 +1,11 @@
 """The embedding cache: an SQLite database (WAL) keyed by file content and model identity.
 
-Two tables. ``files`` maps (path, size, mtime) to a content hash so an unchanged file is never
+``files`` maps (path, size, mtime) to a content hash so an unchanged file is never
 re-read. ``embeddings`` maps (content hash, model key) to a vector, or to the decode error the
 content gave, so a renamed or copied file, or a second dataset sharing images, costs nothing.
 Every batch is committed as it lands: a killed run loses at most the batch in flight.
+``clusterings`` keeps each group's chosen clustering under a key naming its vectors and the
+sweep's parameters, so a rerun on unchanged data skips the k sweep too.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class EmbeddingCache:
                 hash TEXT NOT NULL, model TEXT NOT NULL, dim INTEGER, vector BLOB, error TEXT,
                 PRIMARY KEY (hash, model)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS clusterings (key TEXT PRIMARY KEY, value BLOB NOT NULL);
             """
         )
         self._db.execute(
@@ -154,6 +157,16 @@ class EmbeddingCache:
                 "INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?, ?, ?)", vec_rows + err_rows
             )
 
+    # -- clusterings: opaque blobs under a key the caller derives from its inputs -------------
+
+    def get_blob(self, key: str) -> bytes | None:
+        row = self._db.execute("SELECT value FROM clusterings WHERE key = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_blob(self, key: str, value: bytes) -> None:
+        with self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO clusterings VALUES (?, ?)", (key, value))
+
     def count(self, model: str | None = None) -> int:
         if model is None:
             row = self._db.execute("SELECT COUNT(*) FROM embeddings").fetchone()
@@ -183,7 +196,6 @@ class _Transaction:
 def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
 
 
 def path_key(path: str | Path) -> str:

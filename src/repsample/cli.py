@@ -121,7 +121,7 @@ def cli() -> None:
               help="Inference: auto = ONNX Runtime on CPU where installed, else PyTorch.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--workers", type=int, default=None,
-              help="Decoding processes [default: min(4, CPUs)]; with --engine ray, model actors.")
+              help="Decoding threads [default: min(4, CPUs)]; with --engine ray, model actors.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Who embeds: this process, or a Ray Data pipeline (pip install 'repsample[ray]').")
 @click.option("--ray-address", default=None, metavar="ADDR",
@@ -203,7 +203,7 @@ def _summary(result: Any) -> None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
 @click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--workers", type=int, default=None, help="Decoding processes [default: min(4, CPUs)].")
+@click.option("--workers", type=int, default=None, help="Decoding threads [default: min(4, CPUs)].")
 @click.option("--cache", type=click.Path(path_type=Path), default=None,
               help="Embedding cache database [default: in the user's cache folder].")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier OUTPUT/check.csv.")

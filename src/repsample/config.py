@@ -51,7 +51,7 @@ class SelectConfig:
     """Inference backend: auto (ONNX Runtime on CPU where installed), torch or onnx."""
     batch_size: int = 64
     workers: int | None = None
-    """Decoding worker processes; None picks min(4, CPUs). With engine ray: model actors."""
+    """Decoding threads; None picks min(4, CPUs). With engine ray: model actors."""
     engine: str = "local"
     """Who hashes, decodes and embeds: local (this process) or ray (a Ray Data pipeline)."""
     ray_address: str | None = None

@@ -17,6 +17,7 @@ import numpy as np
 
 from repsample import __version__, fsio
 from repsample.cache import EmbeddingCache, default_cache_path
+from repsample.cluster import Clustering, choose_k, clustering_key
 from repsample.config import SelectConfig
 from repsample.embed import Embedder, default_workers, exported_models_dir, gather
 from repsample.engines import EmbedOptions, run_embed_stage
@@ -228,7 +229,12 @@ def _select_group(
     keep_rows = [position[r] for f, r in zip(group.files, embedded.rows, strict=True)
                  if r is not None and f.rel in kept]
     if valid:
-        selector.fit(embedded.vectors[eligible], keep=keep_rows)
+        X = embedded.vectors[eligible]
+        row_hash = {r: h for h, r in zip(embedded.hashes, embedded.rows, strict=True)
+                    if r is not None and h is not None}
+        clustering = (_clustering(X, [row_hash[r] for r in eligible], embedder.key, config, cache)
+                      if valid > budget else None)
+        selector.fit(X, keep=keep_rows, clustering=clustering)
         chosen = set(selector.selected_indices_.tolist())
     else:
         chosen = set()
@@ -289,6 +295,23 @@ def _select_group(
         excluded=len(excluded),
     )
     return result, rows
+
+
+def _clustering(
+    X: np.ndarray, hashes: list[str], vectors: str, config: SelectConfig, cache: EmbeddingCache
+) -> Clustering:
+    """choose_k on X, or its stored result for the same vectors and sweep (a rerun's case)."""
+    key = clustering_key(vectors, hashes, config.k_min, config.k_max, config.seed,
+                         config.silhouette_sample)
+    stored = cache.get_blob(key)
+    if stored is not None:
+        try:
+            return Clustering.from_bytes(stored)
+        except (ValueError, KeyError, OSError):  # unreadable entry: compute it again
+            logger.warning("stored clustering unreadable; computing it again")
+    clustering = choose_k(X, config.k_min, config.k_max, config.seed, config.silhouette_sample)
+    cache.put_blob(key, clustering.to_bytes())
+    return clustering
 
 
 def _check_drop_leaks(config: SelectConfig, findings: Findings) -> None:

@@ -1,6 +1,6 @@
 """Engines: who runs the fingerprint, decode and embed stages.
 
-``local`` runs them in this process (threads for hashing, a DataLoader for decoding);
+``local`` runs them in this process (threads for hashing and for decoding);
 ``ray`` runs them as a Ray Data pipeline over a cluster (or a local Ray). Both fill the same
 embedding cache, so everything after the embed stage is shared and gives identical results.
 """
@@ -26,7 +26,7 @@ class EmbedOptions:
 
     batch_size: int = 64
     workers: int | None = None
-    """local: decoding processes; ray: model actors (None: one per CPU, or per GPU)."""
+    """local: decoding threads; ray: model actors (None: one per CPU, or per GPU)."""
     device: str = "auto"
     """As asked for (auto, cpu, cuda): Ray workers resolve it on their own node."""
     backend: str = "auto"

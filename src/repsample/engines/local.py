@@ -1,4 +1,4 @@
-"""The local engine: hash with threads, decode with a DataLoader, embed in this process."""
+"""The local engine: hash and decode with threads, embed in this process."""
 
 from __future__ import annotations
 
