@@ -8,7 +8,8 @@ photo statistics), one group of each size in --sizes; plus the wallpapers themse
 The original method, re-implemented faithfully here: PIL full decode, per-image forward passes
 (eager PyTorch, batch of one), KMeans(k, random_state=42) and a full silhouette for k = 5..20,
 ``total // k`` nearest the centre per cluster, ``shutil.copy2``. repsample: ``select`` with its
-defaults (centroid + equal, as the original) and a fresh cache, then a rerun on unchanged data.
+defaults (herding + proportional, duplicate check on) and a fresh cache, then a rerun on
+unchanged data.
 Each method runs in its own process, so peak memory (max RSS) is its own.
 
 Also: the model's bare batched throughput (the backend repsample uses, on random input), the
@@ -152,34 +153,35 @@ def repsample_select(src: Path, dst: Path, model: str, weights: str, total_image
             "selected": g.selected, "k": g.k, "embedded": g.embedded}
 
 
-def bare_throughput(model: str, weights: str, cache: Path, batch: int = 64) -> tuple[float, str]:
-    from repsample.embed import Embedder, exported_models_dir
-
-    embedder = Embedder(model, weights, "cpu", "auto", exported_models_dir(cache))
+def bare_throughput(embedder: Any, batch: int = 64, repeats: int = 7) -> float:
+    """img/s of the model alone on one random batch, repeated (median)."""
     w, h = embedder.spec.preprocess.size
     x = np.random.default_rng(0).uniform(-2, 2, (batch, 3, h, w)).astype(np.float32)
     embedder(x)
     times = []
-    for _ in range(5):
+    for _ in range(repeats):
         t0 = time.perf_counter()
         embedder(x)
         times.append(time.perf_counter() - t0)
-    return batch / statistics.median(times), embedder.backend
+    return batch / statistics.median(times)
 
 
-def embed_stage(src: Path, model: str, weights: str, cache: Path) -> float:
-    """img/s of decode + preprocess + inference + cache writes on a folder of JPEGs."""
+def embed_stage(src: Path, model: str, weights: str, cache: Path) -> dict[str, Any]:
+    """img/s of decode + preprocess + inference + cache writes on a folder of JPEGs, and the bare
+    model's img/s measured in the same process just before and just after (load drifts)."""
     from repsample.cache import EmbeddingCache, hash_file
     from repsample.embed import Embedder, compute_missing, exported_models_dir
 
     paths = sorted(src.iterdir())
     hashes = [hash_file(p) for p in paths]
     embedder = Embedder(model, weights, "cpu", "auto", exported_models_dir(cache))
-    embedder.load()
+    before = bare_throughput(embedder)
     with EmbeddingCache(cache.with_name(f"stage-{time.time_ns()}.sqlite")) as db:  # empty
         t0 = time.perf_counter()
         compute_missing(paths, hashes, embedder, db)
-        return len(paths) / (time.perf_counter() - t0)
+        rate = len(paths) / (time.perf_counter() - t0)
+    after = bare_throughput(embedder)
+    return {"stage": rate, "bare": [before, after], "backend": embedder.backend}
 
 
 def cluster_scale(n: int, dim: int = 1280) -> dict[str, Any]:
@@ -207,13 +209,11 @@ def _peak_mib() -> float:
 
 
 def _child(fn: Any, *args: Any) -> Any:
-    out = fn(*args)
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return out, _peak_mib(), workers
+    return fn(*args), _peak_mib()
 
 
-def isolated(fn: Any, *args: Any) -> tuple[Any, float, float]:
-    """fn(*args) in a fresh process: (result, its peak RSS MiB, its largest worker's peak MiB)."""
+def isolated(fn: Any, *args: Any) -> tuple[Any, float]:
+    """fn(*args) in a fresh process: (result, that process's peak RSS in MiB)."""
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
         return pool.submit(_child, fn, *args).result()  # type: ignore[no-any-return]
 
@@ -222,13 +222,14 @@ def isolated(fn: Any, *args: Any) -> tuple[Any, float, float]:
 
 def compare(name: str, src: Path, work: Path, args: argparse.Namespace, total: int) -> None:
     n = sum(1 for _ in src.iterdir())
-    orig, orig_mem, _ = isolated(original_method, src, work / f"orig-{name}", args.model,
-                                 args.weights, total)
-    cache = work / f"cache-{name}" / "embeddings.sqlite"
-    ours, ours_mem, workers_mem = isolated(repsample_select, src, work / f"ours-{name}",
-                                           args.model, args.weights, total, cache, False)
-    rerun, _, _ = isolated(repsample_select, src, work / f"ours-{name}", args.model, args.weights,
-                           total, cache, True)
+    runs = work / f"runs-{args.model}-{name}"
+    shutil.rmtree(runs, ignore_errors=True)  # a fresh cache and empty outputs every time
+    orig, orig_mem = isolated(original_method, src, runs / "orig", args.model, args.weights, total)
+    cache = runs / "cache" / "embeddings.sqlite"
+    ours, ours_mem = isolated(repsample_select, src, runs / "ours", args.model, args.weights, total,
+                              cache, False)
+    rerun, _ = isolated(repsample_select, src, runs / "ours", args.model, args.weights, total, cache,
+                        True)
     o, s = orig["seconds"], ours["seconds"]
     o_wall = sum(o.values())
     print(f"\n### {name}: {n} images, budget {total}")
@@ -240,8 +241,7 @@ def compare(name: str, src: Path, work: Path, args: argparse.Namespace, total: i
           f"{o['select'] / max(s['select'], 1e-9):.1f}x |")
     print(f"| export, s | {o['export']:.2f} | {s['export']:.2f} | |")
     print(f"| end to end, s | {o_wall:.1f} | {ours['wall']:.1f} | **{o_wall / ours['wall']:.1f}x** |")
-    print(f"| peak memory (main process), MiB | {orig_mem:.0f} | {ours_mem:.0f} "
-          f"(+ workers {workers_mem:.0f} each) | |")
+    print(f"| peak memory (max RSS), MiB | {orig_mem:.0f} | {ours_mem:.0f} | |")
     print(f"| k, selected | {orig['k']}, {orig['selected']} | {ours['k']}, {ours['selected']} | |")
     print(f"| rerun on unchanged data, s | | {rerun['wall']:.2f} (embedded {rerun['embedded']}) | |")
     sys.stdout.flush()
@@ -255,7 +255,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=1000)
     parser.add_argument("--cluster-n", type=int, default=100_000, help="0 skips the clustering run")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: "
-                        "bare,stage,groups,wallpapers,cluster")
+                        "stage,groups,wallpapers,cluster")
     parser.add_argument("--root", type=Path, default=None, help="work folder (default: a temp dir)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -263,17 +263,18 @@ def main() -> None:
     work = args.root or Path(tempfile.mkdtemp(prefix="repsample-speed-"))
     print(f"# speed bench: model {args.model}, weights {args.weights}, work folder {work}")
 
-    if "bare" not in skip or "stage" not in skip:
-        cache = work / "cache-bare" / "embeddings.sqlite"
-        bare, backend = isolated(bare_throughput, args.model, args.weights, cache)[0]
-        print(f"\nbare batched inference ({backend}, batch 64, random input): {bare:.1f} img/s")
-        if "stage" not in skip:
-            src = work / "data256" / "g"
-            if not src.exists():
-                photo_crops(src, 1000, (256, 256), seed=3)
-            rate = isolated(embed_stage, src, args.model, args.weights, cache)[0]
-            print(f"embedding stage on 1000 256x256 JPEGs: {rate:.1f} img/s = "
-                  f"{100 * rate / bare:.0f}% of bare")
+    if "stage" not in skip:
+        cache = work / f"stage-{args.model}" / "embeddings.sqlite"
+        shutil.rmtree(cache.parent, ignore_errors=True)
+        src = work / "data256" / "g"
+        if not src.exists():
+            photo_crops(src, 1000, (256, 256), seed=3)
+        out = isolated(embed_stage, src, args.model, args.weights, cache)[0]
+        bare = statistics.mean(out["bare"])
+        print(f"\nbare batched inference ({out['backend']}, batch 64, random input): "
+              f"{out['bare'][0]:.1f} img/s before the stage, {out['bare'][1]:.1f} after")
+        print(f"embedding stage on 1000 256x256 JPEGs: {out['stage']:.1f} img/s = "
+              f"{100 * out['stage'] / bare:.0f}% of bare (their mean)")
     if "groups" not in skip:
         for size in (int(s) for s in args.sizes.split(",")):
             src = work / f"data{size}" / "photos"
@@ -286,7 +287,7 @@ def main() -> None:
             wallpapers(src)
         compare("Debian wallpapers (multi-megapixel)", src, work, args, 10)
     if args.cluster_n and "cluster" not in skip:
-        out, peak, _ = isolated(cluster_scale, args.cluster_n)
+        out, peak = isolated(cluster_scale, args.cluster_n)
         print(f"\nauto-k (5..20) + centroid selection of 1000, {args.cluster_n} x 1280 in one group: "
               f"{out['seconds']:.1f} s, k={out['k']}, peak RSS {peak:.0f} MiB "
               f"(data {out['data_mib']:.0f} MiB, {out['peak_before_mib']:.0f} before fitting)")
