@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from conftest import DATA, TreeFactory
+from repsample import check  # the public entry point
 from repsample.cli import cli
 from repsample.hygiene.dedup import group_duplicates
 from repsample.hygiene.leaks import dataset_splits, split_of
 from repsample.hygiene.near import similar_pairs
-from repsample.hygiene.run import check
 
 FAST = {"model": "resnet18", "weights": "random"}
 

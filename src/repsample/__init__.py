@@ -7,6 +7,7 @@ from repsample.config import SelectConfig
 from repsample.embed import Embedded, Embedder, embed_images
 from repsample.errors import RepsampleError
 from repsample.evaluate import evaluate_output
+from repsample.hygiene.run import check
 from repsample.models import ModelSpec, get_model, list_models, register_model
 from repsample.pipeline import GroupResult, SelectResult, select
 from repsample.select import (
@@ -29,6 +30,7 @@ __all__ = [
     "SelectResult",
     "__version__",
     "allocate",
+    "check",
     "embed_images",
     "evaluate_output",
     "get_model",
