@@ -45,10 +45,13 @@ def test_a_one_sided_subset_scores_worse_than_a_spread_one() -> None:
     assert spread["cluster_tv"] == 0 and one_sided["cluster_tv"] == 0.25
 
 
-def test_duplicates_are_counted() -> None:
-    Y = np.array([[0.0, 0], [0, 0.001], [5, 5], [9, 9]])
-    assert duplicate_rate(Y, 0.01) == 0.5
-    assert duplicate_rate(Y[:1], 0.01) == 0.0
+def test_duplicates_are_counted_by_cosine() -> None:
+    angle = np.deg2rad([0.0, 10.0, 45.0, 90.0])  # cos(10 deg) = 0.985; cos(45 deg) = 0.71
+    Y = np.c_[np.cos(angle), np.sin(angle)] * np.array([[1.0], [7.0], [1.0], [3.0]])
+    assert duplicate_rate(Y) == 0.5  # the first two, whatever their lengths
+    assert duplicate_rate(Y, min_cosine=0.99) == 0.0
+    assert duplicate_rate(np.vstack([Y, Y[3]])) == 0.8  # an exact copy: it and its original count
+    assert duplicate_rate(Y[:1]) == 0.0
 
 
 def test_random_subsets_are_seeded() -> None:

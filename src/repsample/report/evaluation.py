@@ -37,7 +37,8 @@ METRICS: dict[str, Metric] = {
     "cluster_tv": Metric("cluster TV", True,
                          "total variation between the subset's and the group's cluster shares"),
     "duplicate_rate": Metric("near-duplicate rate", True,
-                             "share of selected images with a near-duplicate in the subset"),
+                             "share of selected images with a near-duplicate in the subset "
+                             "(embedding cosine >= 0.95)"),
     PROBE: Metric("linear-probe accuracy", False,
                   "logistic regression trained on the train subset, tested on the held-out split"),
 }
