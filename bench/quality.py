@@ -11,7 +11,7 @@ TV, near-duplicate rate, rare-mode hits, and the accuracy of a logistic-regressi
 on the union of the class subsets and tested on the held-out test split. Everything is compared
 with ``random`` under the same seeds, in the same run. Prints a markdown table.
 
-    python bench/quality.py                                     # the documented run
+    OMP_NUM_THREADS=1 python bench/quality.py --root /tmp/qb --jobs 2 --json results.json  # docs
     python bench/quality.py --train-per-class 300 --budgets 10,50 --seeds 2   # a quick look
 """
 
