@@ -56,7 +56,6 @@ class Clustering:
                        record["silhouette_sample"], record["sweep_sample"])
 
 
-
 SWEEP_LIMIT = 10_000
 FINAL_MAX_ITER = 100  # the warm-started full fit starts near convergence
 SHARED_DISTANCES_LIMIT = 8_000  # silhouette rows up to which one distance matrix serves every k
