@@ -120,6 +120,11 @@ def test_rerun_reuses_the_stored_clustering(
     select(root, tmp_path / "o1", per_class=8, cache=cache_path, overwrite=True, seed=7, **FAST)
     assert calls == [1]  # another seed is another clustering
 
+    with sqlite3.connect(cache_path) as db:  # a damaged stored clustering is computed again
+        db.execute("UPDATE clusterings SET value = substr(value, 1, 40)")
+    damaged = select(root, tmp_path / "o1", per_class=8, cache=cache_path, overwrite=True, **FAST)
+    assert calls == [1, 1] and damaged.rows == first.rows
+
 
 def test_export_modes(make_tree: TreeFactory, tmp_path: Path, cache_path: Path) -> None:
     root = make_tree({"cls": 8})

@@ -307,7 +307,7 @@ def _clustering(
     if stored is not None:
         try:
             return Clustering.from_bytes(stored)
-        except (ValueError, KeyError, OSError):  # unreadable entry: compute it again
+        except Exception:  # a damaged entry is only a lost shortcut: compute it again
             logger.warning("stored clustering unreadable; computing it again")
     clustering = choose_k(X, config.k_min, config.k_max, config.seed, config.silhouette_sample)
     cache.put_blob(key, clustering.to_bytes())
