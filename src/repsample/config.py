@@ -7,6 +7,7 @@ from pathlib import Path
 
 from repsample.allocate import ALLOCATIONS
 from repsample.backends import BACKENDS
+from repsample.cache import default_cache_path
 from repsample.engines import check_engine
 from repsample.errors import RepsampleError
 from repsample.hygiene.findings import DEFAULT_THRESHOLD
@@ -105,6 +106,11 @@ class SelectConfig:
         get_model(self.model)
         STRATEGIES.get(self.strategy)
         ALLOCATIONS.get(self.allocation)
+
+    @property
+    def cache_path(self) -> Path:
+        """The embedding cache database: ``cache``, or the default in the user's cache folder."""
+        return self.cache or default_cache_path()
 
     def budget(self, valid: int) -> int:
         """Images to keep from a group with this many valid images (before the cap at valid)."""

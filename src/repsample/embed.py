@@ -27,8 +27,9 @@ from repsample.scan import ImageFile
 logger = logging.getLogger(__name__)
 
 
-def default_workers() -> int:
-    return min(4, os.cpu_count() or 1)
+def decode_workers(requested: int | None = None) -> int:
+    """Decoding threads: as requested, or min(4, CPUs) when None."""
+    return min(4, os.cpu_count() or 1) if requested is None else requested
 
 
 def resolve_device(device: str) -> str:
@@ -201,7 +202,7 @@ def compute_missing(
         return 0
     todo_hashes = list(todo)
     embedder.load()
-    n_workers = default_workers() if workers is None else workers
+    n_workers = decode_workers(workers)
     for indices, batch, errors in decoded_batches(list(todo.values()), embedder.spec.preprocess,
                                                   batch_size, n_workers):
         vectors = embedder(batch) if batch is not None else np.empty((0, embedder.spec.dim))
@@ -224,7 +225,7 @@ def embed_files(
     progress: Progress | None = None,
 ) -> Embedded:
     """Fingerprint, embed what the cache lacks, and gather the vectors in file order."""
-    n_workers = default_workers() if workers is None else workers
+    n_workers = decode_workers(workers)
     prints: list[Fingerprint] = fingerprint(files, cache, max(1, n_workers), progress)
     readable = [(f.path, fp.hash) for f, fp in zip(files, prints, strict=True) if fp.hash is not None]
     compute_missing(

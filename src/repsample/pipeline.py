@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from repsample import __version__, fsio
-from repsample.cache import EmbeddingCache, default_cache_path
+from repsample.cache import EmbeddingCache
 from repsample.cluster import Clustering, choose_k, clustering_key
 from repsample.config import SelectConfig
-from repsample.embed import Embedder, default_workers, exported_models_dir, gather
+from repsample.embed import Embedder, decode_workers, exported_models_dir, gather
 from repsample.engines import EmbedOptions, run_embed_stage
 from repsample.errors import RepsampleError
 from repsample.export import (
@@ -126,10 +126,10 @@ def select(
     progress = progress or SilentProgress()
     started = dt.datetime.now(dt.timezone.utc)
     groups = scan(src, config.extensions, config.groups)
-    cache_path = config.cache or default_cache_path()
+    cache_path = config.cache_path
     embedder = Embedder(config.model, config.weights, config.device, config.backend,
                         exported_models_dir(cache_path))
-    workers = default_workers() if config.workers is None else config.workers
+    workers = decode_workers(config.workers)
 
     with EmbeddingCache(cache_path) as cache:
         # The engine (local or ray) hashes, decodes and embeds; everything after reads the cache.
@@ -190,7 +190,7 @@ def _report(dst: Path, config: SelectConfig, progress: Progress) -> Path | None:
     from repsample.report import build_report
 
     try:
-        return build_report(dst, cache=config.cache or default_cache_path(), progress=progress)
+        return build_report(dst, cache=config.cache_path, progress=progress)
     except (RepsampleError, OSError) as exc:
         logger.warning("report not written (%s); rerun `repsample report %s`", exc, dst)
         return None
@@ -354,7 +354,7 @@ def _run_record(
     import sklearn
 
     params = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()}
-    params["cache"] = str(config.cache or default_cache_path())
+    params["cache"] = str(config.cache_path)
     return {
         "repsample_version": __version__,
         "command": list(command) if command is not None else None,

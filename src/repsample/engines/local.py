@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 
 from repsample.cache import EmbeddingCache
-from repsample.embed import Embedder, compute_missing, default_workers
+from repsample.embed import Embedder, compute_missing, decode_workers
 from repsample.engines import EmbedOptions, EmbedStage
 from repsample.fingerprint import Fingerprint, fingerprint
 from repsample.progress import Progress
@@ -20,7 +20,7 @@ def run(
     options: EmbedOptions,
     progress: Progress,
 ) -> EmbedStage:
-    workers = default_workers() if options.workers is None else options.workers
+    workers = decode_workers(options.workers)
     seconds: dict[str, dict[str, float]] = {g.name: {} for g in groups}
     prints: dict[str, list[Fingerprint]] = {}
     computed: dict[str, int] = {}

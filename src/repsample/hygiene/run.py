@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from repsample.cache import EmbeddingCache, default_cache_path
+from repsample.cache import EmbeddingCache
 from repsample.config import SelectConfig
-from repsample.embed import Embedder, default_workers, exported_models_dir
+from repsample.embed import Embedder, decode_workers, exported_models_dir
 from repsample.engines import EmbedOptions, run_embed_stage
 from repsample.errors import RepsampleError
-from repsample.export import check_input_apart
+from repsample.export import check_input_apart, write_atomic
 from repsample.fingerprint import Fingerprint
 from repsample.hygiene.findings import Findings, find
 from repsample.hygiene.output import CHECK_CSV, write_check_csv
@@ -100,10 +100,10 @@ def check(
     _check_paths(src, dst, overwrite)
     progress = progress or SilentProgress()
     groups = scan(src, config.extensions, config.groups)
-    cache_path = config.cache or default_cache_path()
+    cache_path = config.cache_path
     embedder = Embedder(config.model, config.weights, config.device, config.backend,
                         exported_models_dir(cache_path))
-    workers = default_workers() if config.workers is None else config.workers
+    workers = decode_workers(config.workers)
     with EmbeddingCache(cache_path) as cache:
         # The same local embed stage as select's: what one fills, the other finds in the cache.
         stage = run_embed_stage("local", groups, cache, embedder,
@@ -113,9 +113,7 @@ def check(
     dst.mkdir(parents=True, exist_ok=True)
     rows = write_check_csv(dst / CHECK_CSV, findings)
     record = {"input": str(src.resolve()), "model": embedder.key, "summary": findings.summary()}
-    tmp = dst / f".{CHECK_JSON}.repsample-tmp"
-    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(dst / CHECK_JSON)
+    write_atomic(dst / CHECK_JSON, json.dumps(record, indent=2) + "\n")
     return CheckResult(findings, dst / CHECK_CSV, dst / CHECK_JSON, rows)
 
 
