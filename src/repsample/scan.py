@@ -25,6 +25,8 @@ class ImageFile:
     group: str
     size: int
     mtime_ns: int
+    ino: int = 0  # with ctime, tells a file rewritten in place (same size and mtime) from the old one
+    ctime_ns: int = 0
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def scan(
             if not path.is_file():
                 continue
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            files.append(ImageFile(path, rel, rel_dir, fst.st_size, fst.st_mtime_ns))
+            files.append(ImageFile(path, rel, rel_dir, fst.st_size, fst.st_mtime_ns, fst.st_ino, fst.st_ctime_ns))
         if files:
             found[rel_dir] = files
     return _pick_groups(found, groups, root, exts)
