@@ -1,0 +1,404 @@
+"""OUTPUT as a transaction with one writer.
+
+A run builds its whole result in a private staging folder beside OUTPUT (same file system, so a
+rename moves it), then publishes it with one atomic rename that swaps the two folders (Linux
+``renameat2(RENAME_EXCHANGE)``, macOS ``renamex_np(RENAME_SWAP)``), and only then removes the
+previous result. A run killed at any instant leaves OUTPUT as it was or complete; the staging
+folder it leaves beside OUTPUT is removed by the next run.
+
+One writer: an advisory lock (``flock``) on ``OUTPUT/.repsample/lock``, held for the whole run,
+released by the kernel when the process ends however it ends.
+
+Own only what you wrote: a published OUTPUT carries an inventory of every file repsample put
+there (path, inode, size, mtime). ``--overwrite`` refuses an OUTPUT that holds anything else,
+and the previous result is removed entry by entry against that inventory, never through a
+symlink and never outside the folder being removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from repsample.errors import RepsampleError, os_problem
+
+logger = logging.getLogger(__name__)
+
+STATE = ".repsample"  # repsample's own bookkeeping inside OUTPUT
+LOCK = "lock"
+MARKER = "folder.json"  # the folder's own device and inode: proof that repsample made it
+INVENTORY = "inventory.json"
+_NAME_MAX = 255
+
+
+@dataclass(frozen=True)
+class Owned:
+    """A file (or symlink) repsample wrote, as it was when the result was published."""
+
+    rel: str
+    ino: int
+    size: int
+    mtime_ns: int
+
+    def matches(self, st: os.stat_result) -> bool:
+        return (st.st_ino, st.st_size, st.st_mtime_ns) == (self.ino, self.size, self.mtime_ns)
+
+
+class OutputTransaction:
+    """Hold OUTPUT for one writer and build its next version in a staging folder.
+
+    ``replace``: an earlier result may be replaced (``--overwrite``). ``update``: the stage
+    starts as a copy of the current result (hard links), for commands that add to a finished
+    run (``evaluate``, ``report``). Use as a context manager; call ``publish()`` when the stage
+    holds the whole new result. Leaving without ``publish()`` removes the stage: OUTPUT is
+    untouched.
+    """
+
+    def __init__(self, output: str | Path, *, replace: bool = False, update: bool = False) -> None:
+        self.requested = Path(output)
+        self.replace, self.update = replace, update
+        self.out = Path(os.path.realpath(output))
+        self.stage = self.out  # set in __enter__
+        self._locks: list[int] = []
+        self._created = False
+        self._published = False
+        self._owned: dict[str, Owned] = {}
+
+    # -- entering: check, lock, clean up after killed runs, make the stage --------------------
+
+    def __enter__(self) -> OutputTransaction:
+        try:
+            self._check_shape()
+            if not self.out.exists() and self.out.parent.is_dir():
+                self._roll_forward()
+            if not self.out.exists():
+                self.out.mkdir(parents=True)
+                self._created = True
+            self._owned = self._check_contents()
+            self._locks.append(_lock(self.out / STATE, self.requested))
+            self._owned = self._check_contents()  # again: another run may have published meanwhile
+            self._remove_leftovers()
+            self.stage = self._make_stage()
+            if self.update:
+                _link_copy(self.out, self.stage, self._owned)
+        except OSError as exc:
+            self._release()
+            raise os_problem(exc, f"preparing OUTPUT {self.requested} ({exc.filename or self.out})",
+                             _write_fix(exc)) from None
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def _check_shape(self) -> None:
+        if os.path.islink(self.requested) and not self.out.exists():
+            raise RepsampleError(f"OUTPUT {self.requested} is a broken symlink; point it at a folder")
+        if self.out.exists() and not self.out.is_dir():
+            raise RepsampleError(f"OUTPUT {self.requested} is a file; choose a folder")
+
+    def _check_contents(self) -> dict[str, Owned]:
+        """The earlier result's inventory; refuse what is not ours or may not be replaced."""
+        owned = read_inventory(self.out)
+        foreign = list(_foreign(self.out, owned or {}))
+        where = self.requested
+        if foreign and owned is None:
+            raise RepsampleError(
+                f"OUTPUT {where} is not empty and was not written by this version of repsample "
+                f"(e.g. {foreign[0]}); choose an empty or new folder"
+            )
+        if foreign:
+            raise RepsampleError(
+                f"OUTPUT {where} holds {len(foreign)} file(s) repsample did not write or that changed "
+                f"since (e.g. {foreign[0]}); --overwrite replaces only repsample's own output: move "
+                "them away or choose another folder"
+            )
+        if self.update and owned is None:
+            raise RepsampleError(f"OUTPUT {where} holds no finished run; run `repsample select` first")
+        if owned and not (self.replace or self.update):
+            raise RepsampleError(
+                f"OUTPUT {where} is not empty; pass --overwrite to replace an earlier selection "
+                "or choose an empty folder"
+            )
+        return owned or {}
+
+    def _stage_prefix(self) -> str:
+        name = self.out.name
+        if len(os.fsencode(name)) > 180:  # the stage's name must fit NAME_MAX too
+            name = name[:60] + "-" + hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+        return f".{name}.repsample-stage-"
+
+    def _leftovers(self) -> list[Path]:
+        """Staging folders (or swapped-out results) that killed runs left beside OUTPUT."""
+        pattern = re.compile(re.escape(self._stage_prefix()) + r"\d+-[0-9a-f]{8}(-old)?")
+        with os.scandir(self.out.parent) as entries:
+            return sorted(Path(e.path) for e in entries
+                          if pattern.fullmatch(e.name) and e.is_dir(follow_symlinks=False))
+
+    def _roll_forward(self) -> None:
+        """Killed between the two renames of a file system without an atomic exchange: the
+        complete new result is a published stage; make it OUTPUT."""
+        for folder in self._leftovers():
+            if not folder.name.endswith("-old") and _folder_is_ours(folder) and read_inventory(folder):
+                os.rename(folder, self.out)
+                return
+
+    def _remove_leftovers(self) -> None:
+        """We hold the lock: no other run is using them."""
+        for folder in self._leftovers():
+            kept = remove_folder(folder)
+            if kept:
+                logger.warning("kept %d file(s) repsample did not write in %s", kept, folder)
+
+    def _make_stage(self) -> Path:
+        stage = self.out.parent / f"{self._stage_prefix()}{os.getpid()}-{secrets.token_hex(4)}"
+        stage.mkdir()
+        with contextlib.suppress(OSError):
+            os.chmod(stage, self.out.stat().st_mode & 0o7777)
+        (stage / STATE).mkdir()
+        st = stage.stat()
+        _write_json(stage / STATE / MARKER, {"dev": st.st_dev, "ino": st.st_ino, "pid": os.getpid()})
+        self._locks.append(_lock(stage / STATE, self.requested))
+        return stage
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def publish(self) -> None:
+        """Swap the stage in as OUTPUT, then remove the previous result."""
+        try:
+            entries = [_owned_entry(self.stage, rel) for rel in _files(self.stage)]
+            _write_json(self.stage / STATE / INVENTORY,
+                        {"files": [[o.rel, o.ino, o.size, o.mtime_ns] for o in entries]})
+            old = _swap(self.stage, self.out)
+        except OSError as exc:
+            raise os_problem(exc, f"publishing OUTPUT {self.requested} ({exc.filename or self.out})",
+                             _write_fix(exc)) from None
+        self._published = True
+        left = remove_folder(old)
+        if left:
+            logger.warning("kept %d file(s) repsample did not write in %s", left, old)
+
+    # -- leaving ----------------------------------------------------------------------------
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        try:
+            if not self._published and self.stage != self.out:
+                remove_folder(self.stage)
+            if self._created and not self._published:
+                remove_folder(self.out)  # a run that created OUTPUT and failed leaves nothing
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        for fd in self._locks:
+            os.close(fd)  # closing the descriptor releases its flock
+        self._locks.clear()
+
+
+# -- the lock -------------------------------------------------------------------------------------
+
+def _lock(state: Path, shown: Path) -> int:
+    """An exclusive flock on state/lock, or one line naming the run that holds it."""
+    import fcntl
+
+    if state.is_symlink() or (state.exists() and not state.is_dir()):
+        raise RepsampleError(f"{state} is not repsample's folder; move it away")
+    state.mkdir(exist_ok=True)
+    path = state / LOCK
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise RepsampleError(
+                f"OUTPUT {shown} is being written by another repsample run ({holder}); "
+                "wait for it to finish or choose another OUTPUT"
+            ) from None
+        # A run that published between our open and our lock swapped the folder: lock the new one.
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path, follow_symlinks=False).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    info = {"pid": os.getpid(), "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(sys.argv)}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode(), 0)
+    return fd
+
+
+def _holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return f"pid {info['pid']} on {info['host']}, started {info['started']}"
+    except (ValueError, KeyError, TypeError, OSError):
+        return "pid unknown"
+
+
+# -- the swap -------------------------------------------------------------------------------------
+
+def _swap(stage: Path, out: Path) -> Path:
+    """Make stage OUTPUT in one step; returns where the previous OUTPUT now is."""
+    if _exchange(stage, out):
+        return stage
+    # No atomic exchange on this file system: two renames, with a window of microseconds.
+    old = stage.with_name(stage.name + "-old")
+    os.rename(out, old)
+    os.rename(stage, out)
+    return old
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
+        at_fdcwd, rename_exchange = -100, 2
+        result = libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    elif sys.platform == "darwin" and hasattr(libc, "renamex_np"):
+        rename_swap = 2
+        result = libc.renamex_np(os.fsencode(a), os.fsencode(b), rename_swap)
+    else:
+        return False
+    if result == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+# -- inventory and removal --------------------------------------------------------------------------
+
+def _files(root: Path) -> Iterator[str]:
+    """Paths (relative, POSIX) of every non-folder under root, symlinks included and not followed;
+    repsample's own state folder left out."""
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        with os.scandir(root / rel_dir if rel_dir else root) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if rel != STATE:
+                        stack.append(rel)
+                else:
+                    yield rel
+
+
+def _owned_entry(root: Path, rel: str) -> Owned:
+    st = os.lstat(root / rel)
+    return Owned(rel, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def read_inventory(root: Path) -> dict[str, Owned] | None:
+    """The inventory of a published result, or None where there is none (or it is unreadable)."""
+    path = root / STATE / INVENTORY
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8", errors="surrogateescape"))
+        owned = [Owned(str(r), int(i), int(s), int(m)) for r, i, s, m in data["files"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {o.rel: o for o in owned if _safe_rel(o.rel)}
+
+
+def _safe_rel(rel: str) -> bool:
+    parts = rel.split("/")
+    return bool(rel) and not rel.startswith("/") and all(p not in ("", ".", "..") for p in parts)
+
+
+def _foreign(root: Path, owned: dict[str, Owned]) -> Iterator[str]:
+    """Entries under root that the inventory does not prove repsample wrote."""
+    if not root.is_dir():
+        return
+    for rel in _files(root):
+        entry = owned.get(rel)
+        if entry is None or not entry.matches(os.lstat(root / rel)):
+            yield rel
+
+
+def _folder_is_ours(folder: Path) -> bool:
+    try:
+        marker = json.loads((folder / STATE / MARKER).read_text(encoding="utf-8"))
+        st = os.lstat(folder)
+        return (int(marker["dev"]), int(marker["ino"])) == (st.st_dev, st.st_ino)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def remove_folder(folder: Path) -> int:
+    """Remove a folder repsample made (a stage, or a replaced result); returns the files kept.
+
+    A stage that was never published (its marker proves we made it, it has no inventory) is
+    private to the run that made it and goes whole. Anything else loses exactly the files its
+    inventory proves repsample wrote, then its empty folders. Symlinks are removed, never followed.
+    """
+    if not folder.is_dir() or folder.is_symlink():
+        return 0
+    ours = _folder_is_ours(folder)
+    owned = read_inventory(folder) if ours else None
+    if ours and owned is None:
+        shutil.rmtree(folder)
+        return 0
+    kept = 0
+    for rel in list(_files(folder)):
+        entry = (owned or {}).get(rel)
+        path = folder / rel
+        if entry is not None and entry.matches(os.lstat(path)):
+            path.unlink()
+        else:
+            kept += 1
+    if not kept:
+        shutil.rmtree(folder / STATE, ignore_errors=True)
+    for dirpath, _, _ in sorted(os.walk(folder), key=lambda d: -len(d[0])):
+        with contextlib.suppress(OSError):
+            os.rmdir(dirpath)  # only empty folders go
+    return kept
+
+
+def _link_copy(src: Path, dst: Path, owned: dict[str, Owned]) -> None:
+    """dst gets every file of src's inventory as a hard link (a copy where links are refused)."""
+    for rel in owned:
+        target = dst / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = src / rel
+        if source.is_symlink():
+            os.symlink(os.readlink(source), target)
+            continue
+        try:
+            os.link(source, target, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                raise
+            shutil.copy2(source, target)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with open(path, "w", encoding="utf-8", errors="surrogateescape") as fh:
+        json.dump(data, fh)
+
+
+def _write_fix(exc: OSError) -> str:
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return ("repsample builds OUTPUT beside it and publishes it by rename: OUTPUT and its parent "
+                "folder must be writable")
+    return ""
+
