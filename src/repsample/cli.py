@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from repsample import __version__
-from repsample.errors import RepsampleError
+from repsample.errors import RepsampleError, os_problem
 from repsample.hygiene.findings import DEFAULT_THRESHOLD as DUP_THRESHOLD
 
 console = Console(stderr=True)
@@ -75,16 +76,49 @@ def _progress(quiet: bool) -> Iterator[RichProgress | None]:
 
 
 class CommandError(click.ClickException):
-    """Printed as one line, 'Error: ...', exit code 2."""
+    """Printed as one line, 'Error: ...'; exit code 2: the user's input or options."""
 
     exit_code = 2
+
+
+class EnvironmentFailure(CommandError):
+    """Exit code 3: the machine (space, permissions, a damaged cache, files changing)."""
+
+    exit_code = 3
+
+
+class Differs(CommandError):
+    """Exit code 1: ``verify`` found differences."""
+
+    exit_code = 1
 
 
 def _fail(message: str) -> None:
     raise CommandError(message)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Every failure that reaches the command line is one line and a documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        import sqlite3
+
+        try:
+            return super().invoke(ctx)
+        except RepsampleError as exc:
+            failure = EnvironmentFailure if exc.exit_code == EnvironmentFailure.exit_code else CommandError
+            raise failure(str(exc)) from None
+        except OSError as exc:
+            where = f"{exc.filename}" if exc.filename else "a file"
+            raise EnvironmentFailure(str(os_problem(exc, where))) from None
+        except sqlite3.Error as exc:
+            raise EnvironmentFailure(
+                f"embedding cache error ({exc}); pass --cache PATH to use another file") from None
+        except MemoryError:
+            raise EnvironmentFailure("out of memory; try a smaller --batch-size or fewer --workers") from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="repsample")
 def cli() -> None:
     """Turn a large image dataset into a smaller one that is still varied and representative."""
@@ -114,6 +148,8 @@ def cli() -> None:
               help="Comma-separated file extensions, matched in any case.")
 @click.option("--groups", multiple=True, metavar="REL",
               help="Only these groups (paths relative to INPUT); repeatable.")
+@click.option("--follow-symlinks", is_flag=True,
+              help="Follow symlinks that lead outside INPUT (by default they are skipped and counted).")
 @click.option("--mode", type=click.Choice(["copy", "hardlink", "symlink", "none"]), default="copy",
               show_default=True, help="How selected files reach OUTPUT.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
@@ -153,12 +189,8 @@ def select_command(input_dir: str, output_dir: str, quiet: bool, extensions: str
         groups=groups or None,
         **options,
     )
-    try:
-        with _progress(quiet) as progress:
-            result = select(input_dir, output_dir, config, progress=progress, command=sys.argv)
-    except RepsampleError as exc:
-        _fail(str(exc))
-        return
+    with _progress(quiet) as progress:
+        result = select(input_dir, output_dir, config, progress=progress, command=sys.argv)
     if not quiet:
         _summary(result)
 
@@ -219,12 +251,8 @@ def check_command(input_dir: Path, output_dir: Path, quiet: bool, extensions: st
         groups=groups or None,
         **options,
     )
-    try:
-        with _progress(quiet) as progress:
-            result = check(input_dir, output_dir, config, overwrite=overwrite, progress=progress)
-    except RepsampleError as exc:
-        _fail(str(exc))
-        return
+    with _progress(quiet) as progress:
+        result = check(input_dir, output_dir, config, overwrite=overwrite, progress=progress)
     if not quiet:
         _check_summary(result.summary(), result.csv_path)
 
@@ -259,12 +287,8 @@ def report_command(output_dir: Path, cache: Path | None, projection: str, quiet:
     """Rebuild OUTPUT/report.html from OUTPUT's manifest, run record and the embedding cache."""
     from repsample.report import build_report
 
-    try:
-        with _progress(quiet) as progress:
-            path = build_report(output_dir, cache=cache, projection=projection, progress=progress)
-    except RepsampleError as exc:
-        _fail(str(exc))
-        return
+    with _progress(quiet) as progress:
+        path = build_report(output_dir, cache=cache, projection=projection, progress=progress)
     if not quiet:
         Console().print(f"report: {path}")
 
@@ -289,11 +313,7 @@ def evaluate_command(output_dir: Path, seeds: int, cache: Path | None) -> None:
     """Score a selection against random subsets; writes OUTPUT/evaluation.json."""
     from repsample.evaluate import EVALUATION, evaluate_output
 
-    try:
-        result = evaluate_output(output_dir, seeds=seeds, cache=cache)
-    except RepsampleError as exc:
-        _fail(str(exc))
-        return
+    result = evaluate_output(output_dir, seeds=seeds, cache=cache)
     _evaluation_table(result, output_dir / EVALUATION)
     _refresh_report(output_dir, cache)
 
@@ -341,6 +361,22 @@ def _evaluation_table(result: dict[str, Any], path: Path) -> None:
     out.print(f"written: {path}")
 
 
+@cli.command("verify")
+@click.argument("output_dir", metavar="OUTPUT", type=click.Path(path_type=Path))
+def verify_command(output_dir: Path) -> None:
+    """Check OUTPUT against its manifest: files present, unchanged, nothing extra (exit 1 if not)."""
+    from repsample.integrity import verify_output
+
+    result = verify_output(output_dir)
+    for kind in ("missing", "changed", "extra"):
+        for rel in getattr(result, kind):
+            click.echo(f"{kind}: {rel}")
+    if not result.ok:
+        counts = ", ".join(f"{len(getattr(result, k))} {k}" for k in ("missing", "changed", "extra"))
+        raise Differs(f"{output_dir} differs from its manifest: {counts}")
+    click.echo(f"OK: {result.checked} selected file(s) match {output_dir / 'manifest.csv'}, nothing extra")
+
+
 @cli.command("strategies")
 def strategies_command() -> None:
     """List the registered selection strategies."""
@@ -352,4 +388,11 @@ def strategies_command() -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    cli()
+    try:
+        cli()
+    except Exception as exc:  # a bug of ours: still one line; the traceback on request
+        if os.environ.get("REPSAMPLE_DEBUG"):
+            raise
+        console.print(f"Error: internal error ({type(exc).__name__}: {exc}); rerun with "
+                      "REPSAMPLE_DEBUG=1 for the traceback and please report it")
+        sys.exit(1)

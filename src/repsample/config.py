@@ -45,6 +45,8 @@ class SelectConfig:
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
     groups: tuple[str, ...] | None = None
     """Restrict the run to these groups (paths relative to INPUT)."""
+    follow_symlinks: bool = False
+    """Follow symlinks that lead outside INPUT (by default INPUT is a closed world)."""
     mode: str = "copy"
     """How selected files reach OUTPUT: copy, hardlink, symlink or none."""
     device: str = "auto"

@@ -1,9 +1,10 @@
-"""Export: put the selected files into OUTPUT and write the manifest and run record atomically."""
+"""Export: put the selected files, the manifest and the run record into the run's stage."""
 
 from __future__ import annotations
 
 import csv
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -13,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from repsample import fsio
-from repsample.errors import RepsampleError
+from repsample.cache import hash_file
+from repsample.errors import EnvironmentProblem, RepsampleError
+from repsample.scan import ImageFile
 
 logger = logging.getLogger(__name__)
 
@@ -36,76 +39,86 @@ def check_input_apart(input_dir: Path, output_dir: Path) -> None:
         raise RepsampleError(f"OUTPUT {output_dir} is inside INPUT {input_dir}; choose a folder outside it")
 
 
-def check_paths(input_dir: Path, output_dir: Path, overwrite: bool) -> None:
-    """Refuse what would modify INPUT or clobber someone's files."""
+def check_paths(input_dir: Path, output_dir: Path) -> None:
+    """Refuse what would modify INPUT: OUTPUT inside INPUT, or INPUT inside OUTPUT."""
     check_input_apart(input_dir, output_dir)
     src, dst = input_dir.resolve(), output_dir.resolve()
     if dst in src.parents:
         raise RepsampleError(f"OUTPUT {output_dir} contains INPUT {input_dir}; choose a folder beside it")
-    check_output(output_dir, overwrite)
-
-
-def check_output(output_dir: Path, overwrite: bool) -> None:
-    """Refuse a file, or a non-empty folder unless overwriting, as OUTPUT."""
-    if output_dir.exists() and not output_dir.is_dir():
-        raise RepsampleError(f"OUTPUT {output_dir} is a file; choose a folder")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        raise RepsampleError(
-            f"OUTPUT {output_dir} is not empty; pass --overwrite to replace an earlier selection "
-            "or choose an empty folder"
-        )
-
-
-def clear_previous(output_dir: Path) -> int:
-    """Remove the files an earlier run exported (per its manifest); nothing else is touched."""
-    manifest = output_dir / MANIFEST
-    if not manifest.is_file():
-        return 0
-    removed = 0
-    for row in read_manifest(manifest):
-        if row.get("status") != "selected":
-            continue
-        target = exported_path(output_dir, row["group"], row["path"])
-        if target.is_file() or target.is_symlink():
-            target.unlink()
-            removed += 1
-    return removed
 
 
 def exported_path(output_dir: Path, group: str, rel_path: str) -> Path:
     return output_dir / group / Path(rel_path).name
 
 
-def export_file(src: Path | str, dest: Path, mode: str) -> str | None:
-    """Place src (a path, or an fsspec URL in copy mode) at dest through a temporary name.
+def export_file(image: ImageFile, digest: str | None, dest: Path, mode: str) -> str | None:
+    """Place the image at dest, inside the run's private stage (so no temporary name is needed).
 
-    Returns a warning, if any.
+    The file must still be what was embedded: copies are hashed on the way and compared with
+    ``digest``; links are checked against the scan's size and mtime. Returns a warning, if any;
+    raises EnvironmentProblem when the file vanished or changed during the run.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.repsample-tmp")
+    src = image.path
     warning = None
     try:
         if isinstance(src, str):  # a URL; check_url_paths allowed only copy mode
-            fsio.download(src, tmp)
+            fsio.download(src, dest)
+            _check_content(image, dest, digest)
         elif mode == "copy":
-            shutil.copy2(src, tmp)
-        elif mode == "symlink":
-            os.symlink(src.resolve(), tmp)
-        elif mode == "hardlink":
-            try:
-                os.link(src, tmp)
-            except OSError as exc:
-                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-                    raise
-                warning = f"hardlink not possible ({exc.strerror}); copied instead"
-                shutil.copy2(src, tmp)
+            _copy_checked(image, src, dest, digest)
+        elif mode in ("symlink", "hardlink"):
+            if mode == "symlink":
+                os.symlink(src.resolve(strict=True), dest)
+            else:
+                warning = _hardlink(image, src, dest, digest)
+            st = src.stat()
+            if (st.st_size, st.st_mtime_ns) != (image.size, image.mtime_ns):
+                raise _changed(image)
         else:
             raise ValueError(f"unknown export mode {mode!r}")
-        os.replace(tmp, dest)
-    finally:
-        if tmp.is_symlink() or tmp.exists():
-            tmp.unlink()
+    except FileNotFoundError as exc:
+        if exc.filename is not None and Path(exc.filename) == dest.parent:
+            raise
+        raise EnvironmentProblem(
+            f"INPUT file {image.rel} vanished during the run; rerun when INPUT is stable"
+        ) from None
     return warning
+
+
+def _hardlink(image: ImageFile, src: Path, dest: Path, digest: str | None) -> str | None:
+    try:
+        os.link(src, dest)
+        return None
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        _copy_checked(image, src, dest, digest)
+        return f"hardlink not possible ({exc.strerror}); copied instead"
+
+
+def _copy_checked(image: ImageFile, src: Path, dest: Path, digest: str | None) -> None:
+    """shutil.copy2, hashing the bytes on their way."""
+    hasher = hashlib.sha256()
+    with open(src, "rb") as fin, open(dest, "wb") as fout:
+        while chunk := fin.read(1 << 20):
+            hasher.update(chunk)
+            fout.write(chunk)
+    shutil.copystat(src, dest)
+    if digest is not None and hasher.hexdigest() != digest:
+        raise _changed(image)
+
+
+def _check_content(image: ImageFile, path: Path, digest: str | None) -> None:
+    if digest is not None and hash_file(path) != digest:
+        raise _changed(image)
+
+
+def _changed(image: ImageFile) -> EnvironmentProblem:
+    return EnvironmentProblem(
+        f"INPUT file {image.rel} changed during the run (its content is not what was embedded); "
+        "rerun when INPUT is stable"
+    )
 
 
 def write_atomic(path: Path, text: str) -> None:

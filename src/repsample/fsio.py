@@ -158,12 +158,15 @@ def check_output_url(url: str, overwrite: bool) -> None:
         )
 
 
-def upload_tree(local_dir: Path, url: str) -> int:
-    """Copy every file under local_dir to the same relative path under url; returns the count."""
+def upload_tree(local_dir: Path, url: str, skip: str | None = None) -> int:
+    """Copy every file under local_dir (but the top-level folder ``skip``) to the same relative
+    path under url; returns the count."""
     fs, base = url_fs(url)
     count = 0
     for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
         rel = path.relative_to(local_dir).as_posix()
+        if skip is not None and rel.split("/", 1)[0] == skip:
+            continue
         target = f"{base.rstrip('/')}/{rel}"
         fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
         fs.put_file(str(path), target)

@@ -25,9 +25,7 @@ from repsample.errors import RepsampleError
 from repsample.export import (
     MANIFEST,
     RUN_RECORD,
-    check_output,
     check_paths,
-    clear_previous,
     export_file,
     exported_path,
     format_distance,
@@ -41,13 +39,11 @@ from repsample.hygiene.leaks import TRAIN_SPLITS, is_train_split
 from repsample.hygiene.run import hygiene_pass
 from repsample.models.base import weights_identity
 from repsample.progress import Progress, SilentProgress
+from repsample.publish import STATE, OutputTransaction
 from repsample.scan import Group, scan
 from repsample.select import STRATEGIES, ClusterSelector
 
 logger = logging.getLogger(__name__)
-
-PARTIAL_MARKER = ".repsample-partial"
-
 
 @dataclass(frozen=True)
 class GroupResult:
@@ -64,6 +60,7 @@ class GroupResult:
     note: str | None = None
     embedded: int = 0  # images decoded and embedded in this run (0: all from the cache)
     excluded: int = 0  # valid images not eligible: duplicates (--dedup), leaks (--drop-leaks)
+    outside_links: int = 0  # image symlinks leading outside INPUT, not followed
 
 
 @dataclass(frozen=True)
@@ -108,7 +105,8 @@ def select(
 
     Options are SelectConfig fields, given as a config or as keywords
     (``select("data", "out", per_class=200)``). Raises RepsampleError on bad input before
-    anything is written.
+    anything is written. OUTPUT is a transaction (repsample.publish): the result is built beside
+    it and published whole, or OUTPUT is left as it was.
     """
     config = dataclasses.replace(config or SelectConfig(), **options)
     config.validate()
@@ -116,16 +114,27 @@ def select(
     if isinstance(target, str):
         return _select_to_url(input_dir, target, config, progress, command)
     kept = _kept_paths(config.keep) if config.keep else {}
-    src, dst = fsio.as_location(input_dir), target
-    resumable = (dst / PARTIAL_MARKER).exists()
+    src = fsio.as_location(input_dir)
     if isinstance(src, str):
         fsio.check_url_paths(src, None, config.mode)
-        check_output(dst, config.overwrite or resumable)
     else:
-        check_paths(src, dst, config.overwrite or resumable)
-    progress = progress or SilentProgress()
+        check_paths(src, target)
+    with OutputTransaction(target, replace=config.overwrite) as output:
+        result = _build(src, output, config, kept, progress or SilentProgress(), command)
+        output.publish()
+    report = target / result.report.name if result.report is not None else None
+    return dataclasses.replace(result, output=target, report=report)
+
+
+def _build(
+    src: Path | str, output: OutputTransaction, config: SelectConfig,
+    kept: dict[str, frozenset[str]], progress: Progress, command: Sequence[str] | None,
+) -> SelectResult:
+    """The whole result, written into the transaction's stage."""
+    dst = output.stage
     started = dt.datetime.now(dt.timezone.utc)
-    groups = scan(src, config.extensions, config.groups)
+    groups = scan(src, config.extensions, config.groups, follow_symlinks=config.follow_symlinks,
+                  exclude=(output.out, dst))
     cache_path = config.cache_path
     embedder = Embedder(config.model, config.weights, config.device, config.backend,
                         exported_models_dir(cache_path))
@@ -145,27 +154,23 @@ def select(
                                 progress)
         _check_drop_leaks(config, findings)
 
-        dst.mkdir(parents=True, exist_ok=True)
-        (dst / PARTIAL_MARKER).touch()
-        if config.overwrite or resumable:
-            clear_previous(dst)
         write_check_csv(dst / CHECK_CSV, findings)
         results, rows = [], []
         for group in groups:
             result, group_rows = _select_group(group, prints[group.name], cache, embedder, config,
                                                dst, progress, timings[group.name],
                                                kept.get(group.name, frozenset()), findings)
-            result = dataclasses.replace(result, embedded=computed[group.name])
+            result = dataclasses.replace(result, embedded=computed[group.name],
+                                         outside_links=group.outside_links)
             results.append(result)
             rows.extend(group_rows)
 
     write_manifest(dst / MANIFEST, rows)
-    record = _run_record(src, dst, config, embedder, results, command, started)
+    record = _run_record(src, output.out, config, embedder, results, command, started)
     record["check"] = {**findings.summary(), "dedup": config.dedup, "drop_leaks": config.drop_leaks,
                        "file": CHECK_CSV}
     write_run_record(dst / RUN_RECORD, record)
-    (dst / PARTIAL_MARKER).unlink()
-    report = _report(dst, config, progress) if config.report else None
+    report = _report(dst, output.requested, config, progress) if config.report else None
     return SelectResult(src, dst, config, results, rows, report)
 
 
@@ -178,21 +183,22 @@ def _select_to_url(
 
     fsio.check_url_paths(fsio.as_location(input_dir), url, config.mode)
     fsio.check_output_url(url, config.overwrite)
-    with tempfile.TemporaryDirectory(prefix="repsample-stage-") as stage:
-        result = select(input_dir, stage, config, progress=progress, command=command)
-        count = fsio.upload_tree(Path(stage), url)
+    with tempfile.TemporaryDirectory(prefix="repsample-upload-") as tmp:
+        local = Path(tmp) / "output"
+        result = select(input_dir, local, config, progress=progress, command=command)
+        count = fsio.upload_tree(local, url, skip=STATE)
     logger.info("uploaded %d files to %s", count, url)
     return dataclasses.replace(result, report=None, destination=url)
 
 
-def _report(dst: Path, config: SelectConfig, progress: Progress) -> Path | None:
+def _report(dst: Path, shown: Path, config: SelectConfig, progress: Progress) -> Path | None:
     """The selection is complete by now: a report that cannot be written is a warning, not a loss."""
     from repsample.report import build_report
 
     try:
         return build_report(dst, cache=config.cache_path, progress=progress)
     except (RepsampleError, OSError) as exc:
-        logger.warning("report not written (%s); rerun `repsample report %s`", exc, dst)
+        logger.warning("report not written (%s); rerun `repsample report %s`", exc, shown)
         return None
 
 
@@ -262,7 +268,7 @@ def _select_group(
             entry["status"] = "selected" if row in chosen else "not_selected"
             entry["rank"] = ranks.get(row)
             if row in chosen and config.mode != "none":
-                warning = export_file(f.path, exported_path(dst, group.name, f.rel), config.mode)
+                warning = export_file(f, digest, exported_path(dst, group.name, f.rel), config.mode)
                 if warning and warning not in warned:
                     warned.add(warning)
                     logger.warning("%s (first case: %s)", warning, f.rel)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -35,6 +36,7 @@ class Group:
 
     name: str
     files: tuple[ImageFile, ...]
+    outside_links: int = 0  # image symlinks leading outside INPUT, not followed (closed world)
 
 
 def normalize_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
@@ -49,18 +51,28 @@ def normalize_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
 
 
 def scan(
-    root: Path | str, extensions: Sequence[str] = DEFAULT_EXTENSIONS, groups: Sequence[str] | None = None
+    root: Path | str,
+    extensions: Sequence[str] = DEFAULT_EXTENSIONS,
+    groups: Sequence[str] | None = None,
+    *,
+    follow_symlinks: bool = False,
+    exclude: Sequence[Path] = (),
 ) -> list[Group]:
     """All groups under root (a folder or an fsspec URL), sorted by name, files sorted by path.
 
-    Symlinked folders are followed once: a folder already visited (same device and inode)
-    is skipped, so a symlink loop cannot hang the scan.
+    INPUT is a closed world: a symlink (to a file or a folder) whose target lies outside root
+    is not followed unless follow_symlinks; such files are counted in ``Group.outside_links``.
+    Folders under ``exclude`` (OUTPUT and its staging folder) are never scanned, whatever links
+    lead there. A folder already visited (same device and inode) is skipped, so a symlink loop
+    cannot hang the scan.
     """
     exts = normalize_extensions(extensions)
     if fsio.is_url(root):
         return _pick_groups(_scan_url(str(root), exts), groups, root, exts)
     root = Path(root).absolute()
+    inside = _Confinement(root, follow_symlinks, exclude)
     found: dict[str, list[ImageFile]] = {}
+    outside: dict[str, list[str]] = {}
     seen_dirs: set[tuple[int, int]] = set()
 
     def on_error(err: OSError) -> None:
@@ -72,13 +84,17 @@ def scan(
             dirnames[:] = []
             continue
         seen_dirs.add((st.st_dev, st.st_ino))
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if inside.allows(Path(dirpath, d)))
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         files = []
         for name in sorted(filenames):
             if not name.lower().endswith(exts):
                 continue
             path = Path(dirpath, name)
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            if path.is_symlink() and not inside.allows(path):
+                outside.setdefault(rel_dir, []).append(rel)
+                continue
             try:
                 fst = path.stat()
             except OSError as exc:  # a dangling symlink: not an image we can consider
@@ -86,11 +102,40 @@ def scan(
                 continue
             if not path.is_file():
                 continue
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            files.append(ImageFile(path, rel, rel_dir, fst.st_size, fst.st_mtime_ns, fst.st_ino, fst.st_ctime_ns))
+            files.append(ImageFile(path, rel, rel_dir, fst.st_size, fst.st_mtime_ns, fst.st_ino,
+                                   fst.st_ctime_ns))
         if files:
             found[rel_dir] = files
-    return _pick_groups(found, groups, root, exts)
+    if outside:
+        count = sum(map(len, outside.values()))
+        first = next(iter(outside.values()))[0]
+        logger.warning("skipped %d symlink(s) that lead outside INPUT (first: %s); "
+                       "pass --follow-symlinks to use them", count, first)
+    picked = _pick_groups(found, groups, root, exts)
+    return [dataclasses.replace(g, outside_links=len(outside.get(g.name, ()))) for g in picked]
+
+
+class _Confinement:
+    """Which paths the scan may enter: inside INPUT's real path (or anywhere when following
+    symlinks), never inside an excluded folder."""
+
+    def __init__(self, root: Path, follow_symlinks: bool, exclude: Sequence[Path]) -> None:
+        self.root = os.path.realpath(root)
+        self.follow = follow_symlinks
+        self.exclude = [os.path.realpath(p) for p in exclude]
+
+    def allows(self, path: Path) -> bool:
+        if not path.is_symlink():
+            return not self.exclude or self._allowed(os.path.realpath(path))
+        real = os.path.realpath(path)
+        return (self.follow or _within(real, self.root)) and self._allowed(real)
+
+    def _allowed(self, real: str) -> bool:
+        return not any(_within(real, e) for e in self.exclude)
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _scan_url(root: str, exts: tuple[str, ...]) -> dict[str, list[ImageFile]]:

@@ -1,0 +1,90 @@
+"""``repsample verify``: does OUTPUT still hold exactly what its manifest says?
+
+Every selected file present with the content hash the manifest records, and nothing else beside
+repsample's own records: the check people run before they trust a copy (restic check, git fsck).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from repsample.cache import hash_file
+from repsample.errors import RepsampleError
+from repsample.export import MANIFEST, RUN_RECORD, exported_path, read_manifest
+from repsample.publish import STATE
+
+# What a run writes besides the selected files (evaluation.json once `repsample evaluate` ran).
+RECORDS = frozenset({MANIFEST, RUN_RECORD, "check.csv", "report.html", "evaluation.json"})
+REPORT_ASSETS = ".report"
+
+
+@dataclass(frozen=True)
+class Verification:
+    """How OUTPUT differs from its manifest; ``ok`` when it does not."""
+
+    checked: int
+    missing: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.changed or self.extra)
+
+
+def verify_output(output: str | Path) -> Verification:
+    """Compare OUTPUT with its manifest; raises RepsampleError where there is no readable run."""
+    out = Path(output)
+    mode = _export_mode(out)
+    try:
+        rows = read_manifest(out / MANIFEST)
+        selected = {_rel(out, r["group"], r["path"]): r["hash"]
+                    for r in rows if r.get("status") == "selected"}
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise RepsampleError(f"{out / MANIFEST} is not a readable repsample manifest ({exc})") from None
+    expected = selected if mode != "none" else {}
+    missing, changed = [], []
+    for rel, digest in sorted(expected.items()):
+        path = out / rel
+        if not os.path.lexists(path):
+            missing.append(rel)
+        elif not path.exists() or (path.is_symlink() and mode != "symlink") or hash_file(path) != digest:
+            changed.append(rel)
+    extra = [rel for rel in _entries(out) if rel not in expected and not _record(rel)]
+    return Verification(len(expected), missing, changed, extra)
+
+
+def _export_mode(out: Path) -> str:
+    if not (out / MANIFEST).is_file() or not (out / RUN_RECORD).is_file():
+        raise RepsampleError(f"{out} holds no {MANIFEST} and {RUN_RECORD}; "
+                             "point verify at the OUTPUT of `repsample select`")
+    try:
+        record = json.loads((out / RUN_RECORD).read_text(encoding="utf-8"))
+        return str(record["parameters"]["mode"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RepsampleError(f"{out / RUN_RECORD} is not a readable repsample run record ({exc})") from None
+
+
+def _rel(out: Path, group: str, path: str) -> str:
+    rel = exported_path(out, group, path).relative_to(out).as_posix()
+    if rel.startswith("/") or ".." in rel.split("/"):
+        raise ValueError(f"row {group!r} / {path!r} names a place outside OUTPUT")
+    return rel
+
+
+def _record(rel: str) -> bool:
+    top = rel.split("/", 1)[0]
+    return rel in RECORDS or top in (REPORT_ASSETS, STATE)
+
+
+def _entries(root: Path) -> list[str]:
+    """Every non-folder under root (symlinks not followed), relative, POSIX."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            out.append(name if rel_dir == "." else f"{rel_dir}/{name}")
+    return sorted(out)
