@@ -72,7 +72,9 @@ def test_bad_paths(make_tree: TreeFactory, tmp_path: Path) -> None:
     one_line_error(*run("select", str(root), str(tmp_path)), "contains INPUT")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("someone's file")
-    one_line_error(*run("select", str(root), str(tmp_path / "full")), "not empty", "--overwrite")
+    one_line_error(*run("select", str(root), str(tmp_path / "full")), "not empty", "not written by")
+    one_line_error(*run("select", str(root), str(tmp_path / "full"), "--overwrite"), "not written by")
+    assert [p.name for p in (tmp_path / "full").iterdir()] == ["keep.txt"]
     (tmp_path / "empty_in").mkdir()
     one_line_error(*run("select", str(tmp_path / "empty_in"), str(tmp_path / "o")),
                    "no images found", ".jpg .jpeg .png")
@@ -86,11 +88,15 @@ def test_overwrite_replaces_only_earlier_selection(make_tree: TreeFactory, tmp_p
     assert run("select", str(root), str(out), "--per-class", "6", "--cache", str(cache_path),
                *FAST)[0] == 0
     (out / "notes.txt").write_text("mine")
-    code, text = run("select", str(root), str(out), "--per-class", "2", "--overwrite",
-                     "--cache", str(cache_path), *FAST)
+    again = ("select", str(root), str(out), "--per-class", "2", "--overwrite", "--cache", str(cache_path),
+             *FAST)
+    # A file repsample did not write is neither deleted nor published as part of a result.
+    one_line_error(*run(*again), "notes.txt", "did not write")
+    assert (out / "notes.txt").read_text() == "mine" and len(list((out / "a").iterdir())) == 6
+    (out / "notes.txt").unlink()
+    code, text = run(*again)
     assert code == 0, text
     assert len(list((out / "a").iterdir())) == 2
-    assert (out / "notes.txt").read_text() == "mine"
 
 
 def test_unusable_cache_is_one_line(make_tree: TreeFactory, tmp_path: Path) -> None:

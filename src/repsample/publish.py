@@ -10,7 +10,7 @@ One writer: an advisory lock (``flock``) on ``OUTPUT/.repsample/lock``, held for
 released by the kernel when the process ends however it ends.
 
 Own only what you wrote: a published OUTPUT carries an inventory of every file repsample put
-there (path, inode, size, mtime). ``--overwrite`` refuses an OUTPUT that holds anything else,
+there (path, inode, type). ``--overwrite`` refuses an OUTPUT that holds anything else,
 and the previous result is removed entry by entry against that inventory, never through a
 symlink and never outside the folder being removed.
 """
@@ -28,6 +28,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -48,15 +49,18 @@ _NAME_MAX = 255
 
 @dataclass(frozen=True)
 class Owned:
-    """A file (or symlink) repsample wrote, as it was when the result was published."""
+    """A file (or symlink) repsample wrote: its path, inode and type when it was published.
+
+    The same inode and type at the same path is the file repsample made there (perhaps edited
+    in place since); anything else at that path (a replacement, a symlink) is not ours.
+    """
 
     rel: str
     ino: int
-    size: int
-    mtime_ns: int
+    kind: int  # stat.S_IFMT of the mode: regular file or symlink
 
     def matches(self, st: os.stat_result) -> bool:
-        return (st.st_ino, st.st_size, st.st_mtime_ns) == (self.ino, self.size, self.mtime_ns)
+        return (st.st_ino, stat.S_IFMT(st.st_mode)) == (self.ino, self.kind)
 
 
 class OutputTransaction:
@@ -123,8 +127,8 @@ class OutputTransaction:
             )
         if foreign:
             raise RepsampleError(
-                f"OUTPUT {where} holds {len(foreign)} file(s) repsample did not write or that changed "
-                f"since (e.g. {foreign[0]}); --overwrite replaces only repsample's own output: move "
+                f"OUTPUT {where} holds {len(foreign)} file(s) repsample did not write or that were "
+                f"replaced since (e.g. {foreign[0]}); --overwrite replaces only repsample's own output: move "
                 "them away or choose another folder"
             )
         if self.update and owned is None:
@@ -182,7 +186,7 @@ class OutputTransaction:
         try:
             entries = [_owned_entry(self.stage, rel) for rel in _files(self.stage)]
             _write_json(self.stage / STATE / INVENTORY,
-                        {"files": [[o.rel, o.ino, o.size, o.mtime_ns] for o in entries]})
+                        {"files": [[o.rel, o.ino, o.kind] for o in entries]})
             old = _swap(self.stage, self.out)
         except OSError as exc:
             raise os_problem(exc, f"publishing OUTPUT {self.requested} ({exc.filename or self.out})",
@@ -304,7 +308,7 @@ def _files(root: Path) -> Iterator[str]:
 
 def _owned_entry(root: Path, rel: str) -> Owned:
     st = os.lstat(root / rel)
-    return Owned(rel, st.st_ino, st.st_size, st.st_mtime_ns)
+    return Owned(rel, st.st_ino, stat.S_IFMT(st.st_mode))
 
 
 def read_inventory(root: Path) -> dict[str, Owned] | None:
@@ -314,7 +318,7 @@ def read_inventory(root: Path) -> dict[str, Owned] | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8", errors="surrogateescape"))
-        owned = [Owned(str(r), int(i), int(s), int(m)) for r, i, s, m in data["files"]]
+        owned = [Owned(str(r), int(i), int(k)) for r, i, k in data["files"]]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return {o.rel: o for o in owned if _safe_rel(o.rel)}
