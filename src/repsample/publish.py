@@ -79,7 +79,7 @@ class OutputTransaction:
         self.out = Path(os.path.realpath(output))
         self.stage = self.out  # set in __enter__
         self._locks: list[int] = []
-        self._created = False
+        self._created: Path | None = None  # the first folder this run created on the way to OUTPUT
         self._published = False
         self._owned: dict[str, Owned] = {}
 
@@ -91,8 +91,8 @@ class OutputTransaction:
             if not self.out.exists() and self.out.parent.is_dir():
                 self._roll_forward()
             if not self.out.exists():
+                self._created = _first_missing(self.out)
                 self.out.mkdir(parents=True)
-                self._created = True
             self._owned = self._check_contents()
             self._locks.append(_lock(self.out / STATE, self.requested))
             self._owned = self._check_contents()  # again: another run may have published meanwhile
@@ -202,8 +202,8 @@ class OutputTransaction:
         try:
             if not self._published and self.stage != self.out:
                 remove_folder(self.stage)
-            if self._created and not self._published:
-                remove_folder(self.out)  # a run that created OUTPUT and failed leaves nothing
+            if self._created is not None and not self._published:
+                _remove_created(self.out, self._created)
         finally:
             self._release()
 
@@ -376,6 +376,22 @@ def remove_folder(folder: Path) -> int:
         with contextlib.suppress(OSError):
             os.rmdir(dirpath)  # only empty folders go
     return kept
+
+
+def _first_missing(path: Path) -> Path:
+    while not path.parent.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _remove_created(out: Path, first: Path) -> None:
+    """A run that created OUTPUT (and folders above it) and failed leaves nothing behind."""
+    remove_folder(out)
+    for folder in [out, *out.parents]:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only empty folders go
+        if folder == first:
+            break
 
 
 def _link_copy(src: Path, dst: Path, owned: dict[str, Owned]) -> None:
