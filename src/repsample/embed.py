@@ -112,7 +112,8 @@ class Embedder:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         out = self.load()(batch)
         if out.ndim != 2 or out.shape[1] != self.spec.dim:
-            raise RuntimeError(f"{self.spec.name} gave shape {out.shape}, expected (N, {self.spec.dim})")
+            raise RepsampleError(f"model {self.spec.name} gave embeddings of shape {out.shape}, expected "
+                                 f"(N, {self.spec.dim}); check --model and --weights")
         return out
 
 
