@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from repsample.report.figures import esc, seconds, table, tile
@@ -27,8 +28,10 @@ def page(title: str, body: str, generated: str) -> str:
 
 def header(run: RunData, subtitle: str = "") -> str:
     rec = run.record
+    # run.json names the published OUTPUT; the folder the page is built in may be a stage.
+    name = Path(str(rec.get("output") or run.output.resolve())).name
     return (f'<header class="top"><h1>repsample report{esc(subtitle)}</h1>'
-            f'<div class="sub">{esc(run.output.resolve().name)} · from {esc(rec.get("input", "?"))} · '
+            f'<div class="sub">{esc(name)} · from {esc(rec.get("input", "?"))} · '
             f'started {esc(rec.get("started", "?"))}</div></header>')
 
 
