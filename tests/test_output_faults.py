@@ -396,3 +396,17 @@ def test_verify_names_every_difference(w: Path) -> None:
     assert f"changed: train/Bag/{files[1].name}" in result.stdout
     assert "extra: train/intruder.png" in result.stdout
     assert "1 missing, 1 changed, 1 extra" in result.stderr
+
+
+def test_new_selection_drops_the_evaluation_of_the_old_one(w: Path) -> None:
+    assert run(w, "--per-class", "6", *FAST).returncode == 0
+    cmd = [sys.executable, "-c", "from repsample.cli import main; main()", "evaluate", str(w / "out"),
+           "--seeds", "2"]
+    evaluated = subprocess.run(cmd, capture_output=True, text=True)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert (w / "out" / "evaluation.json").is_file() and verify_output(w / "out").ok
+    before = snapshot(w)
+    assert run(w, "--per-class", "3", "--overwrite", "--report", "-q").returncode == 0
+    assert not (w / "out" / "evaluation.json").exists()
+    assert "Evaluation against random" not in (w / "out" / "report.html").read_text(encoding="utf-8")
+    assert_settled(w, before)

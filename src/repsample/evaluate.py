@@ -149,6 +149,7 @@ def evaluate_output(output: str | Path, *, seeds: int = 5, cache: str | Path | N
                     ) -> dict[str, Any]:
     """Score the selection in OUTPUT against random subsets; writes OUTPUT/evaluation.json."""
     from repsample.export import MANIFEST, RUN_RECORD, read_manifest, write_atomic
+    from repsample.publish import update_output
 
     out = Path(output)
     if not (out / MANIFEST).is_file() or not (out / RUN_RECORD).is_file():
@@ -166,7 +167,8 @@ def evaluate_output(output: str | Path, *, seeds: int = 5, cache: str | Path | N
         result["groups"][g.name] = evaluate_group(g, seeds)
     result["overall"] = overall(result["groups"])
     result["linear_probe"] = probe_splits(groups, seeds)
-    write_atomic(out / EVALUATION, json.dumps(result, indent=2) + "\n")
+    text = json.dumps(result, indent=2) + "\n"
+    update_output(out, lambda stage: write_atomic(stage / EVALUATION, text))  # OUTPUT's transaction
     return result
 
 

@@ -31,14 +31,15 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from repsample.errors import RepsampleError, os_problem
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 STATE = ".repsample"  # repsample's own bookkeeping inside OUTPUT
 LOCK = "lock"
@@ -211,6 +212,15 @@ class OutputTransaction:
         for fd in self._locks:
             os.close(fd)  # closing the descriptor releases its flock
         self._locks.clear()
+
+
+def update_output(output: str | Path, write: Callable[[Path], _T]) -> _T:
+    """Add to a finished run (an evaluation, a rebuilt report) as a transaction of its own:
+    ``write`` gets a stage holding the current result (hard links) and the stage is published."""
+    with OutputTransaction(output, update=True) as transaction:
+        result = write(transaction.stage)
+        transaction.publish()
+    return result
 
 
 # -- the lock -------------------------------------------------------------------------------------

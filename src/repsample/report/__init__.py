@@ -23,7 +23,7 @@ from repsample.report.page import header, overview, page, toc
 from repsample.report.plan import Caps, needs_group_page, shown_items
 from repsample.report.thumbs import make_thumbnails
 
-__all__ = ["REPORT", "Caps", "build_report"]
+__all__ = ["REPORT", "Caps", "build_report", "write_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,28 @@ def build_report(
 
     cache overrides the embedding cache recorded in run.json; projection is 'auto' (UMAP where
     installed, else PCA), 'pca' or 'umap'. Raises RepsampleError when OUTPUT holds no finished run.
+    The report is published with OUTPUT's transaction (repsample.publish): whole, or not at all.
     """
+    from repsample.publish import update_output
+
+    def write(stage: Path) -> Path:
+        return write_report(stage, cache=cache, projection=projection, caps=caps, workers=workers,
+                            progress=progress)
+
+    update_output(output_dir, write)
+    return Path(output_dir) / REPORT
+
+
+def write_report(
+    output_dir: Path,
+    *,
+    cache: str | Path | None = None,
+    projection: str = "auto",
+    caps: Caps | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """build_report's work, in a folder this run owns (select's stage, or update_output's)."""
     out = Path(output_dir)
     caps = caps or Caps()
     run = gather(out)
