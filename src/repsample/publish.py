@@ -31,7 +31,7 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,10 +68,10 @@ class OutputTransaction:
     """Hold OUTPUT for one writer and build its next version in a staging folder.
 
     ``replace``: an earlier result may be replaced (``--overwrite``). ``update``: the stage
-    starts as a copy of the current result (hard links), for commands that add to a finished
-    run (``evaluate``, ``report``). Use as a context manager; call ``publish()`` when the stage
-    holds the whole new result. Leaving without ``publish()`` removes the stage: OUTPUT is
-    untouched.
+    starts as a copy of everything in OUTPUT (hard links), for commands that add to a finished
+    run (``evaluate``, ``report``); what repsample did not write is carried over, never adopted.
+    Use as a context manager; call ``publish()`` when the stage holds the whole new result.
+    Leaving without ``publish()`` removes the stage: OUTPUT is untouched.
     """
 
     def __init__(self, output: str | Path, *, replace: bool = False, update: bool = False) -> None:
@@ -83,6 +83,7 @@ class OutputTransaction:
         self._created: Path | None = None  # the first folder this run created on the way to OUTPUT
         self._published = False
         self._owned: dict[str, Owned] = {}
+        self._carried: dict[str, int] = {}  # update: path -> inode of what was linked into the stage
 
     # -- entering: check, lock, clean up after killed runs, make the stage --------------------
 
@@ -93,20 +94,24 @@ class OutputTransaction:
                 self._roll_forward()
             if not self.out.exists():
                 self._created = _first_missing(self.out)
-                self.out.mkdir(parents=True)
-            self._owned = self._check_contents()
+                self.out.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    self.out.mkdir()
+                except FileExistsError:  # another run made it just now: it is not ours to remove
+                    self._created = None
+            self._check_contents()
             self._locks.append(_lock(self.out / STATE, self.requested))
             self._owned = self._check_contents()  # again: another run may have published meanwhile
             self._remove_leftovers()
             self.stage = self._make_stage()
             if self.update:
-                _link_copy(self.out, self.stage, self._owned)
+                self._carried = _link_copy(self.out, self.stage)
         except OSError as exc:
-            self._release()
+            self._abandon()
             raise os_problem(exc, f"preparing OUTPUT {self.requested} ({exc.filename or self.out})",
                              _write_fix(exc)) from None
         except BaseException:
-            self._release()
+            self._abandon()
             raise
         return self
 
@@ -119,6 +124,8 @@ class OutputTransaction:
     def _check_contents(self) -> dict[str, Owned]:
         """The earlier result's inventory; refuse what is not ours or may not be replaced."""
         owned = read_inventory(self.out)
+        if self.update:  # nothing is removed that is not carried over: nothing to refuse
+            return owned or {}
         foreign = list(_foreign(self.out, owned or {}))
         where = self.requested
         if foreign and owned is None:
@@ -132,8 +139,6 @@ class OutputTransaction:
                 f"replaced since (e.g. {foreign[0]}); --overwrite replaces only repsample's own output: move "
                 "them away or choose another folder"
             )
-        if self.update and owned is None:
-            raise RepsampleError(f"OUTPUT {where} holds no finished run; run `repsample select` first")
         if owned and not (self.replace or self.update):
             raise RepsampleError(
                 f"OUTPUT {where} is not empty; pass --overwrite to replace an earlier selection "
@@ -185,7 +190,7 @@ class OutputTransaction:
     def publish(self) -> None:
         """Swap the stage in as OUTPUT, then remove the previous result."""
         try:
-            entries = [_owned_entry(self.stage, rel) for rel in _files(self.stage)]
+            entries = [entry for entry in map(self._entry, _files(self.stage)) if entry is not None]
             _write_json(self.stage / STATE / INVENTORY,
                         {"files": [[o.rel, o.ino, o.kind] for o in entries]})
             old = _swap(self.stage, self.out)
@@ -193,25 +198,39 @@ class OutputTransaction:
             raise os_problem(exc, f"publishing OUTPUT {self.requested} ({exc.filename or self.out})",
                              _write_fix(exc)) from None
         self._published = True
-        left = remove_folder(old)
+        if self.update:  # what the writer replaced, at a path the inventory names, is superseded
+            replaced = {o.rel for o in entries if self._carried.get(o.rel, o.ino) != o.ino}
+            left = remove_folder(old, twins=self.out, superseded=replaced & set(self._owned))
+        else:
+            left = remove_folder(old)
         if left:
             logger.warning("kept %d file(s) repsample did not write in %s", left, old)
+
+    def _entry(self, rel: str) -> Owned | None:
+        """The stage's file as an inventory entry; None for a file carried over that was not ours."""
+        st = os.lstat(self.stage / rel)
+        if self._carried.get(rel) == st.st_ino:
+            before = self._owned.get(rel)
+            if before is None or before.ino != st.st_ino:
+                return None
+        return Owned(rel, st.st_ino, stat.S_IFMT(st.st_mode))
 
     # -- leaving ----------------------------------------------------------------------------
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
+        self._abandon()
+
+    def _abandon(self) -> None:
+        """Leave: what was not published goes (OUTPUT stays as it was), then the locks."""
         try:
             if not self._published and self.stage != self.out:
                 remove_folder(self.stage)
-            if self._created is not None and not self._published:
-                _remove_created(self.out, self._created)
+            if self._created is not None and self._locks and not self._published:
+                _remove_created(self.out, self._created)  # only while we hold OUTPUT's lock
         finally:
-            self._release()
-
-    def _release(self) -> None:
-        for fd in self._locks:
-            os.close(fd)  # closing the descriptor releases its flock
-        self._locks.clear()
+            for fd in self._locks:
+                os.close(fd)  # closing the descriptor releases its flock
+            self._locks.clear()
 
 
 def update_output(output: str | Path, write: Callable[[Path], _T]) -> _T:
@@ -316,11 +335,6 @@ def _files(root: Path) -> Iterator[str]:
                     yield rel
 
 
-def _owned_entry(root: Path, rel: str) -> Owned:
-    st = os.lstat(root / rel)
-    return Owned(rel, st.st_ino, stat.S_IFMT(st.st_mode))
-
-
 def read_inventory(root: Path) -> dict[str, Owned] | None:
     """The inventory of a published result, or None where there is none (or it is unreadable)."""
     path = root / STATE / INVENTORY
@@ -341,8 +355,6 @@ def _safe_rel(rel: str) -> bool:
 
 def _foreign(root: Path, owned: dict[str, Owned]) -> Iterator[str]:
     """Entries under root that the inventory does not prove repsample wrote."""
-    if not root.is_dir():
-        return
     for rel in _files(root):
         entry = owned.get(rel)
         if entry is None or not entry.matches(os.lstat(root / rel)):
@@ -358,12 +370,14 @@ def _folder_is_ours(folder: Path) -> bool:
         return False
 
 
-def remove_folder(folder: Path) -> int:
+def remove_folder(folder: Path, twins: Path | None = None, superseded: Collection[str] = ()) -> int:
     """Remove a folder repsample made (a stage, or a replaced result); returns the files kept.
 
     A stage that was never published (its marker proves we made it, it has no inventory) is
     private to the run that made it and goes whole. Anything else loses exactly the files its
-    inventory proves repsample wrote, then its empty folders. Symlinks are removed, never followed.
+    inventory proves repsample wrote, then (for an update swapped out) those whose very file
+    (same inode) lives on at the same path under ``twins`` and the ``superseded`` paths the update
+    rewrote, then its empty folders. Symlinks are removed, never followed.
     """
     if not folder.is_dir() or folder.is_symlink():
         return 0
@@ -376,7 +390,8 @@ def remove_folder(folder: Path) -> int:
     for rel in list(_files(folder)):
         entry = (owned or {}).get(rel)
         path = folder / rel
-        if entry is not None and entry.matches(os.lstat(path)):
+        st = os.lstat(path)
+        if (entry is not None and entry.matches(st)) or _same_file(st, twins, rel) or rel in superseded:
             path.unlink()
         else:
             kept += 1
@@ -404,21 +419,35 @@ def _remove_created(out: Path, first: Path) -> None:
             break
 
 
-def _link_copy(src: Path, dst: Path, owned: dict[str, Owned]) -> None:
-    """dst gets every file of src's inventory as a hard link (a copy where links are refused)."""
-    for rel in owned:
+def _same_file(st: os.stat_result, root: Path | None, rel: str) -> bool:
+    if root is None:
+        return False
+    try:
+        twin = os.lstat(root / rel)
+    except OSError:
+        return False
+    return (twin.st_dev, twin.st_ino) == (st.st_dev, st.st_ino)
+
+
+def _link_copy(src: Path, dst: Path) -> dict[str, int]:
+    """dst gets every file under src as a hard link (a copy where links are refused);
+    returns each path's inode in dst."""
+    carried = {}
+    for rel in list(_files(src)):
         target = dst / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         source = src / rel
         if source.is_symlink():
             os.symlink(os.readlink(source), target)
-            continue
-        try:
-            os.link(source, target, follow_symlinks=False)
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-                raise
-            shutil.copy2(source, target)
+        else:
+            try:
+                os.link(source, target, follow_symlinks=False)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                    raise
+                shutil.copy2(source, target)
+        carried[rel] = os.lstat(target).st_ino
+    return carried
 
 
 def _write_json(path: Path, data: Any) -> None:
