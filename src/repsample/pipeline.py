@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import logging
@@ -15,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from repsample import __version__, fsio
+from repsample import __version__, fsio, records
 from repsample.cache import EmbeddingCache
 from repsample.cluster import Clustering, choose_k, clustering_key
 from repsample.config import SelectConfig
@@ -29,7 +28,6 @@ from repsample.export import (
     export_file,
     exported_path,
     format_distance,
-    read_manifest,
     write_manifest,
     write_run_record,
 )
@@ -329,15 +327,8 @@ def _check_drop_leaks(config: SelectConfig, findings: Findings) -> None:
 
 
 def _kept_paths(manifest: Path) -> dict[str, frozenset[str]]:
-    """Selected paths per group in an earlier manifest (paths relative to INPUT)."""
-    by_group: dict[str, set[str]] = {}
-    try:
-        for row in read_manifest(manifest):
-            if row.get("status") == "selected":
-                by_group.setdefault(row["group"], set()).add(row["path"])
-    except (KeyError, csv.Error, UnicodeDecodeError) as exc:
-        raise RepsampleError(f"--keep {manifest} is not a repsample manifest.csv ({exc})") from None
-    return {g: frozenset(paths) for g, paths in by_group.items()}
+    """Selected paths per group in an earlier manifest (paths relative to INPUT), read strictly."""
+    return records.kept_paths(manifest)
 
 
 def _ranks(selector: ClusterSelector, chosen: set[int]) -> dict[int, int]:

@@ -1,0 +1,371 @@
+"""Records: the one reader of what `repsample select` leaves in OUTPUT, read strictly.
+
+manifest.csv, run.json and evaluation.json are files a user can edit, truncate or replace, so
+nothing downstream trusts them unread: a missing, empty, foreign, partial or edited record is one
+RepsampleError line naming the file, the line and the fix, and what passes comes back typed.
+evaluation.json also says which selection it scored (the manifest's SHA-256 and run.json's
+``started``), so an evaluation of an earlier selection is never shown as this one's.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import math
+import posixpath
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from repsample.errors import RepsampleError
+from repsample.export import MANIFEST, MANIFEST_FIELDS, RUN_RECORD
+
+logger = logging.getLogger(__name__)
+
+EVALUATION = "evaluation.json"
+STATUSES = ("selected", "not_selected", "error")
+_HASH = re.compile(r"[0-9a-f]{64}")
+_COUNT = re.compile(r"[0-9]+")
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One checked manifest row."""
+
+    path: str  # relative to INPUT, POSIX separators
+    group: str
+    status: str  # selected | not_selected | error
+    cluster: int | None
+    distance: float | None
+    rank: int | None
+    hash: str  # "" when the file could not be hashed (error rows only)
+    error: str
+    duplicate_of: str = ""
+    leak_with: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    rows: tuple[ManifestRow, ...]
+    sha256: str  # of the file's bytes: names this selection
+
+    def selected(self) -> dict[str, frozenset[str]]:
+        """Selected paths per group."""
+        by_group: dict[str, set[str]] = {}
+        for row in self.rows:
+            if row.status == "selected":
+                by_group.setdefault(row.group, set()).add(row.path)
+        return {g: frozenset(paths) for g, paths in by_group.items()}
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    """What run.json says of one group."""
+
+    images: int
+    selected: int
+    k: int
+    silhouettes: dict[int, float]
+    silhouette_sample: int | None
+    seconds: dict[str, float]
+    note: str | None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    path: Path
+    data: dict[str, Any]  # the whole record, for what the report shows as it is
+    started: str
+    cache: str  # the embedding cache the run used
+    cache_key: str  # the model's key in it
+    groups: dict[str, GroupRecord]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished `repsample select` OUTPUT: its manifest and run record, checked together."""
+
+    output: Path
+    manifest: Manifest
+    record: RunRecord
+
+    @property
+    def selection_id(self) -> dict[str, str]:
+        """What evaluation.json records of the selection it scores."""
+        return {"manifest_sha256": self.manifest.sha256, "run_started": self.record.started}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    data: dict[str, Any]
+    state: Literal["current", "stale", "unverified"]
+    """current: it scores this selection; stale: an earlier one; unverified: it does not say
+    (hand-made, or written before evaluations recorded it)."""
+
+
+def read_run(output: Path) -> Run:
+    """OUTPUT's manifest and run record, or one RepsampleError line saying what is wrong."""
+    out = Path(output)
+    if not out.is_dir():
+        raise RepsampleError(f"{out} is not a folder; point it at the OUTPUT of a finished "
+                             "`repsample select` run")
+    have = {name: (out / name).is_file() for name in (MANIFEST, RUN_RECORD)}
+    if not any(have.values()):
+        raise RepsampleError(f"{out} holds no repsample run ({MANIFEST} and {RUN_RECORD} not "
+                             "found); point it at the OUTPUT of a finished `repsample select` run")
+    if not all(have.values()):
+        present, missing = (MANIFEST, RUN_RECORD) if have[MANIFEST] else (RUN_RECORD, MANIFEST)
+        raise RepsampleError(f"{out} holds {present} but no {missing}: a partial or damaged run; "
+                             f"{_rerun(out)}")
+    record = _read_run_record(out / RUN_RECORD, _rerun(out))
+    manifest = read_manifest(out / MANIFEST)
+    _check_together(manifest, record, _rerun(out))
+    return Run(out, manifest, record)
+
+
+def read_manifest(path: Path) -> Manifest:
+    """An OUTPUT's manifest.csv, every cell checked."""
+    fix = _rerun(path.parent)
+    data = _read_bytes(path, fix)
+    try:
+        rows = _parse_manifest(data)
+    except RepsampleError as exc:
+        raise RepsampleError(f"{path} is not a valid repsample manifest ({exc}); {fix}") from None
+    return Manifest(path, rows, hashlib.sha256(data).hexdigest())
+
+
+def kept_paths(path: Path) -> dict[str, frozenset[str]]:
+    """Selected paths per group of an earlier manifest (--keep)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RepsampleError(f"--keep {path} cannot be read ({exc.strerror})") from None
+    try:
+        rows = _parse_manifest(data)
+    except RepsampleError as exc:
+        raise RepsampleError(f"--keep {path} is not a repsample manifest.csv ({exc})") from None
+    return Manifest(path, rows, "").selected()
+
+
+def read_evaluation(run: Run) -> Evaluation | None:
+    """OUTPUT's evaluation.json and whether it scores this run's selection; None when absent.
+
+    It is an optional extra: an unreadable one is skipped with a warning, not an error.
+    """
+    path = run.output / EVALUATION
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        logger.warning("skipping %s: %s", path, exc)
+        return None
+    if not isinstance(data, dict):
+        data = {"value": data}
+    if "scored" not in data:
+        return Evaluation(data, "unverified")
+    return Evaluation(data, "current" if data["scored"] == run.selection_id else "stale")
+
+
+# -- manifest.csv -------------------------------------------------------------------------------
+
+
+def _parse_manifest(data: bytes) -> tuple[ManifestRow, ...]:
+    """The rows, or a RepsampleError saying where and what is wrong (the caller names the file)."""
+    if not data.strip():
+        raise RepsampleError("the file is empty")
+    # surrogateescape: export writes a file name that is not valid UTF-8 back byte for byte.
+    reader = csv.reader(io.StringIO(data.decode("utf-8", "surrogateescape"), newline=""))
+    rows: list[ManifestRow] = []
+    first_line: dict[str, int] = {}
+    try:
+        header = next(reader)
+        if tuple(header) != MANIFEST_FIELDS:
+            raise RepsampleError(f"line 1: the header is {_show(','.join(header))}, not "
+                                 f"{','.join(MANIFEST_FIELDS)}")
+        for cells in reader:
+            if not cells:
+                continue
+            where = f"line {reader.line_num}"
+            row = _row(cells, where)
+            if row.path in first_line:
+                raise RepsampleError(f"{where}: path {_show(row.path)} is listed twice (first on "
+                                     f"line {first_line[row.path]})")
+            first_line[row.path] = reader.line_num
+            rows.append(row)
+    except csv.Error as exc:
+        raise RepsampleError(f"line {reader.line_num}: not CSV ({exc})") from None
+    return tuple(rows)
+
+
+def _row(cells: list[str], where: str) -> ManifestRow:
+    if len(cells) != len(MANIFEST_FIELDS):
+        raise RepsampleError(f"{where}: {len(cells)} cells, a manifest row has "
+                             f"{len(MANIFEST_FIELDS)}")
+    cell = dict(zip(MANIFEST_FIELDS, cells, strict=True))
+    status = cell["status"]
+    if status not in STATUSES:
+        raise RepsampleError(f"{where}: status {_show(status)} is not one of {', '.join(STATUSES)}")
+    for key in ("path", "group"):
+        problem = _unsafe(cell[key], allow_dot=key == "group")
+        if problem:
+            raise RepsampleError(f"{where}: {key} {_show(cell[key])} {problem}")
+    if (posixpath.dirname(cell["path"]) or ".") != cell["group"]:
+        raise RepsampleError(f"{where}: path {_show(cell['path'])} is not in group "
+                             f"{_show(cell['group'])}")
+    digest = cell["hash"]
+    if not _HASH.fullmatch(digest) and (status != "error" or digest):
+        raise RepsampleError(f"{where}: hash {_show(digest)} is not 64 hexadecimal digits")
+    return ManifestRow(
+        path=cell["path"], group=cell["group"], status=status,
+        cluster=_count(cell["cluster"], "cluster", where),
+        distance=_distance(cell["distance"], where),
+        rank=_count(cell["rank"], "rank", where, least=1),
+        hash=digest, error=cell["error"], duplicate_of=cell["duplicate_of"],
+        leak_with=cell["leak_with"],
+    )
+
+
+def _unsafe(value: str, allow_dot: bool) -> str | None:
+    """Why a path cell could lead outside its folder, or None."""
+    if not value:
+        return "is empty"
+    if value.startswith("/") or re.match(r"[A-Za-z]:[\\/]", value):
+        return "is absolute"
+    if allow_dot and value == ".":
+        return None
+    if any(part in ("", ".", "..") for part in value.split("/")):
+        return "has an empty, '.' or '..' part"
+    return None
+
+
+def _count(value: str, name: str, where: str, least: int = 0) -> int | None:
+    if value == "":
+        return None
+    if not _COUNT.fullmatch(value) or int(value) < least:
+        raise RepsampleError(f"{where}: {name} {_show(value)} is not an integer >= {least}")
+    return int(value)
+
+
+def _distance(value: str, where: str) -> float | None:
+    if value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        raise RepsampleError(f"{where}: distance {_show(value)} is not a number >= 0")
+    return number
+
+
+# -- run.json -----------------------------------------------------------------------------------
+
+
+def _read_run_record(path: Path, fix: str) -> RunRecord:
+    data = _read_bytes(path, fix)
+    try:
+        record = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RepsampleError(f"{path} is not UTF-8 text (byte {exc.start}); {fix}") from None
+    except json.JSONDecodeError as exc:
+        raise RepsampleError(f"{path} is not JSON (line {exc.lineno} column {exc.colno}: "
+                             f"{exc.msg}); {fix}") from None
+    if not isinstance(record, dict):
+        raise RepsampleError(f"{path} is not a run record (a JSON {type(record).__name__}, not "
+                             f"an object); {fix}")
+
+    def need(value: Any, key: str, kind: type | tuple[type, ...], label: str) -> Any:
+        if not isinstance(value, kind) or isinstance(value, bool):
+            shown = "missing" if value is None else f"{_show(value)}, not {label}"
+            raise RepsampleError(f"{path}: {key} is {shown}; {fix}")
+        return value
+
+    started = need(record.get("started"), "started", str, "a time")
+    parameters = need(record.get("parameters"), "parameters", dict, "an object")
+    model = need(record.get("model"), "model", dict, "an object")
+    groups: dict[str, GroupRecord] = {}
+    for name, info in need(record.get("groups"), "groups", dict, "an object").items():
+        key = f"groups[{_show(name)}]"
+        need(info, key, dict, "an object")
+        try:
+            silhouettes = {int(k): float(v) for k, v in
+                           need(info.get("silhouette", {}), f"{key}.silhouette", dict,
+                                "an object").items()}
+            seconds = {str(k): float(v) for k, v in
+                       need(info.get("seconds", {}), f"{key}.seconds", dict, "an object").items()}
+        except (TypeError, ValueError):
+            raise RepsampleError(f"{path}: {key} holds a value that is not a number; {fix}") from None
+        sample = info.get("silhouette_sample")
+        note = info.get("note")
+        groups[name] = GroupRecord(
+            images=need(info.get("images"), f"{key}.images", int, "an integer"),
+            selected=need(info.get("selected"), f"{key}.selected", int, "an integer"),
+            k=need(info.get("k"), f"{key}.k", int, "an integer"),
+            silhouettes=silhouettes,
+            silhouette_sample=None if sample is None else need(sample, f"{key}.silhouette_sample",
+                                                               int, "an integer"),
+            seconds=seconds,
+            note=None if note is None else need(note, f"{key}.note", str, "text"),
+        )
+    return RunRecord(
+        path=path, data=record, started=started,
+        cache=need(parameters.get("cache"), "parameters.cache", str, "a path"),
+        cache_key=need(model.get("cache_key"), "model.cache_key", str, "text"),
+        groups=groups,
+    )
+
+
+def _check_together(manifest: Manifest, record: RunRecord, fix: str) -> None:
+    """The manifest and the run record must describe the same run, group by group."""
+    rows: dict[str, int] = {}
+    selected: dict[str, int] = {}
+    for row in manifest.rows:
+        rows[row.group] = rows.get(row.group, 0) + 1
+        selected[row.group] = selected.get(row.group, 0) + (row.status == "selected")
+    for name in sorted(set(rows) | set(record.groups)):
+        info = record.groups.get(name)
+        if info is None:
+            raise RepsampleError(f"{manifest.path} lists group {_show(name)}, which "
+                                 f"{record.path.name} does not: they are not of one run; {fix}")
+        if (rows.get(name, 0), selected.get(name, 0)) != (info.images, info.selected):
+            raise RepsampleError(
+                f"{manifest.path} lists {rows.get(name, 0)} images, {selected.get(name, 0)} "
+                f"selected, in group {_show(name)}; {record.path.name} says {info.images} and "
+                f"{info.selected}: they are not of one run (edited?); {fix}")
+
+
+# -- shared -------------------------------------------------------------------------------------
+
+
+def _read_bytes(path: Path, fix: str) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RepsampleError(f"{path} not found; {fix}") from None
+    except OSError as exc:
+        raise RepsampleError(f"{path} cannot be read ({exc.strerror}); {fix}") from None
+    if not data.strip():
+        raise RepsampleError(f"{path} is empty; {fix}")
+    return data
+
+
+def _rerun(output: Path) -> str:
+    return f"rerun `repsample select INPUT {output} --overwrite`"
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """A value quoted on one line, cut to a readable length."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    return repr(text)
