@@ -1,32 +1,69 @@
 """The embedding cache: an SQLite database (WAL) keyed by file content and model identity.
 
-``files`` maps (path, size, mtime) to a content hash so an unchanged file is never
-re-read. ``embeddings`` maps (content hash, model key) to a vector, or to the decode error the
-content gave, so a renamed or copied file, or a second dataset sharing images, costs nothing.
-Every batch is committed as it lands: a killed run loses at most the batch in flight.
-``clusterings`` keeps each group's chosen clustering under a key naming its vectors and the
-sweep's parameters, so a rerun on unchanged data skips the k sweep too.
+``file_hashes`` maps a file's (path, size, mtime, inode, ctime) to its content hash so an
+unchanged file is never re-read; ``embeddings`` maps (content hash, model key) to a vector, or to
+the decode error the content gave, so a renamed or copied file, or a second dataset sharing
+images, costs nothing. Every batch is committed as it lands: a killed run loses at most the batch
+in flight. ``clusterings`` keeps each group's chosen clustering (an npz, CRC-checked by zip) under
+a key naming its vectors and the sweep's parameters, so a rerun on unchanged data skips the k
+sweep too.
+
+A damaged file can make the cache forget, never answer wrong: file hashes and vectors carry a
+CRC-32 of their key and value. Every sqlite3 error stops at this module's boundary (``_guarded``)
+as one line naming the cache and ``--cache``: a damaged database (not SQLite, or malformed pages)
+is set aside beside itself as ``<name>.damaged-<time>``; at open a fresh cache takes its place,
+later in a run the run stops and the next one starts fresh. ``PRAGMA quick_check`` is not run at
+open: it reads the whole file (0.6 s cold for 20,000 vectors, growing with the cache), while the
+checksums guard every row actually read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import functools
 import hashlib
+import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Concatenate, NamedTuple, ParamSpec, TypeVar
 
 import numpy as np
 import platformdirs
 
 from repsample import fsio
-from repsample.errors import RepsampleError
+from repsample.errors import EnvironmentProblem, os_problem
+
+logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-SCHEMA_VERSION = 1
+_P = ParamSpec("_P")
+SCHEMA_VERSION = 2  # 2: file_hashes (inode, ctime, checksum) replaces files; vectors checksummed
 _CHUNK = 1 << 20
+RACY_NS = 2_000_000_000
+"""A file whose ctime is this close to the moment it was stat'ed may change again within the
+same timestamp tick unseen (git's "racily clean" entries): its hash is not remembered."""
+
+# SQLite's primary result codes (sqlite3 exposes them as attributes from Python 3.11 on).
+_PERM, _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = (
+    3, 5, 6, 8, 10, 11, 13, 14, 26)
+_DAMAGED = {_CORRUPT, _NOTADB}
+_BY_MESSAGE = (("malformed", _CORRUPT), ("not a database", _NOTADB), ("disk is full", _FULL),
+               ("readonly", _READONLY), ("unable to open", _CANTOPEN), ("disk i/o", _IOERR),
+               ("locked", _BUSY))
+_HINTS = {
+    _FULL: "free some space, or pass --cache PATH on another disk",
+    _READONLY: "make it writable, or pass --cache PATH to a file you can write",
+    _PERM: "make it writable, or pass --cache PATH to a file you can write",
+    _CANTOPEN: "check the folder exists and is writable, or pass --cache PATH",
+    _IOERR: "check the disk, or pass --cache PATH on another one",
+    _BUSY: "another process holds it; wait for it, or pass --cache PATH",
+    _LOCKED: "another process holds it; wait for it, or pass --cache PATH",
+}
 
 
 def default_cache_path() -> Path:
@@ -42,12 +79,43 @@ def hash_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+class FileStat(NamedTuple):
+    """What the fast path compares: a file is unchanged while all of these are."""
+
+    path: str  # path_key()
+    size: int
+    mtime_ns: int
+    ino: int  # 0 for a URL
+    ctime_ns: int  # 0 for a URL; unlike mtime, no one can set it back
+
+
 @dataclass(frozen=True)
 class Entry:
     """What the cache knows of one content under one model: a vector or an error."""
 
     vector: np.ndarray | None
     error: str | None
+
+
+def _guarded(
+    method: Callable[Concatenate[EmbeddingCache, _P], _T],
+) -> Callable[Concatenate[EmbeddingCache, _P], _T]:
+    """The cache's boundary: any sqlite3 error leaves it as one EnvironmentProblem line."""
+
+    @functools.wraps(method)
+    def guarded(self: EmbeddingCache, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            if _code(exc) not in _DAMAGED:
+                raise EnvironmentProblem(_explain(self.path, exc)) from None
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            raise EnvironmentProblem(
+                f"{_set_aside(self.path, exc)}; rerun to start a fresh cache, or pass --cache PATH"
+            ) from None
+
+    return guarded
 
 
 class EmbeddingCache:
@@ -57,32 +125,21 @@ class EmbeddingCache:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            self._create()
-        except (OSError, sqlite3.Error) as exc:
-            raise RepsampleError(
-                f"cannot use the embedding cache {self.path} ({exc}); pass --cache PATH to another file"
-            ) from None
+        except OSError as exc:
+            raise os_problem(exc, f"embedding cache {self.path}",
+                             "pass --cache PATH to a folder you can write") from None
+        try:
+            self._db = _connect(self.path)
+        except sqlite3.Error as exc:
+            if _code(exc) not in _DAMAGED:
+                raise EnvironmentProblem(_explain(self.path, exc)) from None
+            logger.warning("%s; starting a fresh cache", _set_aside(self.path, exc))
+            try:
+                self._db = _connect(self.path)
+            except sqlite3.Error as again:
+                raise EnvironmentProblem(_explain(self.path, again)) from None
 
-    def _create(self) -> None:
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS files (
-                path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-                hash TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS embeddings (
-                hash TEXT NOT NULL, model TEXT NOT NULL, dim INTEGER, vector BLOB, error TEXT,
-                PRIMARY KEY (hash, model)) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS clusterings (key TEXT PRIMARY KEY, value BLOB NOT NULL);
-            """
-        )
-        self._db.execute(
-            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
-
+    @_guarded
     def close(self) -> None:
         self._db.close()
 
@@ -92,31 +149,50 @@ class EmbeddingCache:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- files: the (path, size, mtime) fast path -------------------------------------------
+    # -- file_hashes: the (path, size, mtime, inode, ctime) fast path -------------------------
 
-    def known_hashes(self, stats: Sequence[tuple[str, int, int]]) -> dict[str, str]:
-        """Hashes of the files whose size and mtime are unchanged since they were hashed."""
+    @_guarded
+    def known_hashes(self, stats: Sequence[FileStat]) -> dict[str, str]:
+        """Hashes of the files whose stat is unchanged since they were hashed."""
         out: dict[str, str] = {}
+        damaged = 0
         for chunk in _chunks(stats, 500):
-            by_path = {p: (s, m) for p, s, m in chunk}
+            by_path = {s.path: s for s in chunk}
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                f"SELECT path, size, mtime_ns, hash FROM files WHERE path IN ({marks})",
-                [p for p, _, _ in chunk],
+                "SELECT path, size, mtime_ns, ino, ctime_ns, hash, crc FROM file_hashes "
+                f"WHERE path IN ({marks})",
+                [s.path for s in chunk],
             )
-            for path, size, mtime_ns, digest in rows:
-                if by_path[path] == (size, mtime_ns):
-                    out[path] = digest
+            for *fields, digest, crc in rows:
+                stat = FileStat(*fields)
+                if crc != _file_crc(stat, digest):
+                    damaged += 1  # only a lost shortcut: the file is hashed again
+                elif by_path.get(stat.path) == stat:
+                    out[stat.path] = digest
+        if damaged:
+            logger.warning("embedding cache %s: %d stored file hashes failed their checksum "
+                           "(damaged file); hashing those files again", self.path, damaged)
         return out
 
-    def remember_hashes(self, rows: Iterable[tuple[str, int, int, str]]) -> None:
+    @_guarded
+    def remember_hashes(self, rows: Iterable[tuple[FileStat, str]], stat_from_ns: int) -> None:
+        """Remember (stat, hash) pairs whose stats were taken at or after stat_from_ns (wall
+        clock) and before the content was read; a file changed too recently is left out."""
+        trusted = [(*stat, digest, _file_crc(stat, digest)) for stat, digest in rows
+                   if stat.ctime_ns < stat_from_ns - RACY_NS]
         with self._transaction():
-            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", rows)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?, ?, ?, ?)", trusted)
 
     # -- embeddings ---------------------------------------------------------------------------
 
+    @_guarded
     def get_many(self, hashes: Sequence[str], model: str) -> dict[str, Entry]:
+        """The stored entries of these contents; a vector that fails its checksum is removed
+        and the run stops (EnvironmentProblem): the next run computes it again."""
         out: dict[str, Entry] = {}
+        damaged: list[str] = []
         for chunk in _chunks(list(dict.fromkeys(hashes)), 500):
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
@@ -125,10 +201,23 @@ class EmbeddingCache:
                 [model, *chunk],
             )
             for digest, dim, blob, error in rows:
-                vector = None if blob is None else np.frombuffer(blob, np.float32, count=dim)
-                out[digest] = Entry(vector, error)
+                if blob is None:
+                    out[digest] = Entry(None, error)
+                elif (vector := _vector(digest, model, dim, blob)) is not None:
+                    out[digest] = Entry(vector, error)
+                else:
+                    damaged.append(digest)
+        if damaged:
+            with self._transaction():
+                self._db.executemany("DELETE FROM embeddings WHERE hash = ? AND model = ?",
+                                     [(h, model) for h in damaged])
+            raise EnvironmentProblem(
+                f"embedding cache {self.path}: {len(damaged)} stored vectors failed their checksum "
+                "(the file is damaged) and were removed; rerun to compute them again, or pass "
+                "--cache PATH")
         return out
 
+    @_guarded
     def stored(self, hashes: Sequence[str], model: str) -> set[str]:
         """The hashes that have a vector or an error under model, without reading the vectors."""
         out: set[str] = set()
@@ -140,6 +229,7 @@ class EmbeddingCache:
             out.update(digest for (digest,) in rows)
         return out
 
+    @_guarded
     def put_many(
         self,
         model: str,
@@ -148,8 +238,7 @@ class EmbeddingCache:
     ) -> None:
         """Store one batch in one transaction. A content already stored is kept (first wins)."""
         vec_rows: list[tuple[object, ...]] = [
-            (h, model, int(v.shape[0]), np.ascontiguousarray(v, np.float32).tobytes(), None)
-            for h, v in vectors
+            (h, model, int(v.shape[0]), _vector_blob(h, model, v), None) for h, v in vectors
         ]
         err_rows: list[tuple[object, ...]] = [(h, model, None, None, e) for h, e in errors]
         with self._transaction():
@@ -159,14 +248,17 @@ class EmbeddingCache:
 
     # -- clusterings: opaque blobs under a key the caller derives from its inputs -------------
 
+    @_guarded
     def get_blob(self, key: str) -> bytes | None:
         row = self._db.execute("SELECT value FROM clusterings WHERE key = ?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
+    @_guarded
     def put_blob(self, key: str, value: bytes) -> None:
         with self._transaction():
             self._db.execute("INSERT OR REPLACE INTO clusterings VALUES (?, ?)", (key, value))
 
+    @_guarded
     def count(self, model: str | None = None) -> int:
         if model is None:
             row = self._db.execute("SELECT COUNT(*) FROM embeddings").fetchone()
@@ -190,7 +282,110 @@ class _Transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self._db.execute("COMMIT")
+                return
+            except sqlite3.Error:  # e.g. a full disk: leave no transaction open behind the error
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:  # SQLite may have rolled back already (disk full, I/O)
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """Open (or create) the database and its tables; closed again if any of it fails."""
+    db = sqlite3.connect(path, timeout=60, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS file_hashes (
+                path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+                ino INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, hash TEXT NOT NULL,
+                crc INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS embeddings (
+                hash TEXT NOT NULL, model TEXT NOT NULL, dim INTEGER, vector BLOB, error TEXT,
+                PRIMARY KEY (hash, model)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS clusterings (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+            """
+        )
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None or row[0] != str(SCHEMA_VERSION):
+            # Schema 1's fast path knew no inode or ctime; it was only a shortcut, so it goes.
+            db.execute("DROP TABLE IF EXISTS files")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                       (str(SCHEMA_VERSION),))
+        return db
+    except BaseException:
+        db.close()
+        raise
+
+
+def _code(exc: sqlite3.Error) -> int:
+    """SQLite's primary result code for exc (from its message before Python 3.11)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF
+    text = str(exc).lower()
+    return next((c for needle, c in _BY_MESSAGE if needle in text), 1)
+
+
+def _explain(path: Path, exc: sqlite3.Error) -> str:
+    hint = _HINTS.get(_code(exc), "pass --cache PATH to use another file")
+    return f"embedding cache {path}: {exc}; {hint}"
+
+
+def _set_aside(path: Path, exc: sqlite3.Error) -> str:
+    """Rename a damaged database (and its WAL and shared-memory files) beside itself, so that a
+    fresh one can take its path and the old one can still be looked at. Returns what was done."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(f"{path}{suffix}")
+            if suffix == "" or src.exists():
+                os.replace(src, f"{aside}{suffix}")
+    except OSError as err:
+        raise EnvironmentProblem(
+            f"embedding cache {path} is damaged ({exc}) and cannot be set aside "
+            f"({err.strerror}); move it away, or pass --cache PATH") from None
+    logger.warning("embedding cache %s is damaged (%s); set aside as %s", path, exc, aside)
+    return f"embedding cache {path} was damaged ({exc}) and was set aside as {aside}"
+
+
+def _vector_blob(digest: str, model: str, vector: np.ndarray) -> bytes:
+    """The vector's float32 bytes, then a CRC-32 of key and bytes (readers before schema 2
+    read only dim floats, so they still can)."""
+    data = np.ascontiguousarray(vector, np.float32).tobytes()
+    return data + _vector_crc(digest, model, data).to_bytes(4, "little")
+
+
+def _vector(digest: str, model: str, dim: object, blob: bytes) -> np.ndarray | None:
+    """The stored vector, or None when the row is damaged."""
+    if not isinstance(dim, int) or dim <= 0:
+        return None
+    size = 4 * dim
+    if len(blob) == size + 4:
+        if _vector_crc(digest, model, blob[:size]) != int.from_bytes(blob[size:], "little"):
+            return None
+    elif len(blob) != size:  # exactly size: written before checksums (schema 1), taken on trust
+        return None
+    return np.frombuffer(blob, np.float32, count=dim)
+
+
+def _vector_crc(digest: str, model: str, data: bytes) -> int:
+    return zlib.crc32(data, zlib.crc32(f"{digest}\0{model}\0".encode()))
+
+
+def _file_crc(stat: FileStat, digest: object) -> int:
+    return zlib.crc32("\0".join(map(str, (*stat, digest))).encode("utf-8", "surrogatepass"))
 
 
 def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:

@@ -23,10 +23,11 @@ from sklearn.metrics import pairwise_distances, pairwise_distances_argmin_min
 from sklearn.neighbors import NearestNeighbors
 
 from repsample.errors import RepsampleError
+from repsample.records import EVALUATION as EVALUATION  # where evaluate writes (cli names it)
+from repsample.records import ManifestRow, read_run
 
 logger = logging.getLogger(__name__)
 
-EVALUATION = "evaluation.json"
 METRICS = ("coverage_mean", "coverage_max", "mmd", "cluster_tv", "duplicate_rate")
 LOWER_IS_BETTER = dict.fromkeys(METRICS, True)
 DUPLICATE_COSINE = 0.95
@@ -147,22 +148,18 @@ class GroupData:
 
 def evaluate_output(output: str | Path, *, seeds: int = 5, cache: str | Path | None = None
                     ) -> dict[str, Any]:
-    """Score the selection in OUTPUT against random subsets; writes OUTPUT/evaluation.json."""
-    from repsample.export import MANIFEST, RUN_RECORD, read_manifest, write_atomic
+    """Score the selection in OUTPUT against random subsets; writes OUTPUT/evaluation.json,
+    which names the selection it scored (records.Run.selection_id)."""
+    from repsample.export import write_atomic
     from repsample.publish import update_output
 
-    out = Path(output)
-    if not (out / MANIFEST).is_file() or not (out / RUN_RECORD).is_file():
-        raise RepsampleError(f"{out} holds no {MANIFEST} and {RUN_RECORD}; "
-                             "point evaluate at the OUTPUT of `repsample select`")
     if seeds < 1:
         raise RepsampleError(f"--seeds must be at least 1, got {seeds}")
-    record = json.loads((out / RUN_RECORD).read_text(encoding="utf-8"))
-    rows = read_manifest(out / MANIFEST)
-    groups = load_groups(rows, Path(cache or record["parameters"]["cache"]),
-                         record["model"]["cache_key"])
-    result: dict[str, Any] = {"seeds": seeds, "duplicate_min_cosine": DUPLICATE_COSINE,
-                              "groups": {}, "overall": {}}
+    out = Path(output)
+    run = read_run(out)
+    groups = load_groups(run.manifest.rows, Path(cache or run.record.cache), run.record.cache_key)
+    result: dict[str, Any] = {"scored": run.selection_id, "seeds": seeds,
+                              "duplicate_min_cosine": DUPLICATE_COSINE, "groups": {}, "overall": {}}
     for g in groups:
         result["groups"][g.name] = evaluate_group(g, seeds)
     result["overall"] = overall(result["groups"])
@@ -172,27 +169,27 @@ def evaluate_output(output: str | Path, *, seeds: int = 5, cache: str | Path | N
     return result
 
 
-def load_groups(rows: Sequence[Mapping[str, str]], cache_path: Path, key: str) -> list[GroupData]:
+def load_groups(rows: Sequence[ManifestRow], cache_path: Path, key: str) -> list[GroupData]:
     from repsample.cache import EmbeddingCache
 
     if not cache_path.is_file():
         raise RepsampleError(f"embedding cache {cache_path} not found; pass --cache with the "
                              "database that `repsample select` used")
-    usable = [r for r in rows if r["status"] in ("selected", "not_selected") and r["hash"]]
+    usable = [r for r in rows if r.status in ("selected", "not_selected") and r.hash]
     with EmbeddingCache(cache_path) as db:
-        entries = db.get_many([r["hash"] for r in usable], key)
-    by_group: dict[str, list[Mapping[str, str]]] = {}
+        entries = db.get_many([r.hash for r in usable], key)
+    by_group: dict[str, list[ManifestRow]] = {}
     for r in usable:
-        entry = entries.get(r["hash"])
+        entry = entries.get(r.hash)
         if entry is None or entry.vector is None:
-            raise RepsampleError(f"the cache {cache_path} lacks the embedding of {r['path']}; "
+            raise RepsampleError(f"the cache {cache_path} lacks the embedding of {r.path}; "
                                  "rerun `repsample select` with that cache")
-        by_group.setdefault(r["group"], []).append(r)
+        by_group.setdefault(r.group, []).append(r)
     groups = []
     for name, members in sorted(by_group.items()):
-        X = np.stack([entries[r["hash"]].vector for r in members])  # type: ignore[misc]
-        selected = np.flatnonzero([r["status"] == "selected" for r in members])
-        clusters = np.asarray([int(r["cluster"]) if r.get("cluster") else -1 for r in members])
+        X = np.stack([entries[r.hash].vector for r in members])  # type: ignore[misc]
+        selected = np.flatnonzero([r.status == "selected" for r in members])
+        clusters = np.asarray([-1 if r.cluster is None else r.cluster for r in members])
         groups.append(GroupData(name, X, selected, clusters))
     return groups
 

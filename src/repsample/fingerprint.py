@@ -1,13 +1,20 @@
-"""Fingerprint: the content hash of every file, read only when its (path, size, mtime) is new."""
+"""Fingerprint: the content hash of every file, read only when its stat is new to the cache.
+
+A file counts as unchanged while its path, size, mtime, inode and ctime all are (git's rule):
+a file rewritten in place with its size and mtime set back still gets a new ctime.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
-from repsample.cache import EmbeddingCache, hash_file, path_key
+from repsample.cache import EmbeddingCache, FileStat, hash_file, path_key
 from repsample.progress import Progress, SilentProgress
 from repsample.scan import ImageFile
 
@@ -22,6 +29,11 @@ class Fingerprint:
     error: str | None = None
 
 
+def file_stat(image: ImageFile) -> FileStat:
+    """The fast path's key for a scanned file."""
+    return FileStat(path_key(image.path), image.size, image.mtime_ns, image.ino, image.ctime_ns)
+
+
 def fingerprint(
     files: Sequence[ImageFile],
     cache: EmbeddingCache,
@@ -30,35 +42,48 @@ def fingerprint(
 ) -> list[Fingerprint]:
     """One Fingerprint per file, in order. Unreadable files become errors, not exceptions."""
     bar = (progress or SilentProgress()).stage("hash", len(files))
-    keys = [path_key(f.path) for f in files]
-    known = cache.known_hashes([(k, f.size, f.mtime_ns) for k, f in zip(keys, files, strict=True)])
+    stats = [file_stat(f) for f in files]
+    known = cache.known_hashes(stats)
     out: list[Fingerprint | None] = [None] * len(files)
     todo = []
-    for i, key in enumerate(keys):
-        if key in known:
-            out[i] = Fingerprint(known[key])
+    for i, stat in enumerate(stats):
+        if stat.path in known:
+            out[i] = Fingerprint(known[stat.path])
         else:
             todo.append(i)
     bar.advance(len(files) - len(todo))
 
-    def read(i: int) -> Fingerprint:
+    def read(i: int) -> tuple[Fingerprint, FileStat]:
+        """Stat again, then hash: the cache remembers the hash with the stat taken before it."""
+        stat = fresh_stat(files[i], stats[i])
         try:
-            return Fingerprint(hash_file(files[i].path))
+            return Fingerprint(hash_file(files[i].path)), stat
         except OSError as exc:
-            return Fingerprint(None, f"cannot read file: {exc.strerror or exc}")
+            return Fingerprint(None, f"cannot read file: {exc.strerror or exc}"), stats[i]
 
     # hashlib releases the GIL on large buffers, so threads overlap reading and hashing.
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for start in range(0, len(todo), 256):
             chunk = todo[start : start + 256]
+            stat_from = time.time_ns()
             results = list(pool.map(read, chunk))
-            for i, result in zip(chunk, results, strict=True):
+            for i, (result, _) in zip(chunk, results, strict=True):
                 out[i] = result
             cache.remember_hashes(
-                (keys[i], files[i].size, files[i].mtime_ns, r.hash)
-                for i, r in zip(chunk, results, strict=True)
-                if r.hash is not None
-            )
+                ((stat, r.hash) for r, stat in results if r.hash is not None), stat_from)
             bar.advance(len(chunk))
     bar.close()
     return [fp for fp in out if fp is not None]
+
+
+def fresh_stat(image: ImageFile, scanned: FileStat) -> FileStat:
+    """A local file's stat taken now, just before it is read; a URL (or a file that vanished:
+    its read fails anyway) keeps what the scan saw."""
+    if not isinstance(image.path, Path):
+        return scanned
+    try:
+        st = os.stat(image.path)
+    except OSError:
+        return scanned
+    return scanned._replace(size=st.st_size, mtime_ns=st.st_mtime_ns, ino=st.st_ino,
+                            ctime_ns=st.st_ctime_ns)

@@ -120,8 +120,9 @@ def read_run(output: Path) -> Run:
                              "`repsample select` run")
     have = {name: (out / name).is_file() for name in (MANIFEST, RUN_RECORD)}
     if not any(have.values()):
-        raise RepsampleError(f"{out} holds no repsample run ({MANIFEST} and {RUN_RECORD} not "
-                             "found); point it at the OUTPUT of a finished `repsample select` run")
+        raise RepsampleError(f"{out} holds no repsample run ({MANIFEST} not found, nor "
+                             f"{RUN_RECORD}); point it at the OUTPUT of a finished `repsample "
+                             "select` run")
     if not all(have.values()):
         present, missing = (MANIFEST, RUN_RECORD) if have[MANIFEST] else (RUN_RECORD, MANIFEST)
         raise RepsampleError(f"{out} holds {present} but no {missing}: a partial or damaged run; "

@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 
 from repsample import fsio
-from repsample.cache import EmbeddingCache, path_key
+from repsample.cache import EmbeddingCache, FileStat
 from repsample.decode import DecodeError, decode_image
 from repsample.embed import Embedder
 from repsample.engines import EmbedOptions, EmbedStage
 from repsample.errors import RepsampleError, missing_extra
-from repsample.fingerprint import Fingerprint
+from repsample.fingerprint import Fingerprint, file_stat, fresh_stat
 from repsample.models import get_model
 from repsample.progress import Progress
 from repsample.scan import Group, ImageFile
@@ -135,12 +135,12 @@ def run(
     t0 = time.perf_counter()
     files = [f for g in groups for f in g.files]
     prints: list[Fingerprint | None] = [None] * len(files)
-    keys = [path_key(f.path) for f in files]
-    known = cache.known_hashes([(k, f.size, f.mtime_ns) for k, f in zip(keys, files, strict=True)])
+    stats = [file_stat(f) for f in files]
+    known = cache.known_hashes(stats)
     done = cache.stored(list(set(known.values())), embedder.key)
     todo = []
-    for i, key in enumerate(keys):
-        digest = known.get(key)
+    for i, stat in enumerate(stats):
+        digest = known.get(stat.path)
         if digest is not None and digest in done:
             prints[i] = Fingerprint(digest)  # unchanged file, content embedded: nothing to read
         else:
@@ -151,11 +151,14 @@ def run(
     fresh: set[str] = set()
     if todo:
         embedder.load()  # a model that cannot be had fails here, on the driver, before any work
+        stat_from = time.time_ns()
+        for i in todo:  # the stat the cache keeps is the one taken just before the read
+            stats[i] = fresh_stat(files[i], stats[i])
         with ray_session(options.ray_address) as ray:
             batches = _pipeline(ray, [files[i] for i in todo], embedder, options, actor_cls)
             for batch in batches:
                 rows = [todo[int(j)] for j in batch["index"]]
-                fresh |= _store(batch, rows, files, keys, prints, cache, embedder.key)
+                fresh |= _store(batch, rows, stats, stat_from, prints, cache, embedder.key)
                 hash_bar.advance(len(rows))
                 embed_bar.advance(len(rows))
     hash_bar.close()
@@ -195,24 +198,24 @@ def _pipeline(ray: Any, files: Sequence[ImageFile], embedder: Embedder, options:
     yield from ds.iter_batches(batch_size=None, batch_format="numpy")
 
 
-def _store(batch: Batch, rows: list[int], files: Sequence[ImageFile], keys: list[str],
+def _store(batch: Batch, rows: list[int], stats: Sequence[FileStat], stat_from: int,
            prints: list[Fingerprint | None], cache: EmbeddingCache, model_key: str) -> set[str]:
     """Write one result batch: file hashes, then vectors and decode errors (first one wins)."""
     hashes = [str(h) for h in batch["hash"]]
     before = cache.stored([h for h in hashes if h], model_key)
-    vectors, errors, stats = [], [], []
+    vectors, errors, hashed = [], [], []
     for j, i in enumerate(rows):
         read_error = str(batch["read_error"][j])
         if read_error:
             prints[i] = Fingerprint(None, read_error)
             continue
         prints[i] = Fingerprint(hashes[j])
-        stats.append((keys[i], files[i].size, files[i].mtime_ns, hashes[j]))
+        hashed.append((stats[i], hashes[j]))
         if batch["error"][j]:
             errors.append((hashes[j], str(batch["error"][j])))
         else:
             vectors.append((hashes[j], batch["vector"][j]))
-    cache.remember_hashes(stats)
+    cache.remember_hashes(hashed, stat_from)
     cache.put_many(model_key, vectors=vectors, errors=errors)
     return {h for h, _ in vectors + errors} - before
 

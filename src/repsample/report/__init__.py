@@ -14,8 +14,9 @@ from pathlib import Path
 from repsample import __version__
 from repsample.export import write_atomic
 from repsample.progress import Progress
+from repsample.records import read_run
 from repsample.report.embedmap import MapPoints, project_group
-from repsample.report.extras import check_section, evaluation_section
+from repsample.report.extras import check_section, evaluation_section, stale_evaluation_note
 from repsample.report.figures import Thumbs
 from repsample.report.gather import RunData, gather, load_vectors, thumbnail_hash
 from repsample.report.groups import group_section
@@ -48,6 +49,8 @@ def build_report(
     """
     from repsample.publish import update_output
 
+    read_run(Path(output_dir))  # checked on OUTPUT itself, so a problem is named by its own path
+
     def write(stage: Path) -> Path:
         return write_report(stage, cache=cache, projection=projection, caps=caps, workers=workers,
                             progress=progress)
@@ -79,7 +82,9 @@ def write_report(
     thumbs = Thumbs(out, available, "", link_exports)
     sections = [header(run), "<main>", toc(run), overview(run, {"thumbnails": thumb_seconds})]
     if run.evaluation is not None:
-        sections.append(evaluation_section(run.evaluation))
+        sections.append(evaluation_section(run.evaluation, run.evaluation_state == "current"))
+    elif run.evaluation_state == "stale":
+        sections.append(stale_evaluation_note())
     if run.check is not None:
         sections.append(check_section(run, thumbs, caps.check_rows))
     for i, group in enumerate(run.groups):

@@ -141,10 +141,11 @@ MEAN_ONLY_TEXT = {BEATS: "beats random mean", WITHIN: "equals random mean",
                   WORSE: "worse than random mean", UNKNOWN: "no verdict"}
 
 
-def section(ev: Evaluation) -> str:
+def section(ev: Evaluation, note: str = "") -> str:
+    """note: HTML shown under the title (e.g. that the file does not say what it scored)."""
     metrics = _metrics(ev)
     seeds = f"{ev.seeds} seeded random subsets" if ev.seeds else "seeded random subsets"
-    parts = ['<section class="card" id="evaluation"><h2>Evaluation against random</h2>',
+    parts = ['<section class="card" id="evaluation"><h2>Evaluation against random</h2>', note,
              f'<p class="muted">Each figure of the selection is set against {esc(seeds)} of the same '
              "size per group: their mean ± spread (standard deviation). <b>Beats random</b>: better "
              "than the mean by more than the spread; <b>within spread</b>: no clearer than chance; "

@@ -21,14 +21,26 @@ _MAX_DEPTH = 4
 _MAX_ROWS = 200
 
 
-def evaluation_section(data: dict[str, Any]) -> str:
+def evaluation_section(data: dict[str, Any], verified: bool = True) -> str:
+    """verified: the file says it scores this selection (records.read_evaluation)."""
+    note = "" if verified else (
+        '<p class="note">evaluation.json does not say which selection it scored (hand-made, or '
+        "written by an older repsample): it may describe an earlier one. Rerun `repsample "
+        "evaluate OUTPUT` to score this one.</p>")
     parsed = evaluation.parse(data)
     if parsed is not None:
-        return evaluation.section(parsed)
+        return evaluation.section(parsed, note)
     return ('<section class="card" id="evaluation"><h2>Evaluation against random</h2>'
-            '<p class="note">evaluation.json is not in the layout this version of '
+            f'{note}<p class="note">evaluation.json is not in the layout this version of '
             "`repsample evaluate` writes; shown as it is. Rerun `repsample evaluate OUTPUT` for "
             f"the comparison charts.</p>{_value(data, 0)}</section>")
+
+
+def stale_evaluation_note() -> str:
+    """In place of an evaluation of an earlier selection: never its figures, only that it is old."""
+    return ('<section class="card" id="evaluation-stale"><p class="note">This folder\'s '
+            "evaluation.json scored an earlier selection, so it is not shown. Run `repsample "
+            "evaluate OUTPUT` to score this one.</p></section>")
 
 
 def check_section(run: RunData, thumbs: Thumbs, cap: int) -> str:

@@ -1,9 +1,10 @@
-"""Gather: read what a run left in OUTPUT (manifest, run record, optional extras) into records."""
+"""Gather: what a run left in OUTPUT (manifest, run record, optional extras), for the report.
+
+The manifest, run record and evaluation are read and checked by repsample.records."""
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -13,34 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from repsample.errors import RepsampleError
-from repsample.export import MANIFEST, RUN_RECORD, read_manifest
+from repsample.records import GroupRecord, ManifestRow, read_evaluation, read_run
 
 logger = logging.getLogger(__name__)
 
-EVALUATION = "evaluation.json"
 CHECK = "check.csv"
+Item = ManifestRow  # one manifest row, checked
 _HEX = re.compile(r"[0-9a-f]{16,128}")
-
-
-@dataclass(frozen=True)
-class Item:
-    """One manifest row, typed."""
-
-    path: str
-    group: str
-    status: str  # selected | not_selected | error
-    cluster: int | None
-    distance: float | None
-    rank: int | None
-    hash: str  # "" when the file could not be hashed
-    error: str
-    duplicate_of: str = ""  # the image of its group it repeats (repsample check / dedup)
-    leak_with: str = ""  # its closest match in another split
-
-    @property
-    def name(self) -> str:
-        return self.path.rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -79,8 +59,9 @@ class RunData:
     output: Path
     record: dict[str, Any]
     groups: list[GroupData]
-    evaluation: dict[str, Any] | None = None
+    evaluation: dict[str, Any] | None = None  # shown: it scores this selection, or does not say
     check: list[dict[str, str]] | None = field(default=None, repr=False)
+    evaluation_state: str | None = None  # records.Evaluation.state; "stale" is never shown
 
     @property
     def cache_key(self) -> str:
@@ -94,29 +75,15 @@ class RunData:
 
 def gather(output_dir: Path) -> RunData:
     """Read OUTPUT's manifest and run record; raise RepsampleError if they are missing or bad."""
-    manifest, run_record = output_dir / MANIFEST, output_dir / RUN_RECORD
-    for needed in (manifest, run_record):
-        if not needed.is_file():
-            raise RepsampleError(
-                f"{needed} not found; point `repsample report` at the OUTPUT of a finished "
-                "`repsample select` run"
-            )
-    try:
-        record = json.loads(run_record.read_text(encoding="utf-8"))
-        rows = read_manifest(manifest)
-    except (OSError, ValueError, csv.Error) as exc:
-        raise RepsampleError(
-            f"cannot read {output_dir}'s run files ({exc}); rerun `repsample select`"
-        ) from None
-    if not isinstance(record, dict):
-        raise RepsampleError(f"{run_record} is not a run record; rerun `repsample select`")
-    items = [_item(row) for row in rows]
+    run = read_run(output_dir)
+    evaluation = read_evaluation(run)
     return RunData(
         output=output_dir,
-        record=record,
-        groups=_groups(items, record.get("groups") or {}),
-        evaluation=_read_json(output_dir / EVALUATION),
+        record=run.record.data,
+        groups=_groups(run.manifest.rows, run.record.groups),
+        evaluation=None if evaluation is None or evaluation.state == "stale" else evaluation.data,
         check=_read_csv(output_dir / CHECK),
+        evaluation_state=None if evaluation is None else evaluation.state,
     )
 
 
@@ -152,50 +119,23 @@ def match_item(value: str, by_path: dict[str, Item], input_dir: Path | None) -> 
     return None
 
 
-def _item(row: dict[str, str]) -> Item:
-    return Item(
-        path=row.get("path", ""),
-        group=row.get("group", ""),
-        status=row.get("status", ""),
-        cluster=_int(row.get("cluster")),
-        distance=_float(row.get("distance")),
-        rank=_int(row.get("rank")),
-        hash=(row.get("hash") or "").lower(),
-        error=row.get("error") or "",
-        duplicate_of=row.get("duplicate_of") or "",
-        leak_with=row.get("leak_with") or "",
-    )
-
-
-def _groups(items: Iterable[Item], recorded: dict[str, Any]) -> list[GroupData]:
+def _groups(items: Iterable[Item], recorded: dict[str, GroupRecord]) -> list[GroupData]:
     by_group: dict[str, list[Item]] = {}
     for item in items:
         by_group.setdefault(item.group, []).append(item)
     out = []
     for name in sorted(set(by_group) | set(recorded)):
-        info = recorded.get(name) or {}
+        info = recorded.get(name)
         out.append(GroupData(
             name=name,
             items=by_group.get(name, []),
-            k=int(info.get("k") or 0),
-            silhouettes={int(k): float(v) for k, v in (info.get("silhouette") or {}).items()},
-            silhouette_sample=info.get("silhouette_sample"),
-            seconds={str(k): float(v) for k, v in (info.get("seconds") or {}).items()},
-            note=info.get("note"),
+            k=info.k if info else 0,
+            silhouettes=dict(info.silhouettes) if info else {},
+            silhouette_sample=info.silhouette_sample if info else None,
+            seconds=dict(info.seconds) if info else {},
+            note=info.note if info else None,
         ))
     return out
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    """An optional extra file: shown if readable, skipped with a warning if not."""
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        logger.warning("skipping %s: %s", path, exc)
-        return None
-    return data if isinstance(data, dict) else {"value": data}
 
 
 def _read_csv(path: Path) -> list[dict[str, str]] | None:
@@ -206,18 +146,4 @@ def _read_csv(path: Path) -> list[dict[str, str]] | None:
             return list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         logger.warning("skipping %s: %s", path, exc)
-        return None
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
         return None
