@@ -356,7 +356,6 @@ def _set_aside(path: Path, exc: sqlite3.Error) -> str:
         raise EnvironmentProblem(
             f"embedding cache {path} is damaged ({exc}) and cannot be set aside "
             f"({err.strerror}); move it away, or pass --cache PATH") from None
-    logger.warning("embedding cache %s is damaged (%s); set aside as %s", path, exc, aside)
     return f"embedding cache {path} was damaged ({exc}) and was set aside as {aside}"
 
 
