@@ -29,8 +29,8 @@ MAPPED = {"OSError", "FileNotFoundError", "PermissionError"}
 # These never reach the CLI; where each is caught or why it cannot happen there.
 INTERNAL = {
     "DecodeError": "caught in embed._decode: the file becomes an error row in the manifest",
-    "ValueError": "misuse of the Python API (selectors, registry, export mode, integrity rows); the "
-                  "CLI validates its options first (SelectConfig.validate) and integrity catches its own",
+    "ValueError": "misuse of the Python API (selectors, registry, export mode); the "
+                  "CLI validates its options first (SelectConfig.validate)",
     "NotImplementedError": "abstract ClusterSelector._pick, overridden by every registered strategy",
 }
 
@@ -57,7 +57,7 @@ def test_every_raise_is_accounted_for() -> None:
 
 def test_value_errors_stay_in_api_modules() -> None:
     where = _raised_names().get("ValueError", set())
-    assert where <= {"select.py", "registry.py", "export.py", "integrity.py"}, where
+    assert where <= {"select.py", "registry.py", "export.py"}, where
 
 
 @pytest.mark.parametrize(

@@ -6,15 +6,14 @@ repsample's own records: the check people run before they trust a copy (restic c
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from repsample.cache import hash_file
-from repsample.errors import RepsampleError
-from repsample.export import MANIFEST, RUN_RECORD, exported_path, read_manifest
+from repsample.export import MANIFEST, RUN_RECORD, exported_path
 from repsample.publish import STATE
+from repsample.records import read_run
 
 # What a run writes besides the selected files (evaluation.json once `repsample evaluate` ran).
 RECORDS = frozenset({MANIFEST, RUN_RECORD, "check.csv", "report.html", "evaluation.json"})
@@ -38,14 +37,12 @@ class Verification:
 def verify_output(output: str | Path) -> Verification:
     """Compare OUTPUT with its manifest; raises RepsampleError where there is no readable run."""
     out = Path(output)
-    mode = _export_mode(out)
-    try:
-        rows = read_manifest(out / MANIFEST)
-        selected = {_rel(out, r["group"], r["path"]): r["hash"]
-                    for r in rows if r.get("status") == "selected"}
-    except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise RepsampleError(f"{out / MANIFEST} is not a readable repsample manifest ({exc})") from None
-    expected = selected if mode != "none" else {}
+    run = read_run(out)
+    mode = (run.record.data.get("parameters") or {}).get("mode", "copy")
+    expected = {} if mode == "none" else {
+        exported_path(out, r.group, r.path).relative_to(out).as_posix(): r.hash
+        for r in run.manifest.rows if r.status == "selected"
+    }
     missing, changed = [], []
     for rel, digest in sorted(expected.items()):
         path = out / rel
@@ -55,24 +52,6 @@ def verify_output(output: str | Path) -> Verification:
             changed.append(rel)
     extra = [rel for rel in _entries(out) if rel not in expected and not _record(rel)]
     return Verification(len(expected), missing, changed, extra)
-
-
-def _export_mode(out: Path) -> str:
-    if not (out / MANIFEST).is_file() or not (out / RUN_RECORD).is_file():
-        raise RepsampleError(f"{out} holds no {MANIFEST} and {RUN_RECORD}; "
-                             "point verify at the OUTPUT of `repsample select`")
-    try:
-        record = json.loads((out / RUN_RECORD).read_text(encoding="utf-8"))
-        return str(record["parameters"]["mode"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RepsampleError(f"{out / RUN_RECORD} is not a readable repsample run record ({exc})") from None
-
-
-def _rel(out: Path, group: str, path: str) -> str:
-    rel = exported_path(out, group, path).relative_to(out).as_posix()
-    if rel.startswith("/") or ".." in rel.split("/"):
-        raise ValueError(f"row {group!r} / {path!r} names a place outside OUTPUT")
-    return rel
 
 
 def _record(rel: str) -> bool:
