@@ -130,3 +130,40 @@ def test_user_mistakes_are_one_line(tmp_path: Path, make_tree: TreeFactory) -> N
         code, text = run(*args)
         assert code == 2, text
         assert needle in text and len(text.strip().splitlines()) == 1 and "Traceback" not in text
+
+
+def test_an_evaluation_of_an_earlier_selection_is_never_shown(make_tree: TreeFactory,
+                                                              tmp_path: Path, cache_path: Path) -> None:
+    """evaluate, then a new selection: the old figures must not appear as the new one's, even
+    where the old evaluation.json is still (or again) beside the new manifest."""
+    from repsample.records import read_evaluation, read_run
+
+    root = make_tree({"train/a": 12, "train/b": 12})
+    out = tmp_path / "out"
+    select = ["select", str(root), str(out), "--k-min", "2", "--k-max", "3", "--cache",
+              str(cache_path), "--model", "resnet18", "--weights", "random", "-q"]
+    code, text = run(*select, "--per-class", "6")
+    assert code == 0, text
+    code, text = run("evaluate", str(out))
+    assert code == 0, text
+    old = (out / "evaluation.json").read_bytes()
+    assert json.loads(old)["scored"] == read_run(out).selection_id
+    assert "Evaluation against random" in (out / "report.html").read_text(encoding="utf-8")
+
+    code, text = run(*select, "--per-class", "3", "--overwrite")
+    assert code == 0, text
+    assert "Evaluation against random" not in (out / "report.html").read_text(encoding="utf-8")
+
+    (out / "evaluation.json").write_bytes(old)  # left behind, copied back, restored from a backup
+    evaluation = read_evaluation(read_run(out))
+    assert evaluation is not None and evaluation.state == "stale"
+    code, text = run("report", str(out), "-q")
+    assert code == 0, text
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Evaluation against random" not in html and 'id="evaluation"' not in html
+    assert "scored an earlier selection" in html
+
+    code, text = run("evaluate", str(out))  # scoring the new selection makes it current again
+    assert code == 0, text
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Evaluation against random" in html and "earlier selection" not in html

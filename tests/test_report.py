@@ -219,3 +219,20 @@ def test_report_with_the_real_default_model(example_tree: Path, tmp_path: Path) 
     assert "efficientnet-lite0 (default)" in html
     assert html.count("Map (PCA") == 2 and "No map" not in html
     assert html.count('src=".report/thumbs/') == 16
+
+
+def test_an_evaluation_says_whether_it_scores_this_selection(selection: Path, tmp_path: Path) -> None:
+    out = tmp_path / "marked"
+    shutil.copytree(selection, out)
+    hand_made = {"groups": {"train/cats": {"images": 15, "selected": 5,
+                                           "selection": {"mmd": 0.1}, "random": {"mmd": 0.2}}},
+                 "overall": {"selection": {"mmd": 0.1}, "random": {"mmd": 0.2}}}
+    (out / "evaluation.json").write_text(json.dumps(hand_made), encoding="utf-8")
+    html = build_report(out).read_text(encoding="utf-8")
+    assert 'id="evaluation"' in html and "does not say which selection it scored" in html
+
+    other = {**hand_made, "scored": {"manifest_sha256": "0" * 64, "run_started": "2020-01-01"}}
+    (out / "evaluation.json").write_text(json.dumps(other), encoding="utf-8")
+    html = build_report(out).read_text(encoding="utf-8")
+    assert 'id="evaluation"' not in html and "Evaluation against random" not in html
+    assert "scored an earlier selection" in html and "#evaluation" not in html
