@@ -97,3 +97,15 @@ def test_schema_1_cache_keeps_its_vectors_and_drops_its_old_fast_path(tmp_path: 
     tables = {name for (name,) in sqlite3.connect(path).execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "files" not in tables and "file_hashes" in tables
+
+
+def test_a_caller_that_knows_no_inode_or_ctime_keeps_its_fast_path(tmp_path: Path) -> None:
+    """embed_images-style files (ino = ctime = 0): remembered under the key they will bring."""
+    path = tmp_path / "a.jpg"
+    path.write_bytes(b"A" * 100)
+    st = path.stat()
+    image = ImageFile(path, "a.jpg", "", st.st_size, st.st_mtime_ns)
+    with EmbeddingCache(tmp_path / "c.sqlite") as cache:
+        fingerprint([image], cache)
+        assert cache.known_hashes([file_stat(image)]) == {
+            file_stat(image).path: hashlib.sha256(b"A" * 100).hexdigest()}

@@ -78,8 +78,9 @@ def fingerprint(
 
 def fresh_stat(image: ImageFile, scanned: FileStat) -> FileStat:
     """A local file's stat taken now, just before it is read; a URL (or a file that vanished:
-    its read fails anyway) keeps what the scan saw."""
-    if not isinstance(image.path, Path):
+    its read fails anyway) keeps what the scan saw, and so does a caller that knows no inode
+    and ctime (the key must match what it will pass next time)."""
+    if not isinstance(image.path, Path) or (image.ino, image.ctime_ns) == (0, 0):
         return scanned
     try:
         st = os.stat(image.path)
