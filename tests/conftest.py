@@ -1,9 +1,11 @@
-"""Shared fixtures: real images generated with PIL into temporary split/class trees."""
+"""Shared fixtures: real images generated with PIL into temporary split/class trees, and a small
+real disk to fill."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +65,18 @@ def example_tree(tmp_path: Path) -> Path:
     for group in ("train/Ankle boot", "train/T-shirt top"):
         shutil.copytree(EXAMPLE / group, root / group)
     return root
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1.5 MiB tmpfs (CI runs as root); skipped where mounting is not permitted."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1536k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -1,9 +1,9 @@
 """A damaged, full or read-only embedding cache: never a wrong vector, never a traceback.
 
 Caches are damaged for real (random bytes, truncation, garbage over pages in the middle, a
-flipped byte inside one vector); the full disk is a real 1 MiB tmpfs and the read-only one a
-tmpfs remounted read-only (CI runs as root; where mounting is not permitted the test is skipped
-with the reason).
+flipped byte inside one vector); the full disk is a real small tmpfs (conftest.small_disk) and the
+read-only one that tmpfs remounted read-only (CI runs as root; where mounting is not permitted the
+test is skipped with the reason).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -190,21 +189,6 @@ def test_select_on_a_damaged_cache_stops_in_one_line_then_recovers(
 
 
 # -- the file system says no -------------------------------------------------------------------
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 1 MiB tmpfs (CI runs as root); skipped where mounting is not permitted."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def fill(disk: Path, leave: int) -> None:

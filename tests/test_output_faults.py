@@ -335,21 +335,6 @@ def test_input_file_changing_before_export_stops_with_one_line(w: Path, do: str,
 
 # -- the file system says no -----------------------------------------------------------------------------
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 1.5 MiB tmpfs (CI runs as root); skipped where mounting is not permitted."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1536k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
 def test_full_disk_keeps_previous_output(w: Path, small_disk: Path) -> None:
     out = small_disk / "out"
     assert run(w, "--per-class", "2", *FAST, out=str(out)).returncode == 0

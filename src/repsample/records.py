@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from repsample.errors import RepsampleError
+from repsample.errors import RepsampleError, os_problem
 from repsample.export import MANIFEST, MANIFEST_FIELDS, RUN_RECORD
 
 logger = logging.getLogger(__name__)
@@ -148,8 +148,8 @@ def kept_paths(path: Path) -> dict[str, frozenset[str]]:
     """Selected paths per group of an earlier manifest (--keep)."""
     try:
         data = path.read_bytes()
-    except OSError as exc:
-        raise RepsampleError(f"--keep {path} cannot be read ({exc.strerror})") from None
+    except OSError as exc:  # a missing file was refused by SelectConfig.validate already
+        raise os_problem(exc, f"reading --keep {path}") from None
     try:
         rows = _parse_manifest(data)
     except RepsampleError as exc:
@@ -354,7 +354,7 @@ def _read_bytes(path: Path, fix: str) -> bytes:
     except FileNotFoundError:
         raise RepsampleError(f"{path} not found; {fix}") from None
     except OSError as exc:
-        raise RepsampleError(f"{path} cannot be read ({exc.strerror}); {fix}") from None
+        raise os_problem(exc, f"reading {path}") from None
     if not data.strip():
         raise RepsampleError(f"{path} is empty; {fix}")
     return data
