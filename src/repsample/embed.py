@@ -288,7 +288,7 @@ def embed_images(
             st = path.stat()
         except OSError as exc:
             raise RepsampleError(f"cannot read {p}: {exc.strerror}") from None
-        files.append(ImageFile(path, str(p), "", st.st_size, st.st_mtime_ns))
+        files.append(ImageFile(path, str(p), "", st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
     cache_path = Path(cache or default_cache_path())
     embedder = Embedder(model, weights, device, backend, exported_models_dir(cache_path))
     with EmbeddingCache(cache_path) as db:

@@ -156,17 +156,22 @@ def evaluate_output(output: str | Path, *, seeds: int = 5, cache: str | Path | N
     if seeds < 1:
         raise RepsampleError(f"--seeds must be at least 1, got {seeds}")
     out = Path(output)
-    run = read_run(out)
-    groups = load_groups(run.manifest.rows, Path(cache or run.record.cache), run.record.cache_key)
-    result: dict[str, Any] = {"scored": run.selection_id, "seeds": seeds,
-                              "duplicate_min_cosine": DUPLICATE_COSINE, "groups": {}, "overall": {}}
-    for g in groups:
-        result["groups"][g.name] = evaluate_group(g, seeds)
-    result["overall"] = overall(result["groups"])
-    result["linear_probe"] = probe_splits(groups, seeds)
-    text = json.dumps(result, indent=2) + "\n"
-    update_output(out, lambda stage: write_atomic(stage / EVALUATION, text))  # OUTPUT's transaction
-    return result
+    read_run(out)  # a missing or tampered OUTPUT is one line naming OUTPUT, not the stage
+
+    def score(stage: Path) -> dict[str, Any]:
+        # Read under OUTPUT's lock: the selection scored is the one the evaluation lands beside.
+        run = read_run(stage)
+        groups = load_groups(run.manifest.rows, Path(cache or run.record.cache), run.record.cache_key)
+        result: dict[str, Any] = {"scored": run.selection_id, "seeds": seeds,
+                                  "duplicate_min_cosine": DUPLICATE_COSINE, "groups": {}, "overall": {}}
+        for g in groups:
+            result["groups"][g.name] = evaluate_group(g, seeds)
+        result["overall"] = overall(result["groups"])
+        result["linear_probe"] = probe_splits(groups, seeds)
+        write_atomic(stage / EVALUATION, json.dumps(result, indent=2) + "\n")
+        return result
+
+    return update_output(out, score)
 
 
 def load_groups(rows: Sequence[ManifestRow], cache_path: Path, key: str) -> list[GroupData]:
