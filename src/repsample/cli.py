@@ -232,6 +232,7 @@ def _summary(result: Any) -> None:
 @click.option("--extensions", default=".jpg,.jpeg,.png", show_default=True,
               help="Comma-separated file extensions, matched in any case.")
 @click.option("--groups", multiple=True, metavar="REL", help="Only these groups; repeatable.")
+@click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that lead outside INPUT.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
 @click.option("--batch-size", type=int, default=64, show_default=True)

@@ -14,13 +14,13 @@ from repsample.cache import EmbeddingCache
 from repsample.config import SelectConfig
 from repsample.embed import Embedder, decode_workers, exported_models_dir
 from repsample.engines import EmbedOptions, run_embed_stage
-from repsample.errors import RepsampleError
-from repsample.export import check_input_apart, write_atomic
+from repsample.export import check_paths, write_atomic
 from repsample.fingerprint import Fingerprint
 from repsample.hygiene.findings import Findings, find
 from repsample.hygiene.output import CHECK_CSV, write_check_csv
 from repsample.hygiene.verify import Verifier
 from repsample.progress import Progress, SilentProgress
+from repsample.publish import OutputTransaction
 from repsample.scan import Group, scan
 
 logger = logging.getLogger(__name__)
@@ -97,9 +97,21 @@ def check(
     config = dataclasses.replace(config or SelectConfig(), **options)
     config.validate()
     src, dst = Path(input_dir), Path(output_dir)
-    _check_paths(src, dst, overwrite)
-    progress = progress or SilentProgress()
-    groups = scan(src, config.extensions, config.groups)
+    check_paths(src, dst)
+    with OutputTransaction(dst, replace=overwrite) as output:
+        findings, model = _find(src, config, (output.out, output.stage), progress or SilentProgress())
+        rows = write_check_csv(output.stage / CHECK_CSV, findings)
+        record = {"input": str(src.resolve()), "model": model, "summary": findings.summary()}
+        write_atomic(output.stage / CHECK_JSON, json.dumps(record, indent=2) + "\n")
+        output.publish()
+    return CheckResult(findings, dst / CHECK_CSV, dst / CHECK_JSON, rows)
+
+
+def _find(src: Path, config: SelectConfig, exclude: tuple[Path, ...],
+          progress: Progress) -> tuple[Findings, str]:
+    """Scan, embed (or read the cache) and look for duplicates and leaks; also the model's key."""
+    groups = scan(src, config.extensions, config.groups, follow_symlinks=config.follow_symlinks,
+                  exclude=exclude)
     cache_path = config.cache_path
     embedder = Embedder(config.model, config.weights, config.device, config.backend,
                         exported_models_dir(cache_path))
@@ -110,16 +122,4 @@ def check(
                                 EmbedOptions(config.batch_size, config.workers), progress)
         findings = hygiene_pass(groups, stage.prints, cache, embedder, config.dup_threshold,
                                 workers=max(1, workers), progress=progress)
-    dst.mkdir(parents=True, exist_ok=True)
-    rows = write_check_csv(dst / CHECK_CSV, findings)
-    record = {"input": str(src.resolve()), "model": embedder.key, "summary": findings.summary()}
-    write_atomic(dst / CHECK_JSON, json.dumps(record, indent=2) + "\n")
-    return CheckResult(findings, dst / CHECK_CSV, dst / CHECK_JSON, rows)
-
-
-def _check_paths(src: Path, dst: Path, overwrite: bool) -> None:
-    check_input_apart(src, dst)
-    if dst.exists() and not dst.is_dir():
-        raise RepsampleError(f"OUTPUT {dst} is a file; choose a folder")
-    if (dst / CHECK_CSV).exists() and not overwrite:
-        raise RepsampleError(f"{dst / CHECK_CSV} exists; pass --overwrite to replace it")
+    return findings, embedder.key
