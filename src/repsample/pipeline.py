@@ -191,10 +191,10 @@ def _select_to_url(
 
 def _report(dst: Path, shown: Path, config: SelectConfig, progress: Progress) -> Path | None:
     """The selection is complete by now: a report that cannot be written is a warning, not a loss."""
-    from repsample.report import write_report
+    from repsample.report import build_report
 
     try:
-        return write_report(dst, cache=config.cache_path, progress=progress)
+        return build_report(dst, cache=config.cache_path, progress=progress, staged=True)
     except (RepsampleError, OSError) as exc:
         logger.warning("report not written (%s); rerun `repsample report %s`", exc, shown)
         return None

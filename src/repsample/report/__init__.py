@@ -24,7 +24,7 @@ from repsample.report.page import header, overview, page, toc
 from repsample.report.plan import Caps, needs_group_page, shown_items
 from repsample.report.thumbs import make_thumbnails
 
-__all__ = ["REPORT", "Caps", "build_report", "write_report"]
+__all__ = ["REPORT", "Caps", "build_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,35 +40,23 @@ def build_report(
     caps: Caps | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    staged: bool = False,
 ) -> Path:
     """Write OUTPUT/report.html (and a page per large group) and return its path.
 
     cache overrides the embedding cache recorded in run.json; projection is 'auto' (UMAP where
     installed, else PCA), 'pca' or 'umap'. Raises RepsampleError when OUTPUT holds no finished run.
     The report is published with OUTPUT's transaction (repsample.publish): whole, or not at all.
+    staged: output_dir is a stage the caller's transaction owns (select's): write in place.
     """
-    from repsample.publish import update_output
+    if not staged:
+        from repsample.publish import update_output
 
-    read_run(Path(output_dir))  # checked on OUTPUT itself, so a problem is named by its own path
-
-    def write(stage: Path) -> Path:
-        return write_report(stage, cache=cache, projection=projection, caps=caps, workers=workers,
-                            progress=progress)
-
-    update_output(output_dir, write)
-    return Path(output_dir) / REPORT
-
-
-def write_report(
-    output_dir: Path,
-    *,
-    cache: str | Path | None = None,
-    projection: str = "auto",
-    caps: Caps | None = None,
-    workers: int | None = None,
-    progress: Progress | None = None,
-) -> Path:
-    """build_report's work, in a folder this run owns (select's stage, or update_output's)."""
+        read_run(Path(output_dir))  # checked on OUTPUT itself, so a problem is named by its own path
+        update_output(output_dir, lambda stage: build_report(
+            stage, cache=cache, projection=projection, caps=caps, workers=workers, progress=progress,
+            staged=True))
+        return Path(output_dir) / REPORT
     out = Path(output_dir)
     caps = caps or Caps()
     run = gather(out)
