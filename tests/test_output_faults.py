@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -395,3 +396,27 @@ def test_new_selection_drops_the_evaluation_of_the_old_one(w: Path) -> None:
     assert not (w / "out" / "evaluation.json").exists()
     assert "Evaluation against random" not in (w / "out" / "report.html").read_text(encoding="utf-8")
     assert_settled(w, before)
+
+
+def test_permission_denied_is_one_line_and_keeps_output(world: Path) -> None:
+    """Run as an unprivileged user (root ignores permission bits) against an OUTPUT owned by root."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run the child as another user")
+    base = Path(tempfile.mkdtemp(prefix="repsample-perm-"))
+    try:
+        os.chmod(base, 0o755)
+        shutil.copytree(world / "input", base / "input")
+        (base / "cache").mkdir(mode=0o777)
+        os.chmod(base / "cache", 0o777)  # the unprivileged run may use its own cache
+        assert run(base, "--per-class", "2", *FAST).returncode == 0  # as root: OUTPUT is root's
+        previous = manifest_bytes(base / "out")
+        for target in ("out", "fresh"):
+            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                   "from repsample.cli import main; main()", "select", str(base / "input"),
+                   str(base / target), "--cache", str(base / "cache" / "nobody.sqlite"),
+                   "--per-class", "3", "--overwrite", *FAST]
+            one_line(subprocess.run(cmd, capture_output=True, text=True), 3, "Permission denied")
+        assert manifest_bytes(base / "out") == previous and verify_output(base / "out").ok
+        assert not (base / "fresh").exists()
+    finally:
+        shutil.rmtree(base)
