@@ -13,6 +13,8 @@ with ``random`` under the same seeds, in the same run. Prints a markdown table.
 
     OMP_NUM_THREADS=1 python bench/quality.py --root /tmp/qb --jobs 2 --json results.json  # docs
     python bench/quality.py --train-per-class 300 --budgets 10,50 --seeds 2   # a quick look
+    python bench/quality.py --root /tmp/qb --precision int8 --strategies herding \
+        --allocations proportional --json int8.json          # a reduced precision against fp32's
 """
 
 from __future__ import annotations
@@ -77,10 +79,11 @@ def list_split(data: Path, split: str) -> tuple[list[Path], np.ndarray]:
     return paths, np.asarray(labels)
 
 
-def embed(paths: list[Path], cache: Path, device: str, workers: int | None) -> np.ndarray:
+def embed(paths: list[Path], cache: Path, device: str, workers: int | None,
+          precision: str = "fp32") -> np.ndarray:
     from repsample import embed_images
 
-    embedded = embed_images(paths, device=device, cache=cache, workers=workers)
+    embedded = embed_images(paths, device=device, cache=cache, workers=workers, precision=precision)
     if any(r is None for r in embedded.rows):
         raise SystemExit(f"{sum(r is None for r in embedded.rows)} bench images failed to embed")
     return embedded.vectors
@@ -125,6 +128,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--strategies", default=None, help="comma list; default: all registered")
     p.add_argument("--allocations", default=None, help="comma list; default: all registered")
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="fp32", help="fp32, int8 or bf16 (one cache holds all)")
     p.add_argument("--workers", type=int, default=None, help="decoding processes")
     p.add_argument("--jobs", type=int, default=1, help="seeds run in parallel")
     p.add_argument("--embed-only", action="store_true", help="write and embed, then stop")
@@ -148,8 +152,8 @@ def main(argv: list[str] | None = None) -> None:
         n = import_vectors(args.import_vectors, cache)
         print(f"imported {n} vectors into {cache}", file=sys.stderr)
     t0 = time.perf_counter()
-    X_train = embed(train_paths, cache, args.device, args.workers)
-    X_test = embed(test_paths, cache, args.device, args.workers)
+    X_train = embed(train_paths, cache, args.device, args.workers, args.precision)
+    X_test = embed(test_paths, cache, args.device, args.workers, args.precision)
     print(f"embedded in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     if args.export_vectors:
         args.export_vectors.mkdir(parents=True, exist_ok=True)

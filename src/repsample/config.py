@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from repsample.allocate import ALLOCATIONS
-from repsample.backends import BACKENDS
+from repsample.backends import BACKENDS, PRECISIONS, check_precision
 from repsample.cache import default_cache_path
 from repsample.engines import check_engine
 from repsample.errors import RepsampleError
@@ -52,6 +52,9 @@ class SelectConfig:
     device: str = "auto"
     backend: str = "auto"
     """Inference backend: auto (ONNX Runtime on CPU where installed), torch or onnx."""
+    precision: str = "fp32"
+    """fp32; int8 (CPU: ONNX Runtime, statically quantized); bf16 (CPU with native bf16: OpenVINO,
+    or CUDA); fp16 (CUDA). Part of the embedding cache key; see docs/benchmarks.md for the cost."""
     batch_size: int = 64
     workers: int | None = None
     """Decoding threads; None picks min(4, CPUs). With engine ray: model actors."""
@@ -98,6 +101,8 @@ class SelectConfig:
             raise RepsampleError("--ray-address needs --engine ray")
         if self.backend not in BACKENDS:
             raise RepsampleError(f"unknown --backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}")
+        if self.precision not in PRECISIONS or self.device != "auto":
+            check_precision(self.precision, self.device, self.backend)  # auto: once resolved
         if self.weights not in ("default", "random") and not Path(self.weights).is_file():
             raise RepsampleError(
                 f"--weights {self.weights!r} is neither 'default', 'random' nor an existing file"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from repsample.backends import BACKENDS, Runner, choose_backend
-from repsample.backends.eager import TorchRunner, check_precision
-from repsample.backends.onnx import load_onnx
+from repsample.backends import BACKENDS, Runner, check_precision, choose_backend
+from repsample.backends.eager import TorchRunner
+from repsample.backends.onnx import OnnxRunner, load_onnx
 from repsample.cache import EmbeddingCache, default_cache_path
 from repsample.decode import DecodeError, decode_image
 from repsample.errors import RepsampleError
@@ -49,9 +49,11 @@ class Embedder:
 
     backend: "auto" (ONNX Runtime on CPU where installed, else eager PyTorch), "torch" or "onnx".
     models_dir: where exported models are cached; None puts them next to the default cache.
-    precision: "fp32", or "fp16" (CUDA autocast, opt-in: it moves nearest neighbours).
-    The cache key is the model's, plus "|fp16" where fp16 is used: the ONNX backend matches
-    eager PyTorch within 1e-4, so both share cached vectors.
+    precision: "fp32"; "int8" (CPU, the statically quantized ONNX export); "bf16" (CPU through
+    OpenVINO, CUDA through autocast); "fp16" (CUDA autocast). Reduced precisions move nearest
+    neighbours (docs/benchmarks.md), so they are opt-in.
+    The cache key is the model's, plus "|<precision>" for any but fp32, so vectors of different
+    precisions never mix: the ONNX backend matches eager PyTorch within 1e-4, so both share fp32.
     """
 
     def __init__(self, model: str = "efficientnet-lite0", weights: str = "default",
@@ -61,7 +63,8 @@ class Embedder:
         self.weights = weights
         self.requested_device, self.requested_backend = device, backend
         self.precision = precision
-        self.key = model_key(self.spec, weights) + ("|fp16" if precision == "fp16" else "")
+        self.fp32_key = model_key(self.spec, weights)
+        self.key = self.fp32_key + ("" if precision == "fp32" else f"|{precision}")
         self.models_dir = Path(models_dir) if models_dir else exported_models_dir(default_cache_path())
         self._runner: Runner | None = None
         self._device: str | None = None
@@ -77,7 +80,7 @@ class Embedder:
     def device(self) -> str:
         if self._device is None:
             self._device = resolve_device(self.requested_device)
-            check_precision(self.precision, self._device)
+            check_precision(self.precision, self._device, self.requested_backend)
         return self._device
 
     @property
@@ -101,13 +104,30 @@ class Embedder:
         import torch
 
         module = self.spec.build(self.weights)
-        if self.backend == "onnx":
+        derived = self.precision in ("int8", "bf16") and self.device == "cpu"
+        if self.backend == "onnx" or derived:
             size = self.spec.preprocess.size
-            runner = load_onnx(module, self.key, size, self.models_dir, torch.get_num_threads())
+            runner = load_onnx(module, self.fp32_key, size, self.models_dir, torch.get_num_threads())
             if runner is not None:
-                return runner
+                return self._derive(runner) if derived else runner
+            if derived:
+                raise RepsampleError(f"--precision {self.precision} needs the model's ONNX export, "
+                                     "which failed (see the log); use --precision fp32")
             self._backend = "torch"  # same key: eager is the reference the export is checked against
         return TorchRunner(module, self.device, self.precision)
+
+    def _derive(self, fp32: OnnxRunner) -> Runner:
+        """The int8 or bf16 model made from the fp32 export."""
+        import torch
+
+        if self.precision == "int8":
+            from repsample.backends.quantize import load_int8
+
+            return load_int8(fp32.path, self.spec.preprocess, torch.get_num_threads())
+        from repsample.backends.openvino import OpenVinoRunner
+
+        self._backend = "openvino"
+        return OpenVinoRunner(fp32.path, torch.get_num_threads())
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         out = self.load()(batch)
@@ -276,6 +296,7 @@ def embed_images(
     batch_size: int = 64,
     workers: int | None = None,
     cache: str | Path | None = None,
+    precision: str = "fp32",
 ) -> Embedded:
     """Embed image files with a registered model, using (and filling) the embedding cache.
 
@@ -290,6 +311,7 @@ def embed_images(
             raise RepsampleError(f"cannot read {p}: {exc.strerror}") from None
         files.append(ImageFile(path, str(p), "", st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
     cache_path = Path(cache or default_cache_path())
-    embedder = Embedder(model, weights, device, backend, exported_models_dir(cache_path))
+    embedder = Embedder(model, weights, device, backend, exported_models_dir(cache_path),
+                        precision)
     with EmbeddingCache(cache_path) as db:
         return embed_files(files, embedder, db, batch_size, workers)

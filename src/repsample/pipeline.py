@@ -135,7 +135,7 @@ def _build(
                   exclude=(output.out, dst))
     cache_path = config.cache_path
     embedder = Embedder(config.model, config.weights, config.device, config.backend,
-                        exported_models_dir(cache_path))
+                        exported_models_dir(cache_path), config.precision)
     workers = decode_workers(config.workers)
 
     with EmbeddingCache(cache_path) as cache:

@@ -5,6 +5,10 @@
 it with ONNX Runtime: several times faster than eager PyTorch on CPU, embeddings equal within
 1e-4 (checked at export, so the cache key can stay the eager model's). ``auto`` picks onnx on
 CPU where onnxruntime is installed, torch otherwise.
+
+Precision picks the runtime where it must: int8 runs the quantized ONNX export in ONNX Runtime
+(backends/quantize.py), bf16 on the CPU runs the ONNX export in OpenVINO (backends/openvino.py),
+fp16 and bf16 on CUDA are eager PyTorch autocast.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 from repsample.errors import RepsampleError, missing_extra
 
 BACKENDS = ("auto", "torch", "onnx")
+PRECISIONS = ("fp32", "int8", "bf16", "fp16")
 
 
 class Runner(Protocol):
@@ -46,3 +51,21 @@ def choose_backend(requested: str, device: str) -> str:
         if not onnx_available():
             raise missing_extra("onnxruntime", "onnx")
     return requested
+
+
+def check_precision(precision: str, device: str, backend: str = "auto") -> None:
+    """Refuse a precision the device or the requested backend cannot run, in one line."""
+    if precision not in PRECISIONS:
+        raise RepsampleError(f"unknown --precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    cuda = device.startswith("cuda")
+    if precision == "fp16" and not cuda:
+        raise RepsampleError("--precision fp16 runs on CUDA only; on the CPU use fp32, int8 or bf16")
+    if precision == "int8":
+        if cuda:
+            raise RepsampleError("--precision int8 runs on the CPU (ONNX Runtime); use --device cpu")
+        if backend == "torch":
+            raise RepsampleError("--precision int8 runs through ONNX Runtime; drop --backend torch")
+        if not onnx_available():
+            raise missing_extra("onnxruntime", "onnx")
+    if precision == "bf16" and not cuda and backend == "torch":
+        raise RepsampleError("--precision bf16 on the CPU runs through OpenVINO; drop --backend torch")

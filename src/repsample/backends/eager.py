@@ -12,31 +12,32 @@ from repsample.errors import RepsampleError
 if TYPE_CHECKING:
     from torch import nn
 
-PRECISIONS = ("fp32", "fp16")
+EAGER_PRECISIONS = ("fp32", "fp16", "bf16")
+AUTOCAST = {"fp16": "float16", "bf16": "bfloat16"}
 
 
-def check_precision(precision: str, device: str) -> None:
-    """fp16 (autocast) is a CUDA-only opt-in.
+def check_eager_precision(precision: str, device: str) -> None:
+    """fp16 and bf16 (autocast) are CUDA-only opt-ins for eager PyTorch.
 
-    It is not the default because on the built-in models it moves images' 10 nearest neighbours
+    Neither is the default because on the built-in models they move images' 10 nearest neighbours
     (measured on Fashion-MNIST images: EfficientNet-Lite0 in fp16 kept the same 10-NN set for 80%
     of images); tests/test_backend.py holds the default precision on every device to that bar.
     """
-    if precision not in PRECISIONS:
-        raise RepsampleError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
-    if precision == "fp16" and not device.startswith("cuda"):
-        raise RepsampleError("fp16 runs on CUDA only; use precision fp32 on the CPU")
+    if precision not in EAGER_PRECISIONS or (precision != "fp32" and not device.startswith("cuda")):
+        raise RepsampleError(f"eager PyTorch runs --precision {precision} on "
+                             f"{'CUDA only' if precision in AUTOCAST else 'no device'}; "
+                             "use --precision fp32 or another backend")
 
 
 class TorchRunner:
-    """A module on one device, fed channels_last batches; optional fp16 autocast on CUDA."""
+    """A module on one device, fed channels_last batches; optional fp16/bf16 autocast on CUDA."""
 
     name = "torch"
 
     def __init__(self, module: nn.Module, device: str, precision: str = "fp32") -> None:
         import torch
 
-        check_precision(precision, device)
+        check_eager_precision(precision, device)
         self.device = device
         self.precision = precision
         # channels_last: faster convolutions on CPU (oneDNN) and on tensor cores.
@@ -59,8 +60,8 @@ class TorchRunner:
 
         if not cuda:
             return contextlib.nullcontext()
-        if self.precision == "fp16":
-            return torch.autocast("cuda", dtype=torch.float16)
+        if self.precision in AUTOCAST:
+            return torch.autocast("cuda", dtype=getattr(torch, AUTOCAST[self.precision]))
         # cuDNN convolutions default to TF32 (~1e-3 relative error): keep fp32 really fp32,
         # scoped to this call rather than flipped globally.
         return torch.backends.cudnn.flags(enabled=True, allow_tf32=False)

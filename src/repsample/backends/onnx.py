@@ -66,6 +66,7 @@ class OnnxRunner:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
+        self.path = path  # int8 and bf16 models are derived from this file
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         out: Any = self.session.run(None, {self.input: np.ascontiguousarray(batch, np.float32)})[0]

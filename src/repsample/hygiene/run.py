@@ -114,7 +114,7 @@ def _find(src: Path, config: SelectConfig, exclude: tuple[Path, ...],
                   exclude=exclude)
     cache_path = config.cache_path
     embedder = Embedder(config.model, config.weights, config.device, config.backend,
-                        exported_models_dir(cache_path))
+                        exported_models_dir(cache_path), config.precision)
     workers = decode_workers(config.workers)
     with EmbeddingCache(cache_path) as cache:
         # The same local embed stage as select's: what one fills, the other finds in the cache.
