@@ -27,7 +27,7 @@ PATHS = sorted(EXAMPLE.glob("*/*.png"))[::6][:30]
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return np.asarray(np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))
 
 
 def native_bf16() -> bool:
