@@ -2,16 +2,19 @@
 
 Why static and why this calibration set:
 - Static quantization fixes every activation's int8 scale once, from a calibration set, and
-  runs the convolutions as QLinearConv / VNNI integer kernels. Dynamic quantization computes
-  activation scales per batch, so an image's vector would depend on the other images in its
-  batch, and ONNX Runtime runs its ConvInteger slower than fp32 on this model
-  (bench/precision.py measures both).
+  runs the convolutions as integer (VNNI) kernels: 2.6x fp32's throughput on efficientnet-lite0
+  here. Dynamic quantization computes activation scales per batch, so an image's vector would
+  depend on the other images in its batch; and ONNX Runtime's ConvInteger ran at 0.36x fp32 with
+  a mean cosine to fp32 of 0.68 (static: 0.98). bench/precision.py measures both.
 - The calibration set is FIXED and generated here, deterministically, not drawn from the user's
   data: scales calibrated on the data would make an image's vector depend on which dataset it
   came with, and the embedding cache is shared across datasets by content hash. Nothing is
   shipped: CALIBRATION_IMAGES seeded images (smooth colour fields, shapes, edges, fine texture,
   some grey, some dark, some inverted) cover the value ranges photos and scans reach, and they
-  go through the model's own preprocessing.
+  go through the model's own preprocessing. Calibrating on the data itself bought nothing
+  measurable: on Fashion-MNIST images, mean cosine to fp32 0.980 calibrated on 48 of its own
+  images against 0.979 on this set; excluding the stem and head convolutions, or percentile
+  calibration, moved it by under 0.001 (so the recipe stays the plain one).
 - Calibration is MinMax with per-channel int8 weights (QDQ format): with a calibration set
   that is not the data, clipping by percentiles would cut values the real images need.
 Every quantized model is checked against fp32 on the calibration images before it is kept.
