@@ -129,6 +129,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--allocations", default=None, help="comma list; default: all registered")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="fp32", help="fp32, int8 or bf16 (one cache holds all)")
+    p.add_argument("--score-precision", default=None,
+                   help="score (and probe) with these vectors instead [default: --precision]: "
+                        "--precision int8 --score-precision fp32 scores int8's picks as fp32's are")
     p.add_argument("--workers", type=int, default=None, help="decoding processes")
     p.add_argument("--jobs", type=int, default=1, help="seeds run in parallel")
     p.add_argument("--embed-only", action="store_true", help="write and embed, then stop")
@@ -154,6 +157,11 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     X_train = embed(train_paths, cache, args.device, args.workers, args.precision)
     X_test = embed(test_paths, cache, args.device, args.workers, args.precision)
+    scoring = args.score_precision or args.precision
+    X_select = X_train
+    if scoring != args.precision:  # select with one precision's vectors, score with another's
+        X_train = embed(train_paths, cache, args.device, args.workers, scoring)
+        X_test = embed(test_paths, cache, args.device, args.workers, scoring)
     print(f"embedded in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     if args.export_vectors:
         args.export_vectors.mkdir(parents=True, exist_ok=True)
@@ -161,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.embed_only or args.export_vectors:
         return
     rare_train = np.asarray([p.stem.endswith(RARE_SUFFIX) for p in train_paths])
-    results = run_grid(args, X_train, y_train, rare_train, X_test, y_test)
+    results = run_grid(args, X_train, y_train, rare_train, X_test, y_test, X_select)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     print(render(results, args))
@@ -175,7 +183,8 @@ def _share(**arrays: Any) -> None:
 
 
 def run_grid(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, rare: np.ndarray,
-             X_test: np.ndarray, y_test: np.ndarray) -> list[dict[str, Any]]:
+             X_test: np.ndarray, y_test: np.ndarray,
+             X_select: np.ndarray | None = None) -> list[dict[str, Any]]:
     """One record per (budget, strategy, allocation, seed); tasks (seed, budget) in parallel."""
     from concurrent.futures import ProcessPoolExecutor
 
@@ -187,7 +196,8 @@ def run_grid(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, rare: np.nd
     combos = [("random", "-"), *((s, a) for s in strategies if s != "random" for a in allocations)]
     budgets = [int(b) for b in args.budgets.split(",")]
     tasks = [(seed, budgets, combos) for seed in range(args.seeds)]
-    _share(X=X, y=y, rare=rare, X_test=X_test, y_test=y_test)  # forked workers inherit these
+    _share(X=X, y=y, rare=rare, X_test=X_test, y_test=y_test,  # forked workers inherit these
+           X_select=X if X_select is None else X_select)
     done: list[dict[str, Any]] = []
     if args.jobs <= 1:
         for t in tasks:
@@ -216,20 +226,24 @@ def grid_task(seed: int, budgets: list[int], combos: list[tuple[str, str]]) -> l
     from repsample.select import STRATEGIES
 
     t0 = time.perf_counter()
-    X, y, rare = _DATA["X"], _DATA["y"], _DATA["rare"]
+    X, y, rare, X_select = _DATA["X"], _DATA["y"], _DATA["rare"], _DATA["X_select"]
     classes = np.unique(y)
     groups = []
     for c in classes:
         Xc = X[y == c]
         clustering = choose_k(Xc, 5, 20, seed, 3000)  # shared by every strategy
-        groups.append((Xc, rare[y == c], clustering, Reference.build(Xc, clustering.labels)))
+        Sc, picking = Xc, clustering
+        if X_select is not X:  # the selection sees its own vectors, the scores the reference's
+            Sc = X_select[y == c]
+            picking = choose_k(Sc, 5, 20, seed, 3000)
+        groups.append((Xc, rare[y == c], (Sc, picking), Reference.build(Xc, clustering.labels)))
     results = []
     for budget, (strategy, allocation) in ((b, c) for b in budgets for c in combos):
         scores, picks = [], []
-        for Xc, rare_c, clustering, ref in groups:
+        for _, rare_c, (Sc, picking), ref in groups:
             selector = STRATEGIES.get(strategy)(
                 budget, allocation="equal" if allocation == "-" else allocation, random_state=seed)
-            rows = selector.fit(Xc, clustering=clustering).selected_indices_
+            rows = selector.fit(Sc, clustering=picking).selected_indices_
             picks.append(rows)
             score = ref.score(rows)
             score["rare_hit"] = float(rare_c[rows].any())
@@ -238,7 +252,7 @@ def grid_task(seed: int, budgets: list[int], combos: list[tuple[str, str]]) -> l
         record: dict[str, Any] = {"budget": budget, "strategy": strategy,
                                   "allocation": allocation, "seed": seed}
         for m in (*METRICS, "rare_hit", "rare_share"):
-            record[m] = float(np.mean([sc[m] for sc in scores]))  # type: ignore[arg-type]
+            record[m] = float(np.mean([sc[m] for sc in scores]))
         X_sub = np.vstack([g[0][r] for g, r in zip(groups, picks, strict=True)])
         y_sub = np.concatenate([np.full(len(r), c) for c, r in zip(classes, picks, strict=True)])
         record["accuracy"] = linear_probe(X_sub, y_sub, _DATA["X_test"], _DATA["y_test"])
