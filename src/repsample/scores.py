@@ -97,31 +97,65 @@ def kernel_herding(
     Each pick maximises mean_j k(x, X_j) - sum_{s in S} k(x, s) / (|S| + 1), RBF kernel with the
     median pairwise distance as bandwidth. The mean over X uses a seeded sample of ``sample``
     rows above that size: O(n * sample) time, O(n) memory. Rows at ``start`` are already in S.
+    In float32; up to ``sample`` rows the kernel matrix behind the mean also gives every pick's
+    column, above it a pick's column is one matrix-vector product with the cached squared norms.
     """
-    from sklearn.metrics import pairwise_distances
-
+    X = np.asarray(X, dtype=np.float32)
     n = len(X)
-    ref = X if n <= sample else X[np.sort(rng.choice(n, sample, replace=False))]
-    between = pairwise_distances(ref)
-    upper = between[np.triu_indices(len(ref), 1)]
+    whole = n <= sample
+    ref = X if whole else X[np.sort(rng.choice(n, sample, replace=False))]
+    centre = ref.mean(axis=0)
+    X, ref = X - centre, ref - centre  # distances unchanged, norms small: less lost in X.X - 2X.Y
+    squares = np.einsum("ij,ij->i", X, X)
+    ref_squares = squares if whole else np.einsum("ij,ij->i", ref, ref)
+
+    def squared(rows: np.ndarray, rows_squares: np.ndarray) -> np.ndarray:
+        """Squared distances from ``rows`` to every row of ref, float32, >= 0."""
+        d2 = rows @ ref.T
+        d2 *= -2
+        d2 += rows_squares[:, None]
+        d2 += ref_squares[None, :]
+        return np.maximum(d2, 0, out=d2)
+
+    between = squared(ref, ref_squares)
+    np.fill_diagonal(between, 0)
+    upper = np.sqrt(between[np.triu_indices(len(ref), 1)])
     scale = float(np.median(upper)) if len(upper) and np.median(upper) > 0 else 1.0
+    gamma = np.float32(-1 / (2 * scale**2))
 
-    def kernel(rows: np.ndarray, others: np.ndarray) -> np.ndarray:
-        return np.asarray(np.exp(-(pairwise_distances(rows, others) ** 2) / (2 * scale**2)))
+    def kernel(d2: np.ndarray) -> np.ndarray:
+        d2 *= gamma
+        return np.exp(d2, out=d2)
 
-    target = np.concatenate([kernel(X[i : i + 4096], ref).mean(axis=1)
-                             for i in range(0, n, 4096)])
+    if whole:
+        gram = kernel(between)  # n x n: the mean's matrix and every pick's column
+        target = gram.mean(axis=1, dtype=np.float64)
+    else:
+        target = np.concatenate([kernel(squared(X[i : i + 4096], squares[i : i + 4096]))
+                                 .mean(axis=1, dtype=np.float64) for i in range(0, n, 4096)])
+
+    def column(j: int) -> np.ndarray:
+        if whole:
+            return gram[:, j]
+        d2 = X @ X[j]
+        d2 *= -2
+        d2 += squares
+        d2 += squares[j]
+        return kernel(np.maximum(d2, 0, out=d2))
+
     pull = np.zeros(n)
     taken = np.zeros(n, dtype=bool)
     for j in start:
-        pull += kernel(X, X[j : j + 1])[:, 0]
+        pull += column(int(j))
         taken[j] = True
     order: list[int] = []
+    chosen = int(taken.sum())
     for _ in range(min(quota, n - len(start))):
-        score = target - pull / (taken.sum() + 1)
+        score = target - pull / (chosen + 1)
         score[taken] = -np.inf
         j = int(np.argmax(score))
         order.append(j)
-        pull += kernel(X, X[j : j + 1])[:, 0]
+        pull += column(j)
         taken[j] = True
+        chosen += 1
     return np.asarray(order, dtype=np.int64)
