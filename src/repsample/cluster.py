@@ -26,6 +26,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import silhouette_score
+from threadpoolctl import threadpool_limits
 
 logger = logging.getLogger(__name__)
 
@@ -94,26 +95,37 @@ def k_range(n_distinct: int, k_min: int, k_max: int) -> range:
     return range(lo, hi + 1) if hi >= 2 else range(0)
 
 
-def fit_kmeans(X: np.ndarray, k: int, seed: int, init: np.ndarray | None = None) -> KMeans:
-    """The original's ``KMeans(n_clusters=k, random_state=seed)``; with init, a warm start."""
+def fit_kmeans(
+    X: np.ndarray, k: int, seed: int, init: np.ndarray | None = None,
+    distances: np.ndarray | None = None,
+) -> KMeans:
+    """The original's ``KMeans(n_clusters=k, random_state=seed)``; with init, a warm start.
+
+    ``distances``: X's pairwise distances if at hand, for the seeding to look up.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # duplicates: fewer distinct centres
         if init is None:
-            seeds = kmeans_plusplus(X - X.mean(axis=0), k, np.random.RandomState(seed))
+            seeds = kmeans_plusplus(X - X.mean(axis=0), k, np.random.RandomState(seed), distances)
             return KMeans(n_clusters=k, init=X[seeds], n_init=1, random_state=seed).fit(X)
         return KMeans(n_clusters=k, init=init, n_init=1, max_iter=FINAL_MAX_ITER,
                       random_state=seed).fit(X)
 
 
-def kmeans_plusplus(X: np.ndarray, k: int, rng: np.random.RandomState) -> np.ndarray:
+def kmeans_plusplus(
+    X: np.ndarray, k: int, rng: np.random.RandomState, distances: np.ndarray | None = None
+) -> np.ndarray:
     """Rows of X that scikit-learn's k-means++ seeding (greedy, 2 + log k trials) picks with rng.
 
     The same draws and rule as ``sklearn.cluster._kmeans._kmeans_plusplus``, which KMeans runs on
-    X minus its mean; the squared distances come from one product per step in X's own dtype.
+    X minus its mean; the squared distances are looked up in ``distances`` (X's pairwise, when
+    given) or come from one product per step in X's own dtype.
     """
     squares = np.einsum("ij,ij->i", X, X)
 
     def squared_distances(rows: np.ndarray) -> np.ndarray:
+        if distances is not None:
+            return np.square(distances[rows])
         d2 = squares[rows, None] - 2 * (X[rows] @ X.T) + squares[None, :]
         return np.maximum(d2, 0, out=d2)
 
@@ -156,17 +168,21 @@ def choose_k(
     silhouette = _Silhouette(S, sample, seed)
     best: tuple[float, KMeans] | None = None
     scores: dict[int, float] = {}
-    for k in ks:
-        km = fit_kmeans(S, k, seed)
-        if len(np.unique(km.labels_)) < 2:
-            continue
-        try:
-            score = silhouette(km.labels_)
-        except ValueError:  # the sample drew a single cluster
-            continue
-        scores[k] = score
-        if best is None or score > best[0]:
-            best = (score, km)
+    shared = silhouette.distances if silhouette.rows is None else None  # all of S's pairs
+    # Each fit is small (tens of ms): one thread beats two that wait on each other, the more so
+    # on a busy machine.
+    with threadpool_limits(limits=1):
+        for k in ks:
+            km = fit_kmeans(S, k, seed, distances=shared)
+            if len(np.unique(km.labels_)) < 2:
+                continue
+            try:
+                score = silhouette(km.labels_)
+            except ValueError:  # the sample drew a single cluster
+                continue
+            scores[k] = score
+            if best is None or score > best[0]:
+                best = (score, km)
     if best is None:
         return Clustering(1, np.zeros(n, dtype=np.int64), X.mean(axis=0, keepdims=True), scores)
     km = best[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
+from threadpoolctl import threadpool_limits
 
 
 def knn(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -145,17 +146,18 @@ def kernel_herding(
 
     pull = np.zeros(n)
     taken = np.zeros(n, dtype=bool)
-    for j in start:
-        pull += column(int(j))
-        taken[j] = True
     order: list[int] = []
-    chosen = int(taken.sum())
-    for _ in range(min(quota, n - len(start))):
-        score = target - pull / (chosen + 1)
-        score[taken] = -np.inf
-        j = int(np.argmax(score))
-        order.append(j)
-        pull += column(j)
-        taken[j] = True
-        chosen += 1
+    with threadpool_limits(limits=1, user_api="blas"):  # one small product per pick: no sharing
+        for j in start:
+            pull += column(int(j))
+            taken[j] = True
+        chosen = int(taken.sum())
+        for _ in range(min(quota, n - len(start))):
+            score = target - pull / (chosen + 1)
+            score[taken] = -np.inf
+            j = int(np.argmax(score))
+            order.append(j)
+            pull += column(j)
+            taken[j] = True
+            chosen += 1
     return np.asarray(order, dtype=np.int64)
