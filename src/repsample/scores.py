@@ -120,8 +120,8 @@ def kernel_herding(
 
     between = squared(ref, ref_squares)
     np.fill_diagonal(between, 0)
-    upper = np.sqrt(between[np.triu_indices(len(ref), 1)])
-    scale = float(np.median(upper)) if len(upper) and np.median(upper) > 0 else 1.0
+    median = median_distance(between)
+    scale = median if median > 0 else 1.0
     gamma = np.float32(-1 / (2 * scale**2))
 
     def kernel(d2: np.ndarray) -> np.ndarray:
@@ -161,3 +161,17 @@ def kernel_herding(
             taken[j] = True
             chosen += 1
     return np.asarray(order, dtype=np.int64)
+
+
+def median_distance(squared: np.ndarray) -> float:
+    """``np.median`` of the distances above the diagonal of a squared-distance matrix (0 if none):
+    the middle values are found among the squares (same order) and only they are rooted."""
+    m = len(squared)
+    upper = np.concatenate([squared[i, i + 1 :] for i in range(m - 1)]) if m > 1 else squared[:0, 0]
+    if not len(upper):
+        return 0.0
+    half = len(upper) // 2
+    if len(upper) % 2:
+        return float(np.sqrt(np.partition(upper, half)[half]))
+    low, high = np.partition(upper, [half - 1, half])[[half - 1, half]]
+    return float((np.sqrt(low) + np.sqrt(high)) / 2)
