@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import silhouette_score
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +125,10 @@ def kmeans_plusplus(
 
     def squared_distances(rows: np.ndarray) -> np.ndarray:
         if distances is not None:
-            return np.square(distances[rows])
-        d2 = squares[rows, None] - 2 * (X[rows] @ X.T) + squares[None, :]
-        return np.maximum(d2, 0, out=d2)
+            return np.asarray(np.square(distances[rows]))
+        d2: np.ndarray = squares[rows, None] - 2 * (X[rows] @ X.T) + squares[None, :]
+        np.maximum(d2, 0, out=d2)
+        return d2
 
     trials = 2 + int(np.log(k))
     weights = np.ones(len(X), dtype=X.dtype)
@@ -222,13 +223,14 @@ def euclidean(X: np.ndarray) -> np.ndarray:
     (centred, the norms are small and the subtraction loses less); exact zeros on the diagonal."""
     centred = X - X.mean(axis=0)
     squares = np.einsum("ij,ij->i", centred, centred)
-    d2 = centred @ centred.T
+    d2: np.ndarray = centred @ centred.T
     d2 *= -2
     d2 += squares[:, None]
     d2 += squares[None, :]
     np.maximum(d2, 0, out=d2)
     np.fill_diagonal(d2, 0)
-    return np.sqrt(d2, out=d2)
+    np.sqrt(d2, out=d2)
+    return d2
 
 
 def silhouette_mean(distances: np.ndarray, labels: np.ndarray) -> float:

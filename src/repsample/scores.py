@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 
 def knn(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -112,11 +112,12 @@ def kernel_herding(
 
     def squared(rows: np.ndarray, rows_squares: np.ndarray) -> np.ndarray:
         """Squared distances from ``rows`` to every row of ref, float32, >= 0."""
-        d2 = rows @ ref.T
+        d2: np.ndarray = rows @ ref.T
         d2 *= -2
         d2 += rows_squares[:, None]
         d2 += ref_squares[None, :]
-        return np.maximum(d2, 0, out=d2)
+        np.maximum(d2, 0, out=d2)
+        return d2
 
     between = squared(ref, ref_squares)
     np.fill_diagonal(between, 0)
@@ -126,7 +127,8 @@ def kernel_herding(
 
     def kernel(d2: np.ndarray) -> np.ndarray:
         d2 *= gamma
-        return np.exp(d2, out=d2)
+        np.exp(d2, out=d2)
+        return d2
 
     if whole:
         gram = kernel(between)  # n x n: the mean's matrix and every pick's column
