@@ -11,12 +11,15 @@ Drift: per image, the cosine of its vector to fp32's, and the share of its 10 ne
 
     python bench/precision.py                        # all precisions, 3 rounds
     python bench/precision.py --rounds 1 --threads 2
+    python bench/precision.py --compare fp32=fp32.json int8=int8.json   # bench/quality.py --json
+                                                                        # outputs, side by side
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import logging
 import tempfile
 import time
@@ -98,6 +101,44 @@ def ten_nearest(E: np.ndarray) -> np.ndarray:
     return np.argsort(-sim, axis=1, kind="stable")[:, :10]
 
 
+QUALITY = (("accuracy", "probe acc", 1, 100), ("coverage_mean", "cover mean", 2, 1),
+           ("coverage_max", "cover max", 2, 1), ("mmd", "MMD", 3, 1), ("cluster_tv", "cluster TV", 3, 1),
+           ("rare_hit", "rare hit", 2, 1), ("rare_share", "rare %", 2, 100))
+HIGHER_IS_BETTER = {"accuracy", "rare_hit"}
+
+
+def compare(runs: list[tuple[str, list[dict[str, float]]]], strategy: str = "herding") -> str:
+    """bench/quality.py results side by side per budget, the first run the reference: ``!`` marks
+    a mean worse than the reference's by more than the reference's standard deviation."""
+
+    def stats(rows: list[dict[str, float]], metric: str, scale: float) -> tuple[float, float]:
+        v = np.asarray([r[metric] for r in rows]) * scale
+        return float(v.mean()), float(v.std())
+
+    name0, base = runs[0]
+    lines = []
+    for budget in sorted({r["budget"] for r in base}):
+        lines += ["", f"#### {budget:.0f} per class", "",
+                  "| selection made with | " + " | ".join(c[1] for c in QUALITY) + " |",
+                  "|---|" + "---:|" * len(QUALITY)]
+        rnd = [r for r in base if r["budget"] == budget and r["strategy"] == "random"]
+        cells = [f"{mean:.{d}f}±{std:.{d}f}"
+                 for (mean, std), d in ((stats(rnd, m, s), d) for m, _, d, s in QUALITY)]
+        lines.append(f"| random ({name0} run) | " + " | ".join(cells) + " |")
+        ref = {m: stats([r for r in base if r["budget"] == budget and r["strategy"] == strategy], m, s)
+               for m, _, _, s in QUALITY}
+        for name, results in runs:
+            rows = [r for r in results if r["budget"] == budget and r["strategy"] == strategy]
+            row = []
+            for metric, _, digits, scale in QUALITY:
+                mean, std = stats(rows, metric, scale)
+                loss = ref[metric][0] - mean if metric in HIGHER_IS_BETTER else mean - ref[metric][0]
+                worse = name != name0 and metric != "rare_share" and loss > ref[metric][1] + 1e-12
+                row.append(f"{mean:.{digits}f}±{std:.{digits}f}" + ("!" if worse else ""))
+            lines.append(f"| {strategy}, {name} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
@@ -105,7 +146,13 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--per-wallpaper", type=int, default=25, help="crops per MATE wallpaper")
     p.add_argument("--models", type=Path, default=None, help="export folder [default: a temp one]")
+    p.add_argument("--compare", nargs="+", default=None, metavar="NAME=JSON",
+                   help="print bench/quality.py --json results side by side (first = reference)")
     args = p.parse_args()
+    if args.compare:
+        pairs = [a.split("=", 1) for a in args.compare]
+        print(compare([(name, json.loads(Path(path).read_text())) for name, path in pairs]))
+        return
     logging.basicConfig(level=logging.WARNING)
     batch, n_fashion = load_images(args.per_wallpaper)
     print(f"{len(batch)} images: {n_fashion} Fashion-MNIST, {len(batch) - n_fashion} photo crops; "
