@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -107,11 +108,11 @@ QUALITY = (("accuracy", "probe acc", 1, 100), ("coverage_mean", "cover mean", 2,
 HIGHER_IS_BETTER = {"accuracy", "rare_hit"}
 
 
-def compare(runs: list[tuple[str, list[dict[str, float]]]], strategy: str = "herding") -> str:
+def compare(runs: list[tuple[str, list[dict[str, Any]]]], strategy: str = "herding") -> str:
     """bench/quality.py results side by side per budget, the first run the reference: ``!`` marks
     a mean worse than the reference's by more than the reference's standard deviation."""
 
-    def stats(rows: list[dict[str, float]], metric: str, scale: float) -> tuple[float, float]:
+    def stats(rows: list[dict[str, Any]], metric: str, scale: float) -> tuple[float, float]:
         v = np.asarray([r[metric] for r in rows]) * scale
         return float(v.mean()), float(v.std())
 
