@@ -1,38 +1,43 @@
-"""Speed bench: the original method against repsample, on the same images, in one run.
+"""Speed bench: issue 12's targets in one invocation, a new user's first run every time.
 
-Data: realistic JPEGs made from Debian's wallpaper photos (/usr/share/backgrounds/mate): random
-crops at random scales, flips and colour shifts, saved as 512x384 JPEGs (varied content, real
-photo statistics), one group of each size in --sizes; plus the wallpapers themselves
-(multi-megapixel JPEGs and PNGs) as one group.
+The original method (the seed's per-image loop, kept as the baseline: PIL full decode, one
+forward pass per image in eager PyTorch, KMeans(k, random_state=42) and a full silhouette for
+k = 5..20, ``total // k`` nearest the centre per cluster, ``shutil.copy2``) against repsample
+as ``pip install .`` gives it: the real CLI, ``repsample select`` with its defaults, a fresh
+``--cache`` and a fresh user cache folder (XDG_CACHE_HOME) per first run. Each side runs in its
+own process.
 
-The original method, re-implemented faithfully here: PIL full decode, per-image forward passes
-(eager PyTorch, batch of one), KMeans(k, random_state=42) and a full silhouette for k = 5..20,
-``total // k`` nearest the centre per cluster, ``shutil.copy2``. repsample: ``select`` with its
-defaults (herding + proportional, duplicate check on) and a fresh cache, then a rerun on
-unchanged data.
-Each method runs in its own process, so peak memory (max RSS) is its own.
+  (a) 2,000 photo-like 512x384 JPEGs in one group, --per-class 1000
+  (b) 2,400 small JPEG/PNGs (64 to 160 px) in 12 class folders, --per-class 60
+  (c) 5,000 photo-like 512x384 JPEGs in one group, --per-class 1000
+  each: original, repsample's first run, its rerun on unchanged data (same caches), and ratios;
+  then repsample alone on 20,000 photos in one group: a per-stage table where run.json's
+  per-group ``seconds`` and an explicit "other" line (process start, imports, model load, scan,
+  the duplicate check, report: everything outside those stages) add up to the wall time, and
+  its rerun.
 
-Also: the model's bare batched throughput (the backend repsample uses, on random input), the
-embedding stage alone on 256 px JPEGs as a fraction of it, and auto-k + selection on
---cluster-n x 1280 synthetic embeddings in one group.
+Photo-like images are random crops at random scales (flipped, colour and brightness shifted) of
+real photos: Debian's ``mate-backgrounds`` and ``lomiri-wallpapers-16.04`` wallpapers
+(``apt-get install -y mate-backgrounds lomiri-wallpapers-16.04``).
 
-    python bench/speed.py                                          # default model, 1000 and 5000
-    python bench/speed.py --model resnet18 --weights random        # the original's architecture
-    python bench/speed.py --sizes 200 --cluster-n 20000            # a quick look
+    python bench/speed.py                        # the full run (hours on 2 cores)
+    python bench/speed.py --quick                # 200 / 240 / 500 / 2,000 images: minutes
+    python bench/speed.py --python /tmp/plain/bin/python   # repsample from a plain `pip install .`
 
-resnet18's ImageNet weights need the network; ``--weights random`` (or a saved state_dict) runs
-the same architecture at the same cost.
+``--python`` names the interpreter whose ``repsample`` is measured (default: this one); the
+header says which inference packages it has, so a run says what install it describes.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import json
 import multiprocessing as mp
+import os
 import random
 import resource
 import shutil
-import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,45 +48,75 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
-WALLPAPERS = Path("/usr/share/backgrounds/mate")
+PHOTO_FOLDERS = (Path("/usr/share/backgrounds"),)  # mate/ and lomiri's wallpapers land here
 
 
 # -- data ---------------------------------------------------------------------------------------
 
-def photo_crops(out: Path, n: int, size: tuple[int, int], seed: int) -> None:
-    """n varied JPEGs of the given size cut from the wallpaper photos."""
-    sources = sorted(p for p in WALLPAPERS.rglob("*") if p.suffix.lower() in (".jpg", ".png"))
-    rng = random.Random(seed)
-    out.mkdir(parents=True, exist_ok=True)
-    opened: dict[Path, Image.Image] = {}
-    for i in range(n):
-        src = rng.choice(sources)
-        if src not in opened:
+def photo_sources() -> list[Path]:
+    sources = sorted(p for folder in PHOTO_FOLDERS for p in folder.rglob("*")
+                     if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not sources:
+        sys.exit("no photos under /usr/share/backgrounds: "
+                 "apt-get install -y mate-backgrounds lomiri-wallpapers-16.04")
+    return sources
+
+
+class Cropper:
+    """Random crops of the source photos, each decoded once (at most 1600 px)."""
+
+    def __init__(self, sources: list[Path]) -> None:
+        self.sources = sources
+        self.opened: dict[Path, Image.Image] = {}
+
+    def crop(self, src: Path, size: tuple[int, int], rng: random.Random) -> Image.Image:
+        if src not in self.opened:
             with Image.open(src) as im:
                 im.draft("RGB", (1600, 1600))
-                opened[src] = ImageOps.exif_transpose(im).convert("RGB")
-        img = opened[src]
+                self.opened[src] = ImageOps.exif_transpose(im).convert("RGB")
+        img = self.opened[src]
         scale = rng.uniform(0.15, 0.9)
         w, h = int(img.width * scale), int(img.height * scale)
         x, y = rng.randint(0, img.width - w), rng.randint(0, img.height - h)
-        crop = img.crop((x, y, x + w, y + h)).resize(size, Image.Resampling.BILINEAR)
+        out = img.crop((x, y, x + w, y + h)).resize(size, Image.Resampling.BILINEAR)
         if rng.random() < 0.5:
-            crop = ImageOps.mirror(crop)
-        crop = ImageEnhance.Color(crop).enhance(rng.uniform(0.5, 1.5))
-        crop = ImageEnhance.Brightness(crop).enhance(rng.uniform(0.7, 1.3))
-        crop.save(out / f"img_{i:05d}.jpg", quality=rng.randint(80, 95))
+            out = ImageOps.mirror(out)
+        out = ImageEnhance.Color(out).enhance(rng.uniform(0.5, 1.5))
+        return ImageEnhance.Brightness(out).enhance(rng.uniform(0.7, 1.3))
 
 
-def wallpapers(out: Path) -> None:
+def photo_group(out: Path, n: int, seed: int) -> None:
+    """n photo-like 512x384 JPEGs in one folder."""
+    rng, cropper = random.Random(seed), Cropper(photo_sources())
     out.mkdir(parents=True, exist_ok=True)
-    for p in sorted(WALLPAPERS.rglob("*")):
-        if p.suffix.lower() in (".jpg", ".png"):
-            shutil.copy2(p, out / p.name)
+    for i in range(n):
+        img = cropper.crop(rng.choice(cropper.sources), (512, 384), rng)
+        img.save(out / f"img_{i:05d}.jpg", quality=rng.randint(80, 95))
+
+
+def class_tree(out: Path, per_class: int, seed: int, classes: int = 12) -> None:
+    """``classes`` folders of small images (64..160 px, half JPEG, half PNG); each class draws
+    from its own share of the source photos, so classes differ."""
+    rng, cropper = random.Random(seed), Cropper(photo_sources())
+    for c in range(classes):
+        folder = out / f"class_{c:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        own = cropper.sources[c :: classes] or cropper.sources
+        for i in range(per_class):
+            side = rng.randint(64, 160)
+            img = cropper.crop(rng.choice(own), (side, side), rng)
+            if i % 2:
+                img.save(folder / f"img_{i:04d}.png")
+            else:
+                img.save(folder / f"img_{i:04d}.jpg", quality=rng.randint(80, 95))
 
 
 # -- the original method ------------------------------------------------------------------------
 
-def original_method(src: Path, dst: Path, model: str, weights: str, total_images: int) -> dict[str, Any]:
+def original_method(folders: list[Path], dst: Path, model: str, weights: str,
+                    total_images: int) -> dict[str, Any]:
+    """The seed's loop, folder by folder (one folder = one class); seconds from process start
+    of the work to the last copy, the model loaded once."""
     import torch
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
@@ -89,6 +124,7 @@ def original_method(src: Path, dst: Path, model: str, weights: str, total_images
 
     from repsample.models import get_model
 
+    t_start = time.perf_counter()
     torch.set_num_threads(2)
     spec = get_model(model)
     net = spec.build(weights).eval()
@@ -97,200 +133,195 @@ def original_method(src: Path, dst: Path, model: str, weights: str, total_images
         transforms.ToTensor(),
         transforms.Normalize(spec.preprocess.mean, spec.preprocess.std),
     ])
-    seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
-    paths, features = [], []
-    for p in sorted(src.iterdir()):
-        if p.suffix.lower() not in (".jpg", ".jpeg", ".png"):
-            continue
-        try:
-            img = Image.open(p).convert("RGB")
-        except OSError:
-            continue
-        with torch.no_grad():
-            features.append(net(transform(img).unsqueeze(0)).squeeze(0).numpy())
-        paths.append(p)
-    X = np.stack(features)
-    seconds["embed"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    best_k, best_score = 5, -1.0
-    for k in range(5, min(21, len(X))):
-        labels = KMeans(n_clusters=k, random_state=42).fit_predict(X)
-        score = silhouette_score(X, labels)
-        if score > best_score:
-            best_k, best_score = k, score
-    kmeans = KMeans(n_clusters=best_k, random_state=42)
-    labels = kmeans.fit_predict(X)
-    total = min(total_images, len(X))
-    selected: list[int] = []
-    for c in range(best_k):
-        idx = np.where(labels == c)[0]
-        dist = np.linalg.norm(X[idx] - kmeans.cluster_centers_[c], axis=1)
-        selected.extend(idx[np.argsort(dist)[: total // best_k]].tolist())
-    seconds["select"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    dst.mkdir(parents=True, exist_ok=True)
-    for i in selected:
-        shutil.copy2(paths[i], dst / paths[i].name)
-    seconds["export"] = time.perf_counter() - t0
-    return {"seconds": seconds, "images": len(X), "selected": len(selected), "k": best_k}
-
-
-# -- repsample ----------------------------------------------------------------------------------
-
-def repsample_select(src: Path, dst: Path, model: str, weights: str, total_images: int,
-                     cache: Path, overwrite: bool) -> dict[str, Any]:
-    from repsample import select
-
-    t0 = time.perf_counter()
-    result = select(src.parent, dst, per_class=total_images, model=model, weights=weights,
-                    cache=cache, report=False, overwrite=overwrite, groups=(src.name,))
-    wall = time.perf_counter() - t0
-    g = result.groups[0]
-    return {"wall": wall, "seconds": g.seconds, "images": g.images,
-            "selected": g.selected, "k": g.k, "embedded": g.embedded}
-
-
-def bare_throughput(embedder: Any, batch: int = 64, repeats: int = 7) -> float:
-    """img/s of the model alone on one random batch, repeated (median)."""
-    w, h = embedder.spec.preprocess.size
-    x = np.random.default_rng(0).uniform(-2, 2, (batch, 3, h, w)).astype(np.float32)
-    embedder(x)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        embedder(x)
-        times.append(time.perf_counter() - t0)
-    return batch / statistics.median(times)
-
-
-def embed_stage(src: Path, model: str, weights: str, cache: Path) -> dict[str, Any]:
-    """img/s of decode + preprocess + inference + cache writes on a folder of JPEGs, and the bare
-    model's img/s measured in the same process just before and just after (load drifts)."""
-    from repsample.cache import EmbeddingCache, hash_file
-    from repsample.embed import Embedder, compute_missing, exported_models_dir
-
-    paths = sorted(src.iterdir())
-    hashes = [hash_file(p) for p in paths]
-    embedder = Embedder(model, weights, "cpu", "auto", exported_models_dir(cache))
-    before = bare_throughput(embedder)
-    with EmbeddingCache(cache.with_name(f"stage-{time.time_ns()}.sqlite")) as db:  # empty
-        t0 = time.perf_counter()
-        compute_missing(paths, hashes, embedder, db)
-        rate = len(paths) / (time.perf_counter() - t0)
-    after = bare_throughput(embedder)
-    return {"stage": rate, "bare": [before, after], "backend": embedder.backend}
-
-
-def cluster_scale(n: int, dim: int = 1280) -> dict[str, Any]:
-    """Auto-k + centroid selection on n synthetic embeddings (40 modes, non-negative, float32)."""
-    from repsample import CentroidSelector
-
-    rng = np.random.default_rng(0)
-    modes = rng.gamma(2.0, 0.5, (40, dim)).astype(np.float32)
-    X = np.empty((n, dim), np.float32)
-    for start in range(0, n, 10_000):  # in chunks: the data itself is the only big array
-        m = min(10_000, n - start)
-        noise = rng.standard_normal((m, dim), dtype=np.float32) * np.float32(0.6)
-        X[start:start + m] = np.maximum(modes[rng.integers(0, 40, m)] + noise, 0)
-    before = _peak_mib()
-    t0 = time.perf_counter()
-    sel = CentroidSelector(n_select=1000).fit(X)
-    return {"seconds": time.perf_counter() - t0, "k": sel.k_, "selected": len(sel.selected_indices_),
-            "data_mib": X.nbytes / 2**20, "peak_before_mib": before}
-
-
-# -- running each in its own process, reporting peak memory ---------------------------------------
-
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    selected_total, ks = 0, []
+    for src in folders:
+        paths, features = [], []
+        for p in sorted(src.iterdir()):
+            if p.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+                continue
+            try:
+                img = Image.open(p).convert("RGB")
+            except OSError:
+                continue
+            with torch.no_grad():
+                features.append(net(transform(img).unsqueeze(0)).squeeze(0).numpy())
+            paths.append(p)
+        X = np.stack(features)
+        best_k, best_score = 5, -1.0
+        for k in range(5, min(21, len(X))):
+            labels = KMeans(n_clusters=k, random_state=42).fit_predict(X)
+            score = silhouette_score(X, labels)
+            if score > best_score:
+                best_k, best_score = k, score
+        kmeans = KMeans(n_clusters=best_k, random_state=42)
+        labels = kmeans.fit_predict(X)
+        total = min(total_images, len(X))
+        selected: list[int] = []
+        for c in range(best_k):
+            idx = np.where(labels == c)[0]
+            dist = np.linalg.norm(X[idx] - kmeans.cluster_centers_[c], axis=1)
+            selected.extend(idx[np.argsort(dist)[: total // best_k]].tolist())
+        out = dst / src.name
+        out.mkdir(parents=True, exist_ok=True)
+        for i in selected:
+            shutil.copy2(paths[i], out / paths[i].name)
+        selected_total += len(selected)
+        ks.append(best_k)
+    return {"wall": time.perf_counter() - t_start, "selected": selected_total, "k": ks}
 
 
 def _child(fn: Any, *args: Any) -> Any:
-    return fn(*args), _peak_mib()
+    return fn(*args)
 
 
-def isolated(fn: Any, *args: Any) -> tuple[Any, float]:
-    """fn(*args) in a fresh process: (result, that process's peak RSS in MiB)."""
+def isolated(fn: Any, *args: Any) -> Any:
+    """fn(*args) in a fresh process (its own imports and memory)."""
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
-        return pool.submit(_child, fn, *args).result()  # type: ignore[no-any-return]
+        return pool.submit(_child, fn, *args).result()
+
+
+# -- repsample, through its CLI -----------------------------------------------------------------
+
+def repsample_cli(python: str, src: Path, dst: Path, per_class: int, cache: Path,
+                  user_cache: Path, overwrite: bool) -> dict[str, Any]:
+    """``repsample select`` with its defaults in a fresh process: wall seconds (process start to
+    exit) and run.json."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(user_cache))
+    command = [python, "-m", "repsample", "select", str(src), str(dst),
+               "--per-class", str(per_class), "--cache", str(cache)]
+    if overwrite:
+        command.append("--overwrite")
+    t0 = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        sys.exit(f"repsample failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-2000:]}")
+    record = json.loads((dst / "run.json").read_text())
+    return {"wall": wall, "record": record}
+
+
+def installed(python: str) -> str:
+    """Which inference packages the measured interpreter has: the install the figures describe."""
+    probe = ("import importlib.util as u;"
+             "print(', '.join(f'{m}: {\"yes\" if u.find_spec(m) else \"no\"}' "
+             "for m in ('onnxruntime', 'openvino', 'torch')))")
+    return subprocess.run([python, "-c", probe], capture_output=True, text=True).stdout.strip()
+
+
+def stage_seconds(record: dict[str, Any]) -> dict[str, float]:
+    """run.json's per-group ``seconds``, summed over the groups, stage by stage."""
+    total: dict[str, float] = {}
+    for group in record["groups"].values():
+        for stage, value in group.get("seconds", {}).items():
+            total[stage] = total.get(stage, 0.0) + float(value)
+    return total
 
 
 # -- the run ------------------------------------------------------------------------------------
 
-def compare(name: str, src: Path, work: Path, args: argparse.Namespace, total: int) -> None:
-    n = sum(1 for _ in src.iterdir())
-    runs = work / f"runs-{args.model}-{name}"
-    shutil.rmtree(runs, ignore_errors=True)  # a fresh cache and empty outputs every time
-    orig, orig_mem = isolated(original_method, src, runs / "orig", args.model, args.weights, total)
-    cache = runs / "cache" / "embeddings.sqlite"
-    ours, ours_mem = isolated(repsample_select, src, runs / "ours", args.model, args.weights, total,
-                              cache, False)
-    rerun, _ = isolated(repsample_select, src, runs / "ours", args.model, args.weights, total, cache,
-                        True)
-    o, s = orig["seconds"], ours["seconds"]
-    o_wall = sum(o.values())
-    print(f"\n### {name}: {n} images, budget {total}")
-    print("| | original | repsample | ratio |")
-    print("|---|---:|---:|---:|")
-    print(f"| embed (decode + model), img/s | {n / o['embed']:.1f} | "
-          f"{n / (s['hash'] + s['embed']):.1f} | {o['embed'] / (s['hash'] + s['embed']):.1f}x |")
-    print(f"| choose k + select, s | {o['select']:.2f} | {s['select']:.2f} | "
-          f"{o['select'] / max(s['select'], 1e-9):.1f}x |")
-    print(f"| export, s | {o['export']:.2f} | {s['export']:.2f} | |")
-    print(f"| end to end, s | {o_wall:.1f} | {ours['wall']:.1f} | **{o_wall / ours['wall']:.1f}x** |")
-    print(f"| peak memory (max RSS), MiB | {orig_mem:.0f} | {ours_mem:.0f} | |")
-    print(f"| k, selected | {orig['k']}, {orig['selected']} | {ours['k']}, {ours['selected']} | |")
-    print(f"| rerun on unchanged data, s | | {rerun['wall']:.2f} (embedded {rerun['embedded']}) | |")
+class Fresh:
+    """A new user every time: a new --cache and a new XDG_CACHE_HOME, under the work folder."""
+
+    def __init__(self, work: Path) -> None:
+        self.work, self.count = work, 0
+
+    def __call__(self) -> tuple[Path, Path]:
+        self.count += 1
+        home = self.work / f"user-{self.count}"
+        shutil.rmtree(home, ignore_errors=True)
+        return home / "embeddings.sqlite", home / "xdg-cache"
+
+
+def compare(name: str, root: Path, folders: list[Path], per_class: int, work: Path,
+            args: argparse.Namespace, fresh: Fresh) -> None:
+    n = sum(1 for f in folders for p in f.iterdir() if p.is_file())
+    runs = work / "runs" / root.name
+    shutil.rmtree(runs, ignore_errors=True)
+    orig = isolated(original_method, folders, runs / "orig", args.original_model,
+                    args.original_weights, per_class)
+    cache, user = fresh()
+    first = repsample_cli(args.python, root, runs / "ours", per_class, cache, user, False)
+    again = repsample_cli(args.python, root, runs / "ours", per_class, cache, user, True)
+    groups = first["record"]["groups"]
+    selected = sum(g["selected"] for g in groups.values())
+    print(f"\n### {name}: {n} images in {len(folders)} group(s), --per-class {per_class}")
+    print("| | wall, s | vs original |")
+    print("|---|---:|---:|")
+    print(f"| original ({args.original_model}, per image) | {orig['wall']:.1f} | 1.0x |")
+    print(f"| repsample, first run | {first['wall']:.1f} | **{orig['wall'] / first['wall']:.1f}x** |")
+    print(f"| repsample, rerun on unchanged data | {again['wall']:.1f} | "
+          f"**{orig['wall'] / again['wall']:.1f}x** ({first['wall'] / again['wall']:.1f}x faster "
+          f"than its first run) |")
+    print(f"selected: original {orig['selected']}, repsample {selected}; "
+          f"k: original {orig['k']}, repsample {[g['k'] for g in groups.values()]}")
+    sys.stdout.flush()
+
+
+def alone(name: str, root: Path, per_class: int, work: Path, args: argparse.Namespace,
+          fresh: Fresh) -> None:
+    runs = work / "runs" / root.name
+    shutil.rmtree(runs, ignore_errors=True)
+    cache, user = fresh()
+    first = repsample_cli(args.python, root, runs / "ours", per_class, cache, user, False)
+    again = repsample_cli(args.python, root, runs / "ours", per_class, cache, user, True)
+    stages = stage_seconds(first["record"])
+    other = first["wall"] - sum(stages.values())
+    embed = stages.get("embed", 0.0) + stages.get("hash", 0.0)
+    print(f"\n### {name}: repsample alone, --per-class {per_class}, first run {first['wall']:.1f} s")
+    print("| stage (run.json per-group seconds) | s | share of wall |")
+    print("|---|---:|---:|")
+    for stage, value in stages.items():
+        print(f"| {stage} | {value:.1f} | {100 * value / first['wall']:.0f}% |")
+    print(f"| other: process start, imports, model load, scan, duplicate check, report "
+          f"(wall - the above) | {other:.1f} | {100 * other / first['wall']:.0f}% |")
+    print(f"| **wall** | **{first['wall']:.1f}** | 100% |")
+    if embed:
+        print(f"everything but embedding (hash + embed): {first['wall'] - embed:.1f} s = "
+              f"{100 * (first['wall'] - embed) / embed:.0f}% of the embed stage (target < 25%)")
+    print(f"rerun on unchanged data: {again['wall']:.1f} s (target < 15 s)")
     sys.stdout.flush()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--model", default="efficientnet-lite0")
-    parser.add_argument("--weights", default="default")
-    parser.add_argument("--sizes", default="1000,5000", help="images per group, comma-separated")
-    parser.add_argument("--budget", type=int, default=1000)
-    parser.add_argument("--cluster-n", type=int, default=100_000, help="0 skips the clustering run")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: "
-                        "stage,groups,wallpapers,cluster")
-    parser.add_argument("--root", type=Path, default=None, help="work folder (default: a temp dir)")
+    parser.add_argument("--quick", action="store_true",
+                        help="200 / 240 (12 x 20, --per-class 6) / 500 / 2,000 images, --per-class 100")
+    parser.add_argument("--python", default=sys.executable,
+                        help="interpreter whose repsample is measured (default: this one)")
+    parser.add_argument("--original-model", default="efficientnet-lite0")
+    parser.add_argument("--original-weights", default="default")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="work folder, images kept between runs (default: a temp dir)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    skip = set(args.skip.split(","))
     work = args.root or Path(tempfile.mkdtemp(prefix="repsample-speed-"))
-    print(f"# speed bench: model {args.model}, weights {args.weights}, work folder {work}")
+    if args.quick:
+        photos, per_class, tree, tree_per_class, alone_n = (200, 500), 100, 20, 6, 2000
+    else:
+        photos, per_class, tree, tree_per_class, alone_n = (2000, 5000), 1000, 200, 60, 20000
+    print(f"# speed bench{' (--quick)' if args.quick else ''}: work folder {work}")
+    print(f"# repsample from {args.python} ({installed(args.python)}); {os.cpu_count()} CPUs; "
+          f"original: {args.original_model} ({args.original_weights} weights)")
+    fresh = Fresh(work)
+    t0 = time.perf_counter()
 
-    if "stage" not in skip:
-        cache = work / f"stage-{args.model}" / "embeddings.sqlite"
-        shutil.rmtree(cache.parent, ignore_errors=True)
-        src = work / "data256" / "g"
-        if not src.exists():
-            photo_crops(src, 1000, (256, 256), seed=3)
-        out = isolated(embed_stage, src, args.model, args.weights, cache)[0]
-        bare = statistics.mean(out["bare"])
-        print(f"\nbare batched inference ({out['backend']}, batch 64, random input): "
-              f"{out['bare'][0]:.1f} img/s before the stage, {out['bare'][1]:.1f} after")
-        print(f"embedding stage on 1000 256x256 JPEGs: {out['stage']:.1f} img/s = "
-              f"{100 * out['stage'] / bare:.0f}% of bare (their mean)")
-    if "groups" not in skip:
-        for size in (int(s) for s in args.sizes.split(",")):
-            src = work / f"data{size}" / "photos"
-            if not src.exists():
-                photo_crops(src, size, (512, 384), seed=size)
-            compare(f"{size} photos 512x384", src, work, args, args.budget)
-    if "wallpapers" not in skip:
-        src = work / "wall" / "wallpapers"
-        if not src.exists():
-            wallpapers(src)
-        compare("Debian wallpapers (multi-megapixel)", src, work, args, 10)
-    if args.cluster_n and "cluster" not in skip:
-        out, peak = isolated(cluster_scale, args.cluster_n)
-        print(f"\nauto-k (5..20) + centroid selection of 1000, {args.cluster_n} x 1280 in one group: "
-              f"{out['seconds']:.1f} s, k={out['k']}, peak RSS {peak:.0f} MiB "
-              f"(data {out['data_mib']:.0f} MiB, {out['peak_before_mib']:.0f} before fitting)")
+    def photos_root(n: int) -> Path:
+        root = work / f"photos{n}"
+        if not (root / "photos").exists():
+            photo_group(root / "photos", n, seed=n)
+        return root
+
+    compare(f"(a) {photos[0]} photos 512x384", photos_root(photos[0]),
+            [photos_root(photos[0]) / "photos"], per_class, work, args, fresh)
+    tree_root = work / f"tree{tree}"
+    if not tree_root.exists():
+        class_tree(tree_root, tree, seed=12)
+    compare(f"(b) 12 folders of {tree} small JPEG/PNGs", tree_root,
+            sorted(p for p in tree_root.iterdir() if p.is_dir()), tree_per_class, work, args, fresh)
+    compare(f"(c) {photos[1]} photos 512x384", photos_root(photos[1]),
+            [photos_root(photos[1]) / "photos"], per_class, work, args, fresh)
+    alone(f"(d) {alone_n} photos 512x384", photos_root(alone_n), per_class, work, args, fresh)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"\nbench wall {time.perf_counter() - t0:.0f} s (largest child's peak RSS {peak:.0f} MiB)")
 
 
 if __name__ == "__main__":
