@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,7 @@ def original_method(folders: list[Path], dst: Path, model: str, weights: str,
 
     from repsample.models import get_model
 
+    warnings.simplefilter("ignore")  # KMeans on duplicate-rich small folders: the same result
     t_start = time.perf_counter()
     torch.set_num_threads(2)
     spec = get_model(model)
