@@ -211,8 +211,10 @@ def installed(python: str) -> str:
 
 
 def stage_seconds(record: dict[str, Any]) -> dict[str, float]:
-    """run.json's per-group ``seconds``, summed over the groups, stage by stage."""
-    total: dict[str, float] = {}
+    """run.json's per-group ``seconds``, summed over the groups, stage by stage; and its
+    run-wide ``seconds`` where it has them (stages outside any group)."""
+    total: dict[str, float] = {f"{stage} (whole run)": float(value)
+                               for stage, value in record.get("seconds", {}).items()}
     for group in record["groups"].values():
         for stage, value in group.get("seconds", {}).items():
             total[stage] = total.get(stage, 0.0) + float(value)
