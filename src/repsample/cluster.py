@@ -177,9 +177,8 @@ def choose_k(
             km = fit_kmeans(S, k, seed, distances=shared)
             if len(np.unique(km.labels_)) < 2:
                 continue
-            try:
-                score = silhouette(km.labels_)
-            except ValueError:  # the sample drew a single cluster
+            score = silhouette(km.labels_)
+            if score is None:  # the sample drew a single cluster
                 continue
             scores[k] = score
             if best is None or score > best[0]:
@@ -210,10 +209,14 @@ class _Silhouette:
         if size <= SHARED_DISTANCES_LIMIT:
             self.distances = euclidean(X if self.rows is None else X[self.rows])
 
-    def __call__(self, labels: np.ndarray) -> float:
+    def __call__(self, labels: np.ndarray) -> float | None:
+        """The mean silhouette; None where it is undefined (fewer than 2 clusters drawn)."""
         if self.distances is None:
-            return float(silhouette_score(self.X, labels, sample_size=self.sample,
-                                          random_state=self.seed))
+            try:
+                return float(silhouette_score(self.X, labels, sample_size=self.sample,
+                                              random_state=self.seed))
+            except ValueError:
+                return None
         picked = labels if self.rows is None else labels[self.rows]
         return silhouette_mean(self.distances, picked)
 
@@ -233,13 +236,13 @@ def euclidean(X: np.ndarray) -> np.ndarray:
     return d2
 
 
-def silhouette_mean(distances: np.ndarray, labels: np.ndarray) -> float:
+def silhouette_mean(distances: np.ndarray, labels: np.ndarray) -> float | None:
     """Mean silhouette from precomputed distances, as ``silhouette_samples(..., "precomputed")``:
-    0 for a point alone in its cluster; a ValueError unless 2 <= clusters <= points - 1."""
+    0 for a point alone in its cluster; None (undefined) unless 2 <= clusters <= points - 1."""
     codes, labels = np.unique(labels, return_inverse=True)
     n, k = len(labels), len(codes)
     if not 2 <= k <= n - 1:
-        raise ValueError(f"silhouette needs 2 <= clusters <= points - 1, got {k} for {n}")
+        return None
     onehot = np.zeros((n, k), dtype=distances.dtype)
     onehot[np.arange(n), labels] = 1
     sums = (distances @ onehot).astype(np.float64)  # (n, k): each point's distance to each cluster
