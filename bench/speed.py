@@ -20,8 +20,8 @@ Photo-like images are random crops at random scales (flipped, colour and brightn
 real photos: Debian's ``mate-backgrounds`` and ``lomiri-wallpapers-16.04`` wallpapers
 (``apt-get install -y mate-backgrounds lomiri-wallpapers-16.04``).
 
-    python bench/speed.py                        # the full run (hours on 2 cores)
-    python bench/speed.py --quick                # 200 / 240 / 500 / 2,000 images: minutes
+    python bench/speed.py                        # the full run (~40 min on 2 quiet cores)
+    python bench/speed.py --quick                # 200 / 240 / 500 / 2,000 images: ~15 min
     python bench/speed.py --python /tmp/plain/bin/python   # repsample from a plain `pip install .`
 
 ``--python`` names the interpreter whose ``repsample`` is measured (default: this one); the
