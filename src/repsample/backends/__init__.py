@@ -4,7 +4,7 @@
 ``onnx`` exports the model once to ONNX, caches the file next to the embedding cache and runs
 it with ONNX Runtime: several times faster than eager PyTorch on CPU, embeddings equal within
 1e-4 (checked at export, so the cache key can stay the eager model's). ``auto`` picks onnx on
-CPU where onnxruntime is installed, torch otherwise.
+the CPU (onnxruntime is a base dependency; where it cannot be imported, torch, with a warning).
 
 Precision picks the runtime where it must: int8 runs the quantized ONNX export in ONNX Runtime
 (backends/quantize.py), bf16 on the CPU runs the ONNX export in OpenVINO (backends/openvino.py),
@@ -14,11 +14,14 @@ fp16 and bf16 on CUDA are eager PyTorch autocast.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from typing import Protocol
 
 import numpy as np
 
 from repsample.errors import RepsampleError, missing_extra
+
+logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torch", "onnx")
 PRECISIONS = ("fp32", "int8", "bf16", "fp16")
@@ -42,6 +45,9 @@ def choose_backend(requested: str, device: str) -> str:
         raise RepsampleError(f"unknown --backend {requested!r}; choose one of: {', '.join(BACKENDS)}")
     on_cpu = device == "cpu"
     if requested == "auto":
+        if on_cpu and not onnx_available():
+            logger.warning("onnxruntime is not importable: embedding with eager PyTorch, several times "
+                           "slower on the CPU; reinstall repsample (pip install repsample) to get it back")
         return "onnx" if on_cpu and onnx_available() else "torch"
     if requested == "onnx":
         if not on_cpu:
