@@ -1,21 +1,48 @@
-"""repsample: a smaller image dataset that is still varied and representative, per class folder."""
+"""repsample: a smaller image dataset that is still varied and representative, per class folder.
 
-__version__ = "0.1.0"
+Public names load on first use (PEP 562), so `repsample --help` and `import repsample.cli`
+import neither torch nor scikit-learn.
+"""
 
-from repsample.allocate import allocate, list_allocations
-from repsample.config import SelectConfig
-from repsample.embed import Embedded, Embedder, embed_images
-from repsample.errors import RepsampleError
-from repsample.evaluate import evaluate_output
-from repsample.hygiene.run import check
-from repsample.models import ModelSpec, get_model, list_models, register_model
-from repsample.pipeline import GroupResult, SelectResult, select
-from repsample.select import (
-    STRATEGIES,
-    CentroidSelector,
-    ClusterSelector,
-    list_strategies,
-)
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from repsample._version import __version__
+
+# name -> the module that defines it
+_PUBLIC = {
+    "allocate": "allocate", "list_allocations": "allocate",
+    "SelectConfig": "config",
+    "Embedded": "embed", "Embedder": "embed", "embed_images": "embed",
+    "RepsampleError": "errors",
+    "evaluate_output": "evaluate",
+    "check": "hygiene.run",
+    "ModelSpec": "models", "get_model": "models", "list_models": "models", "register_model": "models",
+    "GroupResult": "pipeline", "SelectResult": "pipeline", "select": "pipeline",
+    "STRATEGIES": "select", "CentroidSelector": "select", "ClusterSelector": "select",
+    "list_strategies": "select",
+}
+
+if TYPE_CHECKING:
+    from repsample.allocate import allocate, list_allocations
+    from repsample.config import SelectConfig
+    from repsample.embed import Embedded, Embedder, embed_images
+    from repsample.errors import RepsampleError
+    from repsample.evaluate import evaluate_output
+    from repsample.hygiene.run import check
+    from repsample.models import ModelSpec, get_model, list_models, register_model
+    from repsample.pipeline import GroupResult, SelectResult, select
+    from repsample.select import STRATEGIES, CentroidSelector, ClusterSelector, list_strategies
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'repsample' has no attribute {name!r}")
+    value = getattr(import_module(f"repsample.{_PUBLIC[name]}"), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "STRATEGIES",

@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from repsample import __version__
+from repsample._version import __version__
 from repsample.errors import RepsampleError, os_problem
 from repsample.hygiene.findings import DEFAULT_THRESHOLD as DUP_THRESHOLD
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from repsample import __version__, fsio, records
+from repsample import fsio, records
+from repsample._version import __version__
 from repsample.cache import EmbeddingCache
 from repsample.cluster import Clustering, choose_k, clustering_key
 from repsample.config import SelectConfig

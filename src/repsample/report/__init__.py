@@ -11,7 +11,7 @@ import logging
 import time
 from pathlib import Path
 
-from repsample import __version__
+from repsample._version import __version__
 from repsample.export import write_atomic
 from repsample.progress import Progress
 from repsample.records import read_run
