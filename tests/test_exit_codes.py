@@ -31,6 +31,7 @@ INTERNAL = {
     "DecodeError": "caught in embed._decode: the file becomes an error row in the manifest",
     "ValueError": "misuse of the Python API (selectors, registry, export mode); the "
                   "CLI validates its options first (SelectConfig.validate)",
+    "AttributeError": "the package root's module __getattr__ (PEP 562) for a name it does not have",
     "NotImplementedError": "abstract ClusterSelector._pick, overridden by every registered strategy",
 }
 
