@@ -6,6 +6,8 @@ import neither torch nor scikit-learn.
 
 from __future__ import annotations
 
+import sys
+import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,24 @@ if TYPE_CHECKING:
     from repsample.models import ModelSpec, get_model, list_models, register_model
     from repsample.pipeline import GroupResult, SelectResult, select
     from repsample.select import STRATEGIES, CentroidSelector, ClusterSelector, list_strategies
+
+
+class _Package(types.ModuleType):
+    """`select` is the pipeline's function, though `repsample.select` is also a submodule: importing
+    that submodule would otherwise rebind the package attribute to it."""
+
+    @property
+    def select(self) -> Any:
+        from repsample.pipeline import select
+
+        return select
+
+    @select.setter
+    def select(self, value: Any) -> None:
+        pass  # the import system binding the submodule; it stays reachable via sys.modules
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
