@@ -17,10 +17,12 @@ from PIL import Image
 
 from conftest import DATA, TreeFactory
 from repsample import check  # the public entry point
+from repsample.cache import EmbeddingCache, hash_file
 from repsample.cli import cli
 from repsample.hygiene.dedup import group_duplicates
 from repsample.hygiene.leaks import dataset_splits, split_of
-from repsample.hygiene.near import similar_pairs
+from repsample.hygiene.near import candidate_pairs
+from repsample.hygiene.pairs import near_duplicates
 
 FAST = {"model": "resnet18", "weights": "random"}
 
@@ -38,16 +40,67 @@ def plant(root: Path) -> None:
     shutil.copy(DATA / "truncated.jpg", root / "train/b/broken.jpg")
 
 
-def test_blocked_search_equals_dense() -> None:
-    rng = np.random.default_rng(0)
-    X = np.abs(rng.normal(0, 1, (700, 16))).astype(np.float32)
-    X[500:520] = X[:20] + rng.normal(0, 0.01, (20, 16))
+def _brute_force(X: np.ndarray, threshold: float, k: int) -> set[tuple[int, int]]:
+    """Each row's k most similar other rows at or above the threshold, by the full matrix."""
     U = X / np.linalg.norm(X, axis=1, keepdims=True)
-    i, j = np.nonzero(np.triu(U @ U.T, k=1) >= 0.95)
-    pairs = similar_pairs(X, 0.95, block=64)  # many tiles, including ragged last ones
+    S = U @ U.T
+    np.fill_diagonal(S, -np.inf)
+    pairs = set()
+    for i, row in enumerate(S):
+        for j in np.argsort(-row)[:k]:
+            if row[j] >= threshold:
+                pairs.add((min(i, int(j)), max(i, int(j))))
+    return pairs
+
+
+def _clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    """Vectors in 30 loose clusters with 40 planted near-copies (row 2000 + i copies row i)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (30, dim))
+    X = centres[rng.integers(0, 30, n)] + rng.normal(0, 0.7, (n, dim))
+    X[2000:2040] = X[:40] + rng.normal(0, 0.02, (40, dim))
+    return X.astype(np.float32)
+
+
+def test_exact_search_is_each_rows_nearest_above_threshold() -> None:
+    X = _clustered(2500, 24)
+    pairs = candidate_pairs(X, 0.9, neighbours=3)
     found = set(zip(pairs.first.tolist(), pairs.second.tolist(), strict=True))
-    assert found == set(zip(i.tolist(), j.tolist(), strict=True))
-    assert (pairs.first < pairs.second).all() and len(pairs) >= 20
+    assert found == _brute_force(X, 0.9, 3)
+    assert (pairs.first < pairs.second).all() and len(pairs) >= 40
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    exact = np.einsum("ij,ij->i", U[pairs.first], U[pairs.second])
+    np.testing.assert_allclose(pairs.similarity, exact, atol=1e-5)
+
+
+def test_approximate_search_finds_the_planted_copies_with_exact_similarities() -> None:
+    X = _clustered(3000, 300)  # above PCA's 256 dimensions, so the projection is used
+    pairs = candidate_pairs(X, 0.95, exact_up_to=1000)  # force the IVF path
+    found = set(zip(pairs.first.tolist(), pairs.second.tolist(), strict=True))
+    assert {(i, 2000 + i) for i in range(40)} <= found
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    exact = np.einsum("ij,ij->i", U[pairs.first], U[pairs.second])
+    np.testing.assert_allclose(pairs.similarity, exact, atol=1e-5)
+
+
+def test_confirmed_pairs_come_from_the_cache_on_a_rerun(make_tree: TreeFactory, tmp_path: Path,
+                                                         cache_path: Path) -> None:
+    root = make_tree({"a": 6}, ext=".jpg")
+    Image.open(root / "a/img_001.jpg").save(root / "a/z_reencoded.jpg", quality=40)
+    files = sorted((root / "a").iterdir())
+    contents = [hash_file(f) for f in files]
+    X = np.random.default_rng(0).normal(0, 1, (len(files), 8)).astype(np.float32)
+    X[-1] = X[1] * 1.01  # the re-encode's vector next to its original's
+    far = X.copy()
+    far[-1] = -X[1]  # no longer a candidate: only a stored answer can still pair them
+    by_content = dict(zip(contents, files, strict=True))
+    with EmbeddingCache(cache_path) as cache:
+        first = near_duplicates(contents, X, 0.9, "vectors-a", cache, by_content)
+        assert list(zip(first.first.tolist(), first.second.tolist(), strict=True)) == [(1, len(files) - 1)]
+        again = near_duplicates(contents, far, 0.9, "vectors-a", cache, by_content)
+        assert again.first.tolist() == first.first.tolist()
+        other_model = near_duplicates(contents, far, 0.9, "vectors-b", cache, by_content)
+    assert len(other_model) == 0  # other vectors' name: searched again
 
 
 def test_dedup_keeps_first_path_without_chains() -> None:

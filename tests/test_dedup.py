@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
+from PIL import Image
 
 from conftest import TreeFactory
 from repsample import select
@@ -35,6 +36,22 @@ def test_duplicates_are_not_eligible(make_tree: TreeFactory, tmp_path: Path, cac
 
     off = select(root, tmp_path / "off", per_class=6, cache=cache_path, dedup=False, **FAST)
     assert off.groups[0].selected == 6 and off.groups[0].excluded == 0
+
+
+def test_no_dedup_skips_the_near_search_but_lists_exact_copies(
+        make_tree: TreeFactory, tmp_path: Path, cache_path: Path) -> None:
+    root = make_tree({"train/a": 6})
+    shutil.copy(root / "train/a/img_000.jpg", root / "train/a/z_copy.jpg")
+    Image.open(root / "train/a/img_001.jpg").save(root / "train/a/z_reencoded.jpg", quality=40)
+    on = select(root, tmp_path / "on", per_class=3, cache=cache_path, **FAST)
+    off = select(root, tmp_path / "off", per_class=3, cache=cache_path, dedup=False, **FAST)
+    assert on.groups[0].excluded == 2 and off.groups[0].excluded == 0
+    rows = {r["path"]: r for r in read_manifest(tmp_path / "off" / "manifest.csv")}
+    assert rows["train/a/z_copy.jpg"]["duplicate_of"] == "train/a/img_000.jpg"
+    assert rows["train/a/z_reencoded.jpg"]["duplicate_of"] == ""  # not searched for
+    check = json.loads((tmp_path / "off" / "run.json").read_text())["check"]
+    assert check["near_searched"] is False and check["near_pairs"] == 0
+    assert json.loads((tmp_path / "on" / "run.json").read_text())["check"]["near_searched"] is True
 
 
 def test_dedup_is_a_no_op_without_duplicates(make_tree: TreeFactory, tmp_path: Path,

@@ -171,7 +171,8 @@ def cli() -> None:
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Write OUTPUT/report.html (thumbnails under OUTPUT/.report).")
 @click.option("--dedup/--no-dedup", default=True, show_default=True,
-              help="Near-duplicates in a group count once: only the first path is eligible.")
+              help="Near-duplicates in a group count once: only the first path is eligible. "
+                   "--no-dedup also skips the near-duplicate search (exact copies are still listed).")
 @click.option("--drop-leaks", is_flag=True,
               help="Keep train images that also appear in another split out of the selection.")
 @click.option("--dup-threshold", type=float, default=DUP_THRESHOLD, show_default=True,

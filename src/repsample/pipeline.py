@@ -150,7 +150,7 @@ def _build(
         # Between embedding and selection: dedup per group, leaks across groups (repsample check).
         findings = hygiene_pass(groups, prints, cache, embedder, config.dup_threshold,
                                 {p for paths in kept.values() for p in paths}, max(1, workers),
-                                progress)
+                                progress, near=config.dedup or config.drop_leaks)
         _check_drop_leaks(config, findings)
 
         write_check_csv(dst / CHECK_CSV, findings)

@@ -16,7 +16,7 @@ import numpy as np
 from repsample.hygiene.dedup import group_duplicates
 from repsample.hygiene.exact import content_ids
 from repsample.hygiene.leaks import dataset_splits, is_train_split, split_of
-from repsample.hygiene.near import similar_pairs
+from repsample.hygiene.near import Pairs, candidate_pairs
 from repsample.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class Findings:
     threshold: float
     contents: int  # distinct readable contents searched
     pairs: int  # pairs of distinct contents confirmed as near-duplicates
+    near_searched: bool = True  # False: only exact copies were looked for
     _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def file(self, path: str) -> int:
@@ -84,6 +85,7 @@ class Findings:
             "unreadable": len(self.errors),
             "threshold": self.threshold,
             "distinct_contents": self.contents,
+            "near_searched": self.near_searched,
             "near_pairs": self.pairs,
             "duplicates": len(self.duplicates),
             "exact_duplicates": sum(m.exact for m in self.duplicates.values()),
@@ -103,22 +105,22 @@ def find(
     errors: Mapping[int, str],
     threshold: float = DEFAULT_THRESHOLD,
     kept: Collection[int] = (),
-    verify: Callable[[list[str]], Callable[[np.ndarray, np.ndarray], np.ndarray]] | None = None,
+    search: Callable[[list[str], np.ndarray], Pairs] | None = None,
     progress: Progress | None = None,
 ) -> Findings:
     """Run the pass over files given in group order, paths sorted within each group.
 
     hashes[f]: f's content hash (None when unreadable); vectors: embedding per hash (a hash
     without one is unreadable as an image, and its error is in ``errors``); kept: files an
-    earlier selection kept, never marked duplicates. verify(hashes) gives the filter that keeps
-    the candidate pairs of contents (rows numbered like hashes) that are really the same picture
-    (verify.py); without it, every pair above the threshold is a near-duplicate.
+    earlier selection kept, never marked duplicates. search(hashes, vectors) gives the pairs of
+    distinct contents (rows numbered like hashes) that are near-duplicates (pairs.py confirms
+    them by pixels); without it, every candidate pair above the threshold is one (near.py).
     """
     usable = [h if h is not None and h in vectors else None for h in hashes]
     content, distinct = content_ids(usable)
     X = np.stack([vectors[h] for h in distinct]) if distinct else np.empty((0, 1), np.float32)
-    pairs = similar_pairs(X, threshold, progress=progress,
-                          keep=verify(distinct) if verify is not None else None)
+    pairs = (search(distinct, X) if search is not None
+             else candidate_pairs(X, threshold, progress=progress))
     neighbours = _neighbours(pairs.first, pairs.second, pairs.similarity)
     logger.info("hygiene: %d files, %d distinct contents, %d near-duplicate pairs",
                 len(paths), len(distinct), len(pairs))

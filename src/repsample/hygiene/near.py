@@ -1,20 +1,36 @@
-"""Near-duplicates: every pair of embeddings whose cosine similarity reaches a threshold.
+"""Near-duplicate candidates: each content's nearest neighbours whose cosine reaches a threshold.
 
-The search is exact and blocked: rows are unit-normalised once, then the upper triangle of the
-similarity matrix is computed one ``block x block`` tile at a time and only the pairs above the
-threshold are kept, so memory is the embeddings plus one tile, never an n x n matrix.
+A near-duplicate of an image is among its very nearest neighbours, so the search asks faiss for
+each row's NEIGHBOURS nearest rows instead of every pair above the threshold: on a dataset of
+look-alikes (one product shot 20,000 times) the pairs above a threshold grow as n^2, the nearest
+neighbours as n. Up to EXACT_UP_TO rows the search is exact (faiss's flat index: blocked matrix
+products); above, an inverted-file index over a PCA projection visits a few cells per row and
+the candidates it returns are rescored on the full vectors (faiss's refine step), so every
+similarity reported is exact. bench/duplicates.py measures the candidate recall against exact.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from repsample.progress import Progress, SilentProgress
 
-DEFAULT_BLOCK = 2048
+NEIGHBOURS = 16
+"""Nearest neighbours searched per content. An image with more distinct near-duplicates than
+this is still linked to its 16 closest, and through them to the rest of its set."""
+EXACT_UP_TO = 50_000
+"""Rows up to which the search is exact; above, approximate (IVF over PCA, then exact rescoring)."""
+PCA_DIMS = 256
+CELLS_PER_SQRT_N = 4  # IVF cells: 4 sqrt(n), faiss's usual choice
+PROBES = 16  # cells visited per query
+TRAIN_PER_CELL = 40  # training rows per cell, as faiss asks for (at least 39)
+REFINE = 2  # the approximate search returns REFINE x NEIGHBOURS candidates to rescore
+_CHUNK = 4096  # queries per search call: progress, and bounded result memory
 
 
 @dataclass(frozen=True)
@@ -28,6 +44,13 @@ class Pairs:
     def __len__(self) -> int:
         return len(self.first)
 
+    def subset(self, mask: np.ndarray) -> Pairs:
+        return Pairs(self.first[mask], self.second[mask], self.similarity[mask])
+
+    @staticmethod
+    def empty() -> Pairs:
+        return Pairs(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
+
 
 def unit_rows(X: np.ndarray) -> np.ndarray:
     """Rows scaled to length 1 (float32); an all-zero row stays zero and matches nothing."""
@@ -37,42 +60,76 @@ def unit_rows(X: np.ndarray) -> np.ndarray:
     return out
 
 
-def similar_pairs(
+def candidate_pairs(
     X: np.ndarray,
     threshold: float,
-    block: int = DEFAULT_BLOCK,
+    neighbours: int = NEIGHBOURS,
     progress: Progress | None = None,
-    keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    exact_up_to: int = EXACT_UP_TO,
 ) -> Pairs:
-    """All pairs of rows of X with cosine similarity >= threshold, by blocked matrix products.
-
-    keep(first, second) -> mask filters each tile's candidates as they come, so memory holds
-    only the pairs kept, however many candidates a uniform dataset gives.
-    """
-    U = unit_rows(X)
-    n = len(U)
-    starts = range(0, n, block)
-    bar = (progress or SilentProgress()).stage("check", len(starts) * (len(starts) + 1) // 2)
+    """Each row's ``neighbours`` nearest other rows with cosine similarity >= threshold, as
+    pairs (each once, first < second)."""
+    n = len(X)
+    if n < 2:
+        return Pairs.empty()
+    U = np.ascontiguousarray(unit_rows(X))
+    k = min(neighbours, n - 1) + 1  # + 1: a row finds itself
+    index = _exact_index(U) if n <= exact_up_to else _approximate_index(U)
+    bar = (progress or SilentProgress()).stage("check", math.ceil(n / _CHUNK))
     firsts, seconds, sims = [], [], []
-    for a in starts:
-        rows = U[a : a + block]
-        for b in range(a, n, block):
-            tile = rows @ U[b : b + block].T
-            if a == b:
-                tile = np.triu(tile, k=1)  # each pair once, never a row with itself
-            i, j = np.nonzero(tile >= threshold)
-            sim = tile[i, j]
-            i, j = i + a, j + b
-            if keep is not None and len(i):
-                mask = keep(i, j)
-                i, j, sim = i[mask], j[mask], sim[mask]
-            firsts.append(i)
-            seconds.append(j)
-            sims.append(sim)
-            bar.advance()
+    for start in range(0, n, _CHUNK):
+        distances, found = index.search(U[start : start + _CHUNK], k)
+        similarity = 1.0 - distances / 2  # unit rows: squared Euclidean distance = 2 - 2 cosine
+        rows = np.arange(start, start + len(found))[:, None]
+        keep = (found >= 0) & (found != rows) & (similarity >= threshold)
+        a, b = np.broadcast_to(rows, found.shape)[keep], found[keep]
+        firsts.append(np.minimum(a, b))
+        seconds.append(np.maximum(a, b))
+        sims.append(similarity[keep])
+        bar.advance()
     bar.close()
-    if not firsts:
-        empty = np.empty(0, np.int64)
-        return Pairs(empty, empty.copy(), np.empty(0, np.float32))
-    return Pairs(np.concatenate(firsts).astype(np.int64), np.concatenate(seconds).astype(np.int64),
-                 np.concatenate(sims).astype(np.float32))
+    first, second = np.concatenate(firsts).astype(np.int64), np.concatenate(seconds).astype(np.int64)
+    similarity = np.minimum(np.concatenate(sims).astype(np.float32), 1.0)
+    _, once = np.unique(first * n + second, return_index=True)  # a pair found from both ends
+    return Pairs(first[once], second[once], similarity[once])
+
+
+def confirmed(pairs: Pairs, keep: Callable[[np.ndarray, np.ndarray], np.ndarray],
+              chunk: int = 1 << 16) -> Pairs:
+    """The pairs that ``keep(first, second) -> mask`` confirms, asked a chunk at a time."""
+    mask = np.zeros(len(pairs), bool)
+    for start in range(0, len(pairs), chunk):
+        part = slice(start, start + chunk)
+        mask[part] = keep(pairs.first[part], pairs.second[part])
+    return pairs.subset(mask)
+
+
+def _exact_index(U: np.ndarray) -> Any:
+    import faiss
+
+    index = faiss.IndexFlatL2(U.shape[1])
+    index.add(U)
+    return index
+
+
+def _approximate_index(U: np.ndarray) -> Any:
+    """IVF over a PCA projection, refined on the full vectors: the search returns the exact
+    distances of the best of REFINE x k candidates.
+
+    Rows are unit length, so the nearest by cosine are the nearest by Euclidean distance, which
+    the (centred) projection keeps approximately.
+    """
+    import faiss
+
+    n, dim = U.shape
+    cells = max(1, min(int(CELLS_PER_SQRT_N * math.sqrt(n)), n // TRAIN_PER_CELL))
+    reduced = min(PCA_DIMS, dim)
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatL2(reduced), reduced, cells, faiss.METRIC_L2)
+    ivf.nprobe = min(PROBES, cells)
+    base = faiss.IndexPreTransform(faiss.PCAMatrix(dim, reduced), ivf)
+    sample = np.random.default_rng(0).choice(n, min(n, TRAIN_PER_CELL * cells), replace=False)
+    base.train(U[np.sort(sample)])
+    index = faiss.IndexRefine(base, faiss.IndexFlatL2(dim))
+    index.k_factor = REFINE
+    index.add(U)
+    return index

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from repsample.cache import EmbeddingCache
 from repsample.config import SelectConfig
 from repsample.embed import Embedder, decode_workers, exported_models_dir
@@ -17,8 +19,9 @@ from repsample.engines import EmbedOptions, run_embed_stage
 from repsample.export import check_paths, write_atomic
 from repsample.fingerprint import Fingerprint
 from repsample.hygiene.findings import Findings, find
+from repsample.hygiene.near import Pairs
 from repsample.hygiene.output import CHECK_CSV, write_check_csv
-from repsample.hygiene.verify import Verifier
+from repsample.hygiene.pairs import near_duplicates
 from repsample.progress import Progress, SilentProgress
 from repsample.publish import OutputTransaction
 from repsample.scan import Group, scan
@@ -50,8 +53,13 @@ def hygiene_pass(
     kept: Collection[str] = (),
     workers: int = 2,
     progress: Progress | None = None,
+    near: bool = True,
 ) -> Findings:
-    """Find duplicates and leaks among already embedded groups (prints: per group, file order)."""
+    """Find duplicates and leaks among already embedded groups (prints: per group, file order).
+
+    near=False skips the near-duplicate search (a select that neither dedups nor drops leaks
+    needs none): exact copies are still found, from the content hashes.
+    """
     paths: list[str] = []
     names: list[str] = []
     hashes: list[str | None] = []
@@ -74,10 +82,13 @@ def hygiene_pass(
             errors[i] = (entry.error if entry else None) or "not embedded"
     kept_files = [i for i, p in enumerate(paths) if p in kept]
 
-    def verify(distinct: list[str]) -> Verifier:
-        return Verifier(distinct, file_of, cache, workers)
+    def search(distinct: list[str], X: np.ndarray) -> Pairs:
+        if not near:
+            return Pairs.empty()
+        return near_duplicates(distinct, X, threshold, embedder.key, cache, file_of, workers, progress)
 
-    return find(paths, names, hashes, vectors, errors, threshold, kept_files, verify, progress)
+    findings = find(paths, names, hashes, vectors, errors, threshold, kept_files, search, progress)
+    return dataclasses.replace(findings, near_searched=near)
 
 
 def check(

@@ -55,25 +55,15 @@ def _grey(d: np.ndarray) -> np.ndarray:
     return d[:1024].reshape(32, 32)
 
 
-def bits(d: np.ndarray, mirrored: bool = False) -> np.ndarray:
-    """pHash: the 8 x 8 lowest DCT frequencies of the thumbnail, one bit each above their median."""
+def bits(d: np.ndarray, mirrored: bool = False) -> np.uint64:
+    """pHash: the 8 x 8 lowest DCT frequencies of the thumbnail, one bit each above their median,
+    packed in one 64-bit word (differing bits are then one XOR and a popcount)."""
     from scipy.fft import dctn
 
     block = dctn(_grey(d).astype(np.float64), norm="ortho")[:8, :8] * (_MIRROR if mirrored else 1.0)
-    out: np.ndarray = (block > np.median(block)).ravel()
-    return out
-
-
-def distance(a: np.ndarray, b: np.ndarray) -> int:
-    """Differing bits between two images' pHashes, the second as it is or mirrored."""
-    first = bits(a)
-    return int(min(np.count_nonzero(first != bits(b)), np.count_nonzero(first != bits(b, True))))
-
-
-def correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Cross-correlation of the two thumbnails, the second as it is or mirrored."""
-    ga, gb = _grey(a), _grey(b)
-    return max(float((ga * gb).sum()), float((ga * gb[:, ::-1]).sum()))
+    packed = np.packbits((block > np.median(block)).ravel())
+    word: np.uint64 = np.uint64(int.from_bytes(packed.tobytes(), "big"))
+    return word
 
 
 def descriptors(
@@ -104,14 +94,8 @@ def descriptors(
     return out
 
 
-def same_picture(a: np.ndarray, b: np.ndarray, max_distance: int = MAX_DISTANCE) -> bool:
-    colours_agree = float(np.abs(a[1024:] - b[1024:]).max()) <= MAX_COLOUR_SHIFT
-    return (colours_agree and distance(a, b) <= max_distance
-            and correlation(a, b) >= MIN_CORRELATION)
-
-
 class Verifier:
-    """Confirms candidate pairs of contents (numbered like ``hashes``) tile by tile, vectorised.
+    """Confirms candidate pairs of contents (numbered like ``hashes``) a chunk at a time, vectorised.
 
     Descriptors are fetched or computed on first need: contents never in a candidate pair are
     never decoded again.
@@ -122,8 +106,8 @@ class Verifier:
         self.hashes, self.paths, self.cache, self.workers = hashes, paths, cache, workers
         self.max_distance = max_distance
         n = len(hashes)
-        self._plain = np.zeros((n, 64), bool)
-        self._mirror = np.zeros((n, 64), bool)
+        self._plain = np.zeros(n, np.uint64)
+        self._mirror = np.zeros(n, np.uint64)
         self._colour = np.zeros((n, 3), np.float32)
         self._thumb = np.zeros((n, 32, 32), np.float16)  # 2 KiB a content: 200 MB at 100,000
         self._state = np.zeros(n, np.int8)  # 0 unknown, 1 described, -1 cannot be described
@@ -131,8 +115,8 @@ class Verifier:
     def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         self._describe(np.union1d(first, second))
         ok = (self._state[first] == 1) & (self._state[second] == 1)
-        plain = np.count_nonzero(self._plain[first] != self._plain[second], axis=1)
-        mirror = np.count_nonzero(self._plain[first] != self._mirror[second], axis=1)
+        plain = np.bitwise_count(self._plain[first] ^ self._plain[second])
+        mirror = np.bitwise_count(self._plain[first] ^ self._mirror[second])
         shift = np.abs(self._colour[first] - self._colour[second]).max(axis=1)
         result: np.ndarray = (ok & (np.minimum(plain, mirror) <= self.max_distance)
                               & (shift <= MAX_COLOUR_SHIFT))

@@ -116,7 +116,9 @@ def _summary(run: RunData, by_kind: dict[str, list[Pair]]) -> str:
     check = run.record.get("check") or {}
     threshold = check.get("threshold")
     facts = [f"{len(run.check or [])} rows in check.csv"]
-    if isinstance(threshold, (int, float)):
+    if check.get("near_searched") is False:
+        facts.append("near-duplicates not searched (--no-dedup): only exact copies are listed")
+    elif isinstance(threshold, (int, float)):
         facts.append(f"near-duplicate threshold: cosine similarity ≥ {threshold:g}")
     dedup = _dedup(run)
     if dedup is not None:

@@ -1,0 +1,77 @@
+"""Near-duplicate pairs of contents: candidates from the embeddings (near.py), confirmed by the
+pixels (verify.py), and remembered in the cache under the contents and settings that made them,
+so a rerun on unchanged data neither searches nor decodes again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from repsample.cache import EmbeddingCache
+from repsample.hygiene import near, verify
+from repsample.hygiene.near import Pairs, candidate_pairs, confirmed
+from repsample.progress import Progress
+
+logger = logging.getLogger(__name__)
+
+VERSION = 1  # bump when the search or the confirmation changes its answer
+
+
+def pairs_key(vectors: str, contents: Sequence[str], threshold: float) -> str:
+    """Names the confirmed pairs: what decides them besides the contents themselves."""
+    settings = (f"near-duplicates|v{VERSION}|{vectors}|{threshold!r}|{near.NEIGHBOURS}|"
+                f"{near.EXACT_UP_TO}|{near.PCA_DIMS}|{near.PROBES}|{verify.DESCRIPTOR_KEY}|"
+                f"{verify.MAX_DISTANCE}|{verify.MAX_COLOUR_SHIFT}|{verify.MIN_CORRELATION}")
+    digest = hashlib.sha256(settings.encode())
+    for content in contents:
+        digest.update(content.encode() + b"\n")
+    return digest.hexdigest()
+
+
+def near_duplicates(
+    contents: list[str],
+    X: np.ndarray,
+    threshold: float,
+    vectors: str,
+    cache: EmbeddingCache,
+    files: Mapping[str, Path | str],
+    workers: int = 2,
+    progress: Progress | None = None,
+) -> Pairs:
+    """Confirmed pairs among ``contents`` (rows of X; vectors names the model that made X).
+
+    files: one readable file per content, decoded only for contents in a candidate pair.
+    """
+    key = pairs_key(vectors, contents, threshold)
+    stored = cache.get_blob(key)
+    if stored is not None:
+        try:
+            return _from_bytes(stored)
+        except Exception:  # numpy and zipfile raise many types; a damaged entry is a lost shortcut
+            logger.warning("stored near-duplicate pairs unreadable; searching again")
+    candidates = candidate_pairs(X, threshold, progress=progress)
+    pairs = confirmed(candidates, verify.Verifier(contents, files, cache, workers))
+    logger.info("near-duplicates: %d candidate pairs, %d confirmed", len(candidates), len(pairs))
+    cache.put_blob(key, _to_bytes(pairs))
+    return pairs
+
+
+def _to_bytes(pairs: Pairs) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, first=pairs.first, second=pairs.second, similarity=pairs.similarity)
+    return buffer.getvalue()
+
+
+def _from_bytes(data: bytes) -> Pairs:
+    with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+        pairs = Pairs(stored["first"].astype(np.int64), stored["second"].astype(np.int64),
+                      stored["similarity"].astype(np.float32))
+    if not len(pairs.first) == len(pairs.second) == len(pairs.similarity):
+        raise ValueError("pair arrays of different lengths")
+    return pairs
