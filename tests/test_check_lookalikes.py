@@ -14,7 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from conftest import EXAMPLE
-from repsample.hygiene.run import check
+from repsample.checking import check
 
 LOOKALIKES = [
     "test/Ankle boot/test_05794.png", "test/Ankle boot/test_04474.png",

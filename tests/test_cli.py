@@ -47,8 +47,9 @@ def one_line_error(code: int, out: str, *needles: str) -> None:
 @pytest.mark.parametrize(
     ("extra", "needles"),
     [
-        (["--model", "vgg99"], ["unknown model 'vgg99'", "efficientnet-lite0", "resnet18"]),
-        (["--strategy", "magic"], ["unknown strategy 'magic'", "centroid"]),
+        (["--model", "vgg99"], ["--model", "'vgg99'", "efficientnet-lite0", "resnet18"]),
+        (["--strategy", "magic"], ["--strategy", "'magic'", "centroid"]),
+        (["--device", "tpu"], ["--device", "'tpu'", "cuda:N"]),
         (["--per-class", "0"], ["--per-class must be at least 1"]),
         (["--weights", "nowhere.pt"], ["nowhere.pt"]),
         (["--k-min", "9", "--k-max", "3"], ["--k-min"]),

@@ -18,9 +18,10 @@ _PUBLIC = {
     "allocate": "allocate", "list_allocations": "allocate",
     "SelectConfig": "config",
     "Embedded": "embed", "Embedder": "embed", "embed_images": "embed",
-    "RepsampleError": "errors",
+    "RepsampleError": "errors", "UsageError": "errors", "MissingExtra": "errors",
+    "EnvironmentProblem": "errors", "UnknownNameError": "errors",
     "evaluate_output": "evaluate",
-    "check": "hygiene.run",
+    "check": "checking", "CheckResult": "checking",
     "ModelSpec": "models", "get_model": "models", "list_models": "models", "register_model": "models",
     "GroupResult": "pipeline", "SelectResult": "pipeline", "select": "pipeline",
     "STRATEGIES": "select", "CentroidSelector": "select", "ClusterSelector": "select",
@@ -29,11 +30,17 @@ _PUBLIC = {
 
 if TYPE_CHECKING:
     from repsample.allocate import allocate, list_allocations
+    from repsample.checking import CheckResult, check
     from repsample.config import SelectConfig
     from repsample.embed import Embedded, Embedder, embed_images
-    from repsample.errors import RepsampleError
+    from repsample.errors import (
+        EnvironmentProblem,
+        MissingExtra,
+        RepsampleError,
+        UnknownNameError,
+        UsageError,
+    )
     from repsample.evaluate import evaluate_output
-    from repsample.hygiene.run import check
     from repsample.models import ModelSpec, get_model, list_models, register_model
     from repsample.pipeline import GroupResult, SelectResult, select
     from repsample.select import STRATEGIES, CentroidSelector, ClusterSelector, list_strategies
@@ -67,14 +74,19 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "STRATEGIES",
     "CentroidSelector",
+    "CheckResult",
     "ClusterSelector",
     "Embedded",
     "Embedder",
+    "EnvironmentProblem",
     "GroupResult",
+    "MissingExtra",
     "ModelSpec",
     "RepsampleError",
     "SelectConfig",
     "SelectResult",
+    "UnknownNameError",
+    "UsageError",
     "__version__",
     "allocate",
     "check",

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
+from click.shell_completion import CompletionItem
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -24,27 +26,40 @@ from rich.progress import (
 from rich.table import Table
 
 from repsample._version import __version__
-from repsample.errors import RepsampleError, os_problem
-from repsample.hygiene.findings import DEFAULT_THRESHOLD as DUP_THRESHOLD
+from repsample.config import CHECK_OPTIONS, SelectConfig
+from repsample.errors import RepsampleError, UsageError, os_problem
+from repsample.params import Device, OneOf
+from repsample.scan import DEFAULT_EXTENSIONS
 
 console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class RichProgress:
-    """One bar per stage, counts and ETA; a stage opened again (next group) extends its bar."""
+    """One bar per stage, counts and ETA. A stage's total is what ``expect`` announced, or the
+    sum of what its openings asked for, whichever is larger."""
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
         self._tasks: dict[str, TaskID] = {}
+        self._expected: dict[str, int] = {}
+        self._opened: dict[str, int] = {}
+
+    def expect(self, name: str, total: int) -> None:
+        self._expected[name] = total
+        self._bar(name)
 
     def stage(self, name: str, total: int) -> _Stage:
+        self._opened[name] = self._opened.get(name, 0) + total
+        return _Stage(self._progress, self._bar(name))
+
+    def _bar(self, name: str) -> TaskID:
+        total = max(self._expected.get(name, 0), self._opened.get(name, 0))
         if name not in self._tasks:
             self._tasks[name] = self._progress.add_task(name, total=total)
         else:
-            task = self._tasks[name]
-            current = self._progress.tasks[task].total or 0
-            self._progress.update(task, total=current + total)
-        return _Stage(self._progress, self._tasks[name])
+            self._progress.update(self._tasks[name], total=total)
+        return self._tasks[name]
 
 
 class _Stage:
@@ -105,9 +120,12 @@ class _Commands(click.Group):
 
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # click's own (a bad choice, a missing argument): one line too
+            where = f"repsample {exc.ctx.info_name} --help" if exc.ctx is not None else "repsample --help"
+            raise CommandError(f"{exc.format_message()} (see {where})") from None
         except RepsampleError as exc:
             failure = EnvironmentFailure if exc.exit_code == EnvironmentFailure.exit_code else CommandError
-            raise failure(str(exc)) from None
+            raise failure(exc.flag if isinstance(exc, UsageError) else str(exc)) from None
         except OSError as exc:
             where = f"{exc.filename}" if exc.filename else "a file"
             raise EnvironmentFailure(str(os_problem(exc, where))) from None
@@ -124,75 +142,95 @@ def cli() -> None:
     """Turn a large image dataset into a smaller one that is still varied and representative."""
 
 
+class _LazyChoice(click.Choice):  # type: ignore[type-arg]
+    """A choice among a registry's names, read when shown or checked: plugins may add names, and
+    listing the strategies imports scikit-learn, which `repsample --help` must not."""
+
+    def __init__(self, names: Callable[[], Sequence[str]]) -> None:
+        self._names = names
+        super().__init__((), case_sensitive=True)
+
+    @property  # type: ignore[override]
+    def choices(self) -> Sequence[str]:
+        return tuple(self._names())
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:
+        pass  # click's __init__ stores the (empty) tuple it was given
+
+
+class _DeviceType(click.ParamType):  # type: ignore[type-arg]
+    name = "device"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[auto|cpu|cuda|cuda:N]"
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[CompletionItem]:
+        return [CompletionItem(c) for c in ("auto", "cpu", "cuda") if c.startswith(incomplete)]
+
+
+def _config_option(name: str) -> Callable[[F], F]:
+    """The click option of one SelectConfig field: flag, default, help and choices from it."""
+    field = {f.name: f for f in dataclasses.fields(SelectConfig)}[name]
+    flag, help_text = "--" + name.replace("_", "-"), field.metadata["help"]
+    constraint = field.metadata.get("constraint")
+    kwargs: dict[str, Any] = {"default": field.default, "show_default": True, "help": help_text}
+    if isinstance(constraint, OneOf):
+        kwargs["type"] = _LazyChoice(constraint.names)
+    elif isinstance(constraint, Device):
+        kwargs["type"] = _DeviceType()
+    elif field.type in ("int", "int | None"):
+        kwargs["type"] = int
+    elif field.type in ("float", "float | None"):
+        kwargs["type"] = float
+    elif field.type == "Path | None":
+        kwargs["type"] = click.Path(path_type=Path)
+    if field.type == "bool":
+        decls = [f"{flag}/--no-{flag[2:]}"] if field.default else [flag]
+        return click.option(*decls, name, is_flag=True, **kwargs)
+    if name == "extensions":  # one comma-separated argument on the command line
+        kwargs.update(default=",".join(DEFAULT_EXTENSIONS), help=help_text + " Comma-separated.")
+    elif name == "groups":
+        kwargs.update(default=(), multiple=True, metavar="REL", show_default=False,
+                      help=help_text + " Repeatable.")
+    elif name == "per_class":  # None on the command line: given together with --fraction?
+        kwargs.update(default=None, show_default=False,
+                      help=help_text + f" [default: {field.default}]")
+    elif field.default is None:
+        kwargs["show_default"] = False
+    return click.option(flag, name, **kwargs)
+
+
+def _config_options(*names: str) -> Callable[[F], F]:
+    def decorate(command: F) -> F:
+        for name in reversed(names):
+            command = _config_option(name)(command)
+        return command
+
+    return decorate
+
+
+def _config(extensions: str, groups: tuple[str, ...], **options: Any) -> SelectConfig:
+    """A SelectConfig from the command line's values (extensions and groups as typed)."""
+    if options.get("per_class", 0) is not None and options.get("fraction") is not None:
+        _fail("give --per-class or --fraction, not both")
+    if options.get("per_class", 0) is None:
+        del options["per_class"]  # the config's default
+    return SelectConfig(extensions=tuple(e for e in extensions.split(",") if e.strip()) or ("",),
+                        groups=groups or None, **options)
+
+
 @cli.command("select")
 @click.argument("input_dir", metavar="INPUT")
 @click.argument("output_dir", metavar="OUTPUT")
-@click.option("--per-class", type=int, default=None,
-              help="Images to keep per group (folder that holds images) [default: 1000].")
-@click.option("--fraction", type=float, default=None,
-              help="Instead of --per-class: keep this share of each group (0 < F <= 1).")
-@click.option("--keep", type=click.Path(path_type=Path), default=None, metavar="MANIFEST",
-              help="An earlier manifest.csv: keep its selected images and add to them.")
-@click.option("--model", default="efficientnet-lite0", show_default=True,
-              help="Embedding model; `repsample models` lists them.")
-@click.option("--weights", default="default", show_default=True,
-              help="default (pretrained), random (untrained), or a local state_dict file.")
-@click.option("--strategy", default="herding", show_default=True,
-              help="Selection strategy; `repsample strategies` lists them.")
-@click.option("--allocation", default="proportional", show_default=True,
-              help="How a group's budget is split across clusters.")
-@click.option("--k-min", type=int, default=5, show_default=True)
-@click.option("--k-max", type=int, default=20, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--extensions", default=".jpg,.jpeg,.png", show_default=True,
-              help="Comma-separated file extensions, matched in any case.")
-@click.option("--groups", multiple=True, metavar="REL",
-              help="Only these groups (paths relative to INPUT); repeatable.")
-@click.option("--follow-symlinks", is_flag=True,
-              help="Follow symlinks that lead outside INPUT (by default they are skipped and counted).")
-@click.option("--mode", type=click.Choice(["copy", "hardlink", "symlink", "none"]), default="copy",
-              show_default=True, help="How selected files reach OUTPUT.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
-              help="Inference: auto = ONNX Runtime on CPU where installed, else PyTorch.")
-@click.option("--precision", type=click.Choice(["fp32", "int8", "bf16", "fp16"]), default="fp32",
-              show_default=True, help="Embedding arithmetic: int8 (CPU, ONNX Runtime), bf16 (CPU "
-              "with native bf16 via OpenVINO, or CUDA), fp16 (CUDA). Faster, moves neighbours.")
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--workers", type=int, default=None,
-              help="Decoding threads [default: min(4, CPUs)]; with --engine ray, model actors.")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Who embeds: this process, or a Ray Data pipeline (pip install 'repsample[ray]').")
-@click.option("--ray-address", default=None, metavar="ADDR",
-              help="Ray cluster to join (with --engine ray) [default: start a local Ray].")
-@click.option("--cache", type=click.Path(path_type=Path), default=None,
-              help="Embedding cache database [default: in the user's cache folder].")
-@click.option("--overwrite", is_flag=True, help="Replace an earlier selection in OUTPUT.")
-@click.option("--report/--no-report", default=True, show_default=True,
-              help="Write OUTPUT/report.html (thumbnails under OUTPUT/.report).")
-@click.option("--dedup/--no-dedup", default=True, show_default=True,
-              help="Near-duplicates in a group count once: only the first path is eligible. "
-                   "--no-dedup also skips the near-duplicate search (exact copies are still listed).")
-@click.option("--drop-leaks", is_flag=True,
-              help="Keep train images that also appear in another split out of the selection.")
-@click.option("--dup-threshold", type=float, default=DUP_THRESHOLD, show_default=True,
-              help="Embedding cosine similarity from which a pair is checked as a near-duplicate.")
+@_config_options(*(f.name for f in dataclasses.fields(SelectConfig)))
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
-def select_command(input_dir: str, output_dir: str, quiet: bool, extensions: str,
-                   groups: tuple[str, ...], **options: Any) -> None:
+def select_command(input_dir: str, output_dir: str, quiet: bool, **options: Any) -> None:
     """Select a representative subset of every class folder under INPUT into OUTPUT."""
-    from repsample.config import SelectConfig
     from repsample.pipeline import select
 
-    if options["per_class"] is not None and options["fraction"] is not None:
-        _fail("give --per-class or --fraction, not both")
-    if options["per_class"] is None:
-        del options["per_class"]  # the config's default
-    config = SelectConfig(
-        extensions=tuple(e for e in extensions.split(",") if e.strip()) or ("",),
-        groups=groups or None,
-        **options,
-    )
+    config = _config(**options)
     with _progress(quiet) as progress:
         result = select(input_dir, output_dir, config, progress=progress, command=sys.argv)
     if not quiet:
@@ -225,41 +263,17 @@ def _summary(result: Any) -> None:
 
 
 @cli.command("check")
-@click.argument("input_dir", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("input_dir", metavar="INPUT")
 @click.argument("output_dir", metavar="OUTPUT", type=click.Path(path_type=Path))
-@click.option("--model", default="efficientnet-lite0", show_default=True,
-              help="Embedding model; `repsample models` lists them.")
-@click.option("--weights", default="default", show_default=True,
-              help="default (pretrained), random (untrained), or a local state_dict file.")
-@click.option("--dup-threshold", type=float, default=DUP_THRESHOLD, show_default=True,
-              help="Embedding cosine similarity from which a pair is checked as a near-duplicate.")
-@click.option("--extensions", default=".jpg,.jpeg,.png", show_default=True,
-              help="Comma-separated file extensions, matched in any case.")
-@click.option("--groups", multiple=True, metavar="REL", help="Only these groups; repeatable.")
-@click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that lead outside INPUT.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "int8", "bf16", "fp16"]), default="fp32",
-              show_default=True, help="Embedding arithmetic (see select --help).")
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--workers", type=int, default=None, help="Decoding threads [default: min(4, CPUs)].")
-@click.option("--cache", type=click.Path(path_type=Path), default=None,
-              help="Embedding cache database [default: in the user's cache folder].")
-@click.option("--overwrite", is_flag=True, help="Replace an earlier OUTPUT/check.csv.")
+@_config_options(*CHECK_OPTIONS)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
-def check_command(input_dir: Path, output_dir: Path, quiet: bool, extensions: str,
-                  groups: tuple[str, ...], overwrite: bool, **options: Any) -> None:
+def check_command(input_dir: str, output_dir: Path, quiet: bool, **options: Any) -> None:
     """Find unreadable files, duplicates and leaks between splits; writes OUTPUT/check.csv."""
-    from repsample.config import SelectConfig
-    from repsample.hygiene.run import check
+    from repsample.checking import check
 
-    config = SelectConfig(
-        extensions=tuple(e for e in extensions.split(",") if e.strip()) or ("",),
-        groups=groups or None,
-        **options,
-    )
+    config = _config(**options)
     with _progress(quiet) as progress:
-        result = check(input_dir, output_dir, config, overwrite=overwrite, progress=progress)
+        result = check(input_dir, output_dir, config, progress=progress)
     if not quiet:
         _check_summary(result.summary(), result.csv_path)
 

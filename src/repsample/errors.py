@@ -1,4 +1,14 @@
-"""Errors that name a user's mistake and its fix; the CLI prints them as one line."""
+"""Errors that name a user's mistake and its fix; the CLI prints them as one line.
+
+    RepsampleError           anything repsample raises on purpose (exit code 2)
+    ├── UsageError           a bad option or input; also a ValueError (exit code 2)
+    │   └── UnknownNameError a name not in a registry; also a KeyError
+    ├── MissingExtra         an optional dependency is not installed; also an ImportError (2)
+    └── EnvironmentProblem   the machine: space, permissions, a damaged cache (exit code 3)
+
+A UsageError about one option names it (``option="per_class"``): from Python the message
+reads ``per_class must be at least 1, got 0``, from the command line ``--per-class must be ...``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +19,30 @@ class RepsampleError(Exception):
     """A problem the user can fix: bad input, bad option, missing optional part (exit code 2)."""
 
     exit_code = 2
+
+
+class UsageError(RepsampleError, ValueError):
+    """A bad option or input. ``option``: the parameter at fault (as in Python), whose name
+    starts the message; ``flag`` gives the same message with the command-line spelling."""
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        self.option, self.detail = option, message
+        super().__init__(f"{option} {message}" if option else message)
+
+    @property
+    def flag(self) -> str:
+        """The message as the command line says it: the option as ``--option-name``."""
+        if not self.option:
+            return self.detail
+        return f"--{self.option.replace('_', '-')} {self.detail}"
+
+
+class MissingExtra(RepsampleError, ImportError):
+    """An optional dependency that is not installed; the message gives the pip command."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        self.package, self.extra = package, extra
+        super().__init__(f"{package} is not installed; run: pip install 'repsample[{extra}]'")
 
 
 class EnvironmentProblem(RepsampleError):
@@ -38,7 +72,7 @@ def os_problem(exc: OSError, what: str, fix: str = "") -> EnvironmentProblem:
     return EnvironmentProblem(f"{what}: {reason}" + (f"; {hint}" if hint else ""))
 
 
-class UnknownNameError(RepsampleError, KeyError):
+class UnknownNameError(UsageError, KeyError):
     """A name that is not in a registry; the message lists the valid ones."""
 
     def __init__(self, kind: str, name: str, choices: Iterable[str]) -> None:
@@ -49,8 +83,6 @@ class UnknownNameError(RepsampleError, KeyError):
         return str(self.args[0])
 
 
-def missing_extra(package: str, extra: str) -> RepsampleError:
+def missing_extra(package: str, extra: str) -> MissingExtra:
     """The error for an optional dependency that is not installed."""
-    return RepsampleError(
-        f"{package} is not installed; run: pip install 'repsample[{extra}]'"
-    )
+    return MissingExtra(package, extra)

@@ -19,9 +19,9 @@ from repsample._version import __version__
 from repsample.cache import EmbeddingCache
 from repsample.cluster import Clustering, choose_k, clustering_key
 from repsample.config import SelectConfig
-from repsample.embed import Embedder, decode_workers, exported_models_dir, gather
-from repsample.engines import EmbedOptions, run_embed_stage
-from repsample.errors import RepsampleError
+from repsample.dataset import Dataset, open_dataset
+from repsample.embed import Embedded, Embedder, gather
+from repsample.errors import RepsampleError, UsageError
 from repsample.export import (
     MANIFEST,
     RUN_RECORD,
@@ -32,14 +32,12 @@ from repsample.export import (
     write_manifest,
     write_run_record,
 )
-from repsample.fingerprint import Fingerprint
 from repsample.hygiene import CHECK_CSV, Findings, write_check_csv
 from repsample.hygiene.leaks import TRAIN_SPLITS, is_train_split
-from repsample.hygiene.run import hygiene_pass
 from repsample.models.base import weights_identity
-from repsample.progress import Progress, SilentProgress
+from repsample.progress import Progress, SilentProgress, StageProgress
 from repsample.publish import STATE, OutputTransaction
-from repsample.scan import Group, scan
+from repsample.scan import Group
 from repsample.select import STRATEGIES, ClusterSelector
 
 logger = logging.getLogger(__name__)
@@ -132,40 +130,28 @@ def _build(
     """The whole result, written into the transaction's stage."""
     dst = output.stage
     started = dt.datetime.now(dt.timezone.utc)
-    groups = scan(src, config.extensions, config.groups, follow_symlinks=config.follow_symlinks,
-                  exclude=(output.out, dst))
-    cache_path = config.cache_path
-    embedder = Embedder(config.model, config.weights, config.device, config.backend,
-                        exported_models_dir(cache_path), config.precision)
-    workers = decode_workers(config.workers)
-
-    with EmbeddingCache(cache_path) as cache:
-        # The engine (local or ray) hashes, decodes and embeds; everything after reads the cache.
-        embedded = run_embed_stage(
-            config.engine, groups, cache, embedder,
-            EmbedOptions(config.batch_size, config.workers, config.device, config.backend,
-                         config.ray_address),
-            progress)
-        timings, prints, computed = embedded.seconds, embedded.prints, embedded.computed
-        # Between embedding and selection: dedup per group, leaks across groups (repsample check).
-        findings = hygiene_pass(groups, prints, cache, embedder, config.dup_threshold,
-                                {p for paths in kept.values() for p in paths}, max(1, workers),
-                                progress, near=config.dedup or config.drop_leaks)
+    every_kept = {p for paths in kept.values() for p in paths}
+    with open_dataset(src, config, progress, exclude=(output.out, dst), kept=every_kept,
+                      near=config.dedup or config.drop_leaks) as data:
+        findings = data.findings
         _check_drop_leaks(config, findings)
-
-        write_check_csv(dst / CHECK_CSV, findings)
-        results, rows = [], []
-        for group in groups:
-            result, group_rows = _select_group(group, prints[group.name], cache, embedder, config,
-                                               dst, progress, timings[group.name],
-                                               kept.get(group.name, frozenset()), findings)
-            result = dataclasses.replace(result, embedded=computed[group.name],
-                                         outside_links=group.outside_links)
-            results.append(result)
-            rows.extend(group_rows)
+        fits = [_fit_group(group, data, config, kept.get(group.name, frozenset()))
+                for group in data.groups]
+    write_check_csv(dst / CHECK_CSV, findings)
+    bar = _export_bar(fits, config.mode, progress)
+    results, rows = [], []
+    for fit in fits:
+        group_rows = _manifest_rows(fit, findings)
+        t0 = time.perf_counter()
+        if config.mode != "none":
+            _export_group(fit, dst, config.mode, bar)
+        fit.seconds["export"] = time.perf_counter() - t0
+        results.append(_group_result(fit, config, data.embedded.computed[fit.group.name]))
+        rows.extend(group_rows)
+    bar.close()
 
     write_manifest(dst / MANIFEST, rows)
-    record = _run_record(src, output.out, config, embedder, results, command, started)
+    record = _run_record(src, output.out, config, data.embedder, results, command, started)
     record["check"] = {**findings.summary(), "dedup": config.dedup, "drop_leaks": config.drop_leaks,
                        "file": CHECK_CSV}
     write_run_record(dst / RUN_RECORD, record)
@@ -201,105 +187,135 @@ def _report(dst: Path, shown: Path, config: SelectConfig, progress: Progress) ->
         return None
 
 
-def _select_group(
-    group: Group,
-    prints: list[Fingerprint],
-    cache: EmbeddingCache,
-    embedder: Embedder,
-    config: SelectConfig,
-    dst: Path,
-    progress: Progress,
-    seconds: dict[str, float],
-    kept: frozenset[str] = frozenset(),
-    findings: Findings | None = None,
-) -> tuple[GroupResult, list[dict[str, Any]]]:
-    embedded = gather(prints, cache, embedder)
+@dataclass(frozen=True)
+class _GroupFit:
+    """One group selected, before export: which rows could be picked and what was picked.
+
+    Rows are those of ``embedded.vectors``; ``eligible`` lists the ones selection saw (not a
+    duplicate dedup set aside, not a dropped leak), and the selector numbers them by position
+    in that list.
+    """
+
+    group: Group
+    embedded: Embedded
+    eligible: list[int]
+    selector: ClusterSelector | None  # None: no eligible image
+    chosen: set[int]  # positions in eligible
+    budget: int
+    kept: int  # of the chosen, rows an earlier selection kept (--keep)
+    seconds: dict[str, float]
+
+    @property
+    def excluded(self) -> int:
+        return len(self.embedded.vectors) - len(self.eligible)
+
+
+def _fit_group(group: Group, data: Dataset, config: SelectConfig, kept: frozenset[str]) -> _GroupFit:
+    embedded = gather(data.embedded.prints[group.name], data.cache, data.embedder)
     t0 = time.perf_counter()
-    # Only eligible rows are clustered and selected: with nothing duplicated, that is all of them.
-    excluded = {r for f, r in zip(group.files, embedded.rows, strict=True) if r is not None
-                and findings is not None and f.rel not in kept
-                and findings.excluded(f.rel, config.dedup, config.drop_leaks)}
-    eligible = [r for r in range(len(embedded.vectors)) if r not in excluded]
+    eligible = _eligible_rows(group, embedded, data.findings, config, kept)
     position = {r: i for i, r in enumerate(eligible)}
-    valid = len(eligible)
-    budget = config.budget(valid)
-    selector: ClusterSelector = STRATEGIES.get(config.strategy)(
-        budget,
-        allocation=config.allocation,
-        k_min=config.k_min,
-        k_max=config.k_max,
-        silhouette_sample=config.silhouette_sample,
-        random_state=config.seed,
-    )
     keep_rows = [position[r] for f, r in zip(group.files, embedded.rows, strict=True)
                  if r is not None and f.rel in kept]
-    if valid:
+    budget = config.budget(len(eligible))
+    selector, chosen = None, set()
+    if eligible:
+        selector = STRATEGIES.get(config.strategy)(
+            budget, allocation=config.allocation, k_min=config.k_min, k_max=config.k_max,
+            silhouette_sample=config.silhouette_sample, random_state=config.seed)
         X = embedded.vectors[eligible]
-        row_hash = {r: h for h, r in zip(embedded.hashes, embedded.rows, strict=True)
-                    if r is not None and h is not None}
-        clustering = (_clustering(X, [row_hash[r] for r in eligible], embedder.key, config, cache)
-                      if valid > budget else None)
+        clustering = None
+        if len(eligible) > budget:
+            row_hash = {r: h for h, r in zip(embedded.hashes, embedded.rows, strict=True)
+                        if r is not None and h is not None}
+            clustering = _clustering(X, [row_hash[r] for r in eligible], data.embedder.key, config,
+                                     data.cache)
         selector.fit(X, keep=keep_rows, clustering=clustering)
         chosen = set(selector.selected_indices_.tolist())
-    else:
-        chosen = set()
-    seconds["select"] = time.perf_counter() - t0
+    seconds = {**data.embedded.seconds[group.name], "select": time.perf_counter() - t0}
+    return _GroupFit(group, embedded, eligible, selector, chosen, budget, len(keep_rows), seconds)
 
-    t0 = time.perf_counter()
-    bar = progress.stage("export", len(chosen))
-    rows = []
-    warned: set[str] = set()
-    ranks = _ranks(selector, chosen) if valid else {}
-    per_file = zip(group.files, embedded.hashes, embedded.rows, embedded.errors, strict=True)
-    for f, digest, row, error in per_file:
-        entry: dict[str, Any] = {"path": f.rel, "group": group.name, "hash": digest, "error": error}
-        if findings is not None:
-            entry.update(findings.manifest_fields(f.rel))
-        row = position.get(row) if row is not None else None
-        if row is None and error is None:
-            entry["status"] = "not_selected"  # excluded: a duplicate, or a dropped leak
-        elif row is None:
-            entry["status"] = "error"
-        else:
-            label = int(selector.labels_[row])
-            entry["cluster"] = label if label >= 0 else None
-            entry["distance"] = format_distance(float(selector.distances_[row]))
-            entry["status"] = "selected" if row in chosen else "not_selected"
-            entry["rank"] = ranks.get(row)
-            if row in chosen and config.mode != "none":
-                warning = export_file(f, digest, exported_path(dst, group.name, f.rel), config.mode)
-                if warning and warning not in warned:
-                    warned.add(warning)
-                    logger.warning("%s (first case: %s)", warning, f.rel)
-                bar.advance()
-        rows.append(entry)
-    bar.close()
-    seconds["export"] = time.perf_counter() - t0
 
-    errors = sum(r is None for r in embedded.rows)
-    note = None
+def _eligible_rows(group: Group, embedded: Embedded, findings: Findings, config: SelectConfig,
+                   kept: frozenset[str]) -> list[int]:
+    """Rows selection may pick: every embedded image but the duplicates dedup sets aside and the
+    leaks --drop-leaks drops; an image an earlier selection kept always stays."""
+    excluded = {r for f, r in zip(group.files, embedded.rows, strict=True) if r is not None
+                and f.rel not in kept and findings.excluded(f.rel, config.dedup, config.drop_leaks)}
     if excluded:
         logger.info("group %s: %d images not eligible (duplicates or leaks)", group.name, len(excluded))
-    if valid <= budget:
-        note = f"{valid} valid images, budget {budget}: kept all, no clustering"
-        logger.info("group %s: %s", group.name, note)
-    elif len(keep_rows) >= budget:
-        note = f"{len(keep_rows)} images kept from {config.keep}, budget {budget}: nothing added"
-    elif keep_rows:
-        note = f"{len(keep_rows)} images kept from {config.keep}, {len(chosen) - len(keep_rows)} added"
-    result = GroupResult(
-        name=group.name,
-        images=len(group.files),
-        errors=errors,
-        selected=len(chosen),
-        k=int(selector.k_) if valid else 0,
-        silhouettes=dict(selector.silhouette_scores_) if valid else {},
-        silhouette_sample=selector.silhouette_sample_ if valid else None,
-        seconds={k: round(v, 4) for k, v in seconds.items()},
+    return [r for r in range(len(embedded.vectors)) if r not in excluded]
+
+
+def _manifest_rows(fit: _GroupFit, findings: Findings) -> list[dict[str, Any]]:
+    """One manifest row per file of the group, in path order."""
+    position = {r: i for i, r in enumerate(fit.eligible)}
+    ranks = _ranks(fit.selector, fit.chosen) if fit.selector is not None else {}
+    rows = []
+    embedded = fit.embedded
+    for f, digest, row, error in zip(fit.group.files, embedded.hashes, embedded.rows, embedded.errors,
+                                     strict=True):
+        entry: dict[str, Any] = {"path": f.rel, "group": fit.group.name, "hash": digest,
+                                 "error": error, **findings.manifest_fields(f.rel)}
+        at = position.get(row) if row is not None else None
+        if at is None:
+            entry["status"] = "error" if error is not None else "not_selected"  # or set aside
+        else:
+            assert fit.selector is not None  # an eligible row means the selector ran
+            label = int(fit.selector.labels_[at])
+            entry["cluster"] = label if label >= 0 else None
+            entry["distance"] = format_distance(float(fit.selector.distances_[at]))
+            entry["status"] = "selected" if at in fit.chosen else "not_selected"
+            entry["rank"] = ranks.get(at)
+        rows.append(entry)
+    return rows
+
+
+def _export_bar(fits: Sequence[_GroupFit], mode: str, progress: Progress) -> StageProgress:
+    """One bar over every group's export, its whole total known before the first file."""
+    if mode == "none":
+        return SilentProgress().stage("export", 0)  # nothing is exported: no bar that never moves
+    return progress.stage("export", sum(len(fit.chosen) for fit in fits))
+
+
+def _export_group(fit: _GroupFit, dst: Path, mode: str, bar: StageProgress) -> None:
+    """Copy (or link) the group's selected files into OUTPUT; each kind of warning once."""
+    picked = {fit.eligible[i] for i in fit.chosen}
+    warned: set[str] = set()
+    for f, digest, row in zip(fit.group.files, fit.embedded.hashes, fit.embedded.rows, strict=True):
+        if row is None or row not in picked:
+            continue
+        warning = export_file(f, digest, exported_path(dst, fit.group.name, f.rel), mode)
+        if warning and warning not in warned:
+            warned.add(warning)
+            logger.warning("%s (first case: %s)", warning, f.rel)
+        bar.advance()
+
+
+def _group_result(fit: _GroupFit, config: SelectConfig, embedded_now: int) -> GroupResult:
+    valid, selector = len(fit.eligible), fit.selector
+    note = None
+    if valid <= fit.budget:
+        note = f"{valid} valid images, budget {fit.budget}: kept all, no clustering"
+        logger.info("group %s: %s", fit.group.name, note)
+    elif fit.kept >= fit.budget:
+        note = f"{fit.kept} images kept from {config.keep}, budget {fit.budget}: nothing added"
+    elif fit.kept:
+        note = f"{fit.kept} images kept from {config.keep}, {len(fit.chosen) - fit.kept} added"
+    return GroupResult(
+        name=fit.group.name,
+        images=len(fit.group.files),
+        errors=sum(r is None for r in fit.embedded.rows),
+        selected=len(fit.chosen),
+        k=int(selector.k_) if selector is not None else 0,
+        silhouettes=dict(selector.silhouette_scores_) if selector is not None else {},
+        silhouette_sample=selector.silhouette_sample_ if selector is not None else None,
+        seconds={k: round(v, 4) for k, v in fit.seconds.items()},
         note=note,
-        excluded=len(excluded),
+        embedded=embedded_now,
+        excluded=fit.excluded,
+        outside_links=fit.group.outside_links,
     )
-    return result, rows
 
 
 def _clustering(
@@ -321,10 +337,10 @@ def _clustering(
 
 def _check_drop_leaks(config: SelectConfig, findings: Findings) -> None:
     if config.drop_leaks and findings.leaks and not any(is_train_split(s) for s in findings.splits):
-        raise RepsampleError(
-            f"--drop-leaks: no training split among {', '.join(findings.splits)}; it drops leaked "
-            f"images from a split named {' or '.join(TRAIN_SPLITS)} (first folder under INPUT)"
-        )
+        raise UsageError(
+            f"found no training split among {', '.join(findings.splits)}; it drops leaked images "
+            f"from a split named {' or '.join(TRAIN_SPLITS)} (first folder under INPUT)",
+            option="drop_leaks")
 
 
 def _kept_paths(manifest: Path) -> dict[str, frozenset[str]]:

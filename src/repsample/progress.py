@@ -12,9 +12,15 @@ class StageProgress(Protocol):
 
 
 class Progress(Protocol):
-    """Opens one counter per stage; a stage may be opened again for the next group."""
+    """Opens one counter per stage; a stage may be opened again for the next group.
+
+    expect(name, total) announces a stage's whole total before its first group opens it, so the
+    counter shows the real total (and a true ETA) from the start instead of growing group by group.
+    """
 
     def stage(self, name: str, total: int) -> StageProgress: ...
+
+    def expect(self, name: str, total: int) -> None: ...
 
 
 class _SilentStage:
@@ -30,3 +36,6 @@ class SilentProgress:
 
     def stage(self, name: str, total: int) -> StageProgress:
         return _SilentStage()
+
+    def expect(self, name: str, total: int) -> None:
+        pass

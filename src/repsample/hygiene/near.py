@@ -26,9 +26,9 @@ EXACT_UP_TO = 50_000
 """Rows up to which the search is exact; above, approximate (IVF over PCA, then exact rescoring)."""
 PCA_DIMS = 256
 CELLS_PER_SQRT_N = 4  # IVF cells: 4 sqrt(n), faiss's usual choice
-PROBES = 16  # cells visited per query
+PROBES = 32  # cells visited per query
 TRAIN_PER_CELL = 40  # training rows per cell, as faiss asks for (at least 39)
-REFINE = 2  # the approximate search returns REFINE x NEIGHBOURS candidates to rescore
+REFINE = 3  # the approximate search proposes REFINE x NEIGHBOURS candidates to rescore
 _CHUNK = 1024  # queries per search call: progress, and bounded memory for the rescoring
 
 

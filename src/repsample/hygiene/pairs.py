@@ -52,9 +52,12 @@ def near_duplicates(
     stored = cache.get_blob(key)
     if stored is not None:
         try:
-            return _from_bytes(stored)
+            remembered = _from_bytes(stored)
         except Exception:  # numpy and zipfile raise many types; a damaged entry is a lost shortcut
-            logger.warning("stored near-duplicate pairs unreadable; searching again")
+            remembered = None
+        if remembered is not None:
+            return remembered
+        logger.warning("stored near-duplicate pairs unreadable; searching again")
     candidates = candidate_pairs(X, threshold, progress=progress)
     pairs = confirmed(candidates, verify.Verifier(contents, files, cache, workers))
     logger.info("near-duplicates: %d candidate pairs, %d confirmed", len(candidates), len(pairs))
@@ -68,10 +71,9 @@ def _to_bytes(pairs: Pairs) -> bytes:
     return buffer.getvalue()
 
 
-def _from_bytes(data: bytes) -> Pairs:
+def _from_bytes(data: bytes) -> Pairs | None:
+    """The stored pairs; None when their arrays disagree."""
     with np.load(io.BytesIO(data), allow_pickle=False) as stored:
         pairs = Pairs(stored["first"].astype(np.int64), stored["second"].astype(np.int64),
                       stored["similarity"].astype(np.float32))
-    if not len(pairs.first) == len(pairs.second) == len(pairs.similarity):
-        raise ValueError("pair arrays of different lengths")
-    return pairs
+    return pairs if len(pairs.first) == len(pairs.second) == len(pairs.similarity) else None

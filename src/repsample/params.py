@@ -1,0 +1,95 @@
+"""Parameter constraints, in the style of scikit-learn's: each option declares what it accepts
+once; validation and the command line's choices both read that declaration.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from repsample.errors import UsageError
+
+
+class Constraint(Protocol):
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with value, worded to follow the option's name; None when it is fine."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A number between low and high; closed says which ends are allowed."""
+
+    low: float | None = None
+    high: float | None = None
+    closed: str = "both"  # both, left, right, neither
+    optional: bool = False  # None allowed
+
+    def problem(self, value: Any) -> str | None:
+        if value is None and self.optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            return f"must be a number, got {value!r}"
+        closed_low, closed_high = self.closed in ("both", "left"), self.closed in ("both", "right")
+        low_ok = self.low is None or value > self.low or (value == self.low and closed_low)
+        high_ok = self.high is None or value < self.high or (value == self.high and closed_high)
+        if low_ok and high_ok:
+            return None
+        if self.high is None:
+            return f"must be {'at least' if closed_low else 'more than'} {self.low:g}, got {value}"
+        left, right = "[" if closed_low else "(", "]" if closed_high else ")"
+        return f"must be in {left}{self.low:g}, {self.high:g}{right}, got {value}"
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """A name from a list that may grow at run time (a registry); read only when needed, so
+    declaring it imports nothing."""
+
+    names: Callable[[], Sequence[str]]
+
+    def problem(self, value: Any) -> str | None:
+        names = self.names()
+        if value in names:
+            return None
+        return f"{str(value)!r} is unknown; choose one of: {', '.join(sorted(names))}"
+
+
+@dataclass(frozen=True)
+class Device:
+    """auto, cpu, cuda or cuda:N."""
+
+    choices = ("auto", "cpu", "cuda")
+
+    def problem(self, value: Any) -> str | None:
+        text = str(value)
+        if text in self.choices or (text.startswith("cuda:") and text[5:].isdigit()):
+            return None
+        return f"{text!r} is not a device; choose auto, cpu, cuda or cuda:N"
+
+
+@dataclass(frozen=True)
+class ExistingFile:
+    """A path to an existing file, or one of some words (``keep``: none; ``weights``: default...)."""
+
+    words: tuple[str, ...] = ()
+    optional: bool = False
+    hint: str = ""
+
+    def problem(self, value: Any) -> str | None:
+        if (value is None and self.optional) or value in self.words:
+            return None
+        if Path(value).is_file():
+            return None
+        allowed = " or ".join([*(repr(w) for w in self.words), "an existing file"])
+        return f"{str(value)!r} is not {allowed}" + (f"; {self.hint}" if self.hint else "")
+
+
+def validate(values: dict[str, Any], constraints: dict[str, Constraint]) -> None:
+    """Raise UsageError for the first value its constraint refuses, naming the option."""
+    for name, constraint in constraints.items():
+        problem = constraint.problem(values[name])
+        if problem is not None:
+            raise UsageError(problem, option=name)
