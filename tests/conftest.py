@@ -14,6 +14,9 @@ from PIL import Image
 
 DATA = Path(__file__).parent / "data"
 EXAMPLE = Path(__file__).parent.parent / "examples" / "fashion"
+# A real network, untrained: fast, and enough where a test is about mechanics, not quality.
+FAST_MODEL = {"model": "resnet18", "weights": "random"}
+FAST_ARGS = ["--model", "resnet18", "--weights", "random"]
 
 
 def make_image(path: Path, seed: int, size: tuple[int, int] = (64, 48), mode: str = "RGB",

@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import TreeFactory
+from conftest import FAST_ARGS, TreeFactory
 from repsample.cache import EmbeddingCache
 from repsample.cli import cli
 from repsample.errors import EnvironmentProblem
 
 MODEL = "test-model"
 DIM = 1280  # the default model's width: each vector spans an overflow page, as in real caches
-FAST = ["--model", "resnet18", "--weights", "random", "--backend", "torch", "--no-report", "-q"]
+FAST = [*FAST_ARGS, "--backend", "torch", "--no-report", "-q"]
 
 
 def digests(n: int) -> list[str]:

@@ -15,7 +15,7 @@ import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import DATA, TreeFactory
+from conftest import DATA, FAST_MODEL, TreeFactory
 from repsample import check  # the public entry point
 from repsample.cache import EmbeddingCache, hash_file
 from repsample.cli import cli
@@ -24,7 +24,7 @@ from repsample.hygiene.leaks import dataset_splits, split_of
 from repsample.hygiene.near import candidate_pairs
 from repsample.hygiene.pairs import near_duplicates
 
-FAST = {"model": "resnet18", "weights": "random"}
+FAST = FAST_MODEL
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -161,3 +161,27 @@ def test_cli_check_prints_summary_and_refuses_to_clobber(make_tree: TreeFactory,
     assert again.exit_code == 2 and "--overwrite" in again.output
     bad = CliRunner().invoke(cli, [*args, "--overwrite", "--dup-threshold", "1.5"])
     assert bad.exit_code == 2 and "--dup-threshold must be in (0, 1]" in bad.output
+
+
+def test_check_reads_a_url_input_and_honours_the_configs_overwrite(
+        make_tree: TreeFactory, tmp_path: Path, cache_path: Path) -> None:
+    import uuid
+
+    import fsspec
+
+    from repsample import SelectConfig
+
+    root = make_tree({"train/a": 5, "test/a": 3})
+    shutil.copy(root / "train/a/img_001.jpg", root / "test/a/leaked.jpg")
+    bucket = f"memory://check-{uuid.uuid4().hex[:8]}"
+    fs = fsspec.filesystem("memory")
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        fs.pipe_file(f"{bucket[9:]}/{path.relative_to(root).as_posix()}", path.read_bytes())
+    config = SelectConfig(cache=cache_path, overwrite=True, **FAST)
+    try:
+        remote = check(bucket, tmp_path / "out", config)
+    finally:
+        fs.rm(bucket[9:], recursive=True)
+    assert json.loads(remote.json_path.read_text())["input"] == bucket
+    local = check(root, tmp_path / "out", config)  # overwrite comes from the config
+    assert remote.summary() == local.summary() and local.summary()["leaked_images"] == 2

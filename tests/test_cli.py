@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import TreeFactory
+from conftest import FAST_ARGS, TreeFactory
 from repsample.cli import cli
 
-FAST = ["--model", "resnet18", "--weights", "random"]
+FAST = FAST_ARGS
 
 
 def run(*args: str) -> tuple[int, str]:

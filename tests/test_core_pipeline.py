@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, TreeFactory
+from conftest import DATA, FAST_MODEL, TreeFactory
 from repsample import select
 from repsample.export import read_manifest
 
-FAST = {"model": "resnet18", "weights": "random"}  # real network, untrained: mechanics only
+FAST = FAST_MODEL
 
 
 def digest_tree(root: Path) -> dict[str, str]:

@@ -9,12 +9,12 @@ from pathlib import Path
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import TreeFactory
+from conftest import FAST_MODEL, TreeFactory
 from repsample import select
 from repsample.cli import cli
 from repsample.export import read_manifest
 
-FAST = {"model": "resnet18", "weights": "random", "report": False}
+FAST = {**FAST_MODEL, "report": False}
 
 
 def test_duplicates_are_not_eligible(make_tree: TreeFactory, tmp_path: Path, cache_path: Path) -> None:

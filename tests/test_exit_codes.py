@@ -21,7 +21,8 @@ SRC = Path(__file__).parent.parent / "src" / "repsample"
 
 # Raised as (or returned by helpers that build) RepsampleError: one line, exit 2, or 3 for
 # EnvironmentProblem.
-ONE_LINE = {"RepsampleError", "EnvironmentProblem", "UnknownNameError", "UsageError", "MissingExtra", "missing_extra", "os_problem",
+ONE_LINE = {"RepsampleError", "EnvironmentProblem", "UnknownNameError", "UsageError", "MissingExtra",
+            "missing_extra", "os_problem",
             "CommandError", "EnvironmentFailure", "Differs", "_changed", "network_error",
             "failure"}  # cli: CommandError or EnvironmentFailure, by the error's exit code
 # The CLI maps these to one line, exit 3 (cli._Commands).

@@ -114,3 +114,18 @@ def test_missing_bucket_and_missing_driver(tmp_path: Path) -> None:
             fsio.url_fs("s3://bucket/data")
     with pytest.raises(RepsampleError, match="cannot open nosuch://x"):
         fsio.url_fs("nosuch://x")
+
+
+def test_cli_summary_names_the_url_not_the_removed_stage(tree: Path, bucket: str,
+                                                         tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from repsample.cli import cli
+
+    shutil.copy(tree / "train/a/img_000.png", tree / "train/a/z_copy.png")  # a duplicate to report
+    out = CliRunner().invoke(cli, [
+        "select", str(tree), bucket + "/out", "--per-class", "4", "--k-min", "2", "--k-max", "3",
+        "--no-report", "--weights", "random", "--cache", str(tmp_path / "c" / "cache.sqlite")])
+    assert out.exit_code == 0, out.output
+    assert f"{bucket}/out/check.csv" in out.output and f"{bucket}/out/manifest.csv" in out.output
+    assert "repsample-upload-" not in out.output  # the local staging folder, gone by now

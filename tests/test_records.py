@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import make_image
+from conftest import FAST_ARGS, make_image
 from repsample.cli import cli
 from repsample.errors import RepsampleError
 from repsample.records import kept_paths, read_manifest, read_run
 
-FAST = ["--model", "resnet18", "--weights", "random", "--backend", "torch", "-q"]
+FAST = [*FAST_ARGS, "--backend", "torch", "-q"]
 
 
 def run(*args: str) -> tuple[int, str]:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.shell_completion import CompletionItem
@@ -30,6 +30,9 @@ from repsample.config import CHECK_OPTIONS, SelectConfig
 from repsample.errors import RepsampleError, UsageError, os_problem
 from repsample.params import Device, OneOf
 from repsample.scan import DEFAULT_EXTENSIONS
+
+if TYPE_CHECKING:
+    from repsample.pipeline import SelectResult
 
 console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -237,8 +240,9 @@ def select_command(input_dir: str, output_dir: str, quiet: bool, **options: Any)
         _summary(result)
 
 
-def _summary(result: Any) -> None:
-    table = Table(title=f"repsample: {result.destination or result.output}", title_justify="left")
+def _summary(result: SelectResult) -> None:
+    where = result.destination or str(result.output)  # a URL OUTPUT: the local stage is gone
+    table = Table(title=f"repsample: {where}", title_justify="left")
     for column in ("group", "images", "errors", "k", "selected"):
         table.add_column(column, justify="left" if column == "group" else "right")
     for g in result.groups:
@@ -254,10 +258,10 @@ def _summary(result: Any) -> None:
     excluded = sum(g.excluded for g in result.groups)
     if excluded:
         out.print(f"{excluded} image(s) not eligible (duplicates or leaks): "
-                  f"see {result.output / 'check.csv'}")
+                  f"see {where}/check.csv")
     errors = sum(g.errors for g in result.groups)
     if errors:
-        out.print(f"{errors} file(s) could not be used; see status=error rows in {result.manifest_path}")
+        out.print(f"{errors} file(s) could not be used; see status=error rows in {where}/manifest.csv")
     if result.report is not None:
         out.print(f"report: {result.report}")
 

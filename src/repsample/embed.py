@@ -28,8 +28,8 @@ logger = logging.getLogger(__name__)
 
 
 def decode_workers(requested: int | None = None) -> int:
-    """Decoding threads: as requested, or min(4, CPUs) when None."""
-    return min(4, os.cpu_count() or 1) if requested is None else requested
+    """Decoding threads: as requested (at least 1), or min(4, CPUs) when None."""
+    return min(4, os.cpu_count() or 1) if requested is None else max(1, requested)
 
 
 def resolve_device(device: str) -> str:
@@ -174,7 +174,7 @@ def decoded_batches(
     """
     starts = iter(range(0, len(paths), batch_size))
     pending: deque[list[Future[tuple[np.ndarray | None, str | None]]]] = deque()
-    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="decode") as pool:
+    with ThreadPoolExecutor(decode_workers(workers), thread_name_prefix="decode") as pool:
 
         def submit() -> None:
             start = next(starts, None)
@@ -247,7 +247,7 @@ def embed_files(
 ) -> Embedded:
     """Fingerprint, embed what the cache lacks, and gather the vectors in file order."""
     n_workers = decode_workers(workers)
-    prints: list[Fingerprint] = fingerprint(files, cache, max(1, n_workers), progress)
+    prints: list[Fingerprint] = fingerprint(files, cache, n_workers, progress)
     readable = [(f.path, fp.hash) for f, fp in zip(files, prints, strict=True) if fp.hash is not None]
     compute_missing(
         [p for p, _ in readable], [h for _, h in readable], embedder, cache,

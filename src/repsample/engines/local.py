@@ -24,11 +24,13 @@ def run(
     seconds: dict[str, dict[str, float]] = {g.name: {} for g in groups}
     prints: dict[str, list[Fingerprint]] = {}
     computed: dict[str, int] = {}
+    progress.expect("hash", sum(len(g.files) for g in groups))  # whole totals: a true ETA
     for group in groups:
         t0 = time.perf_counter()
-        prints[group.name] = fingerprint(group.files, cache, max(1, workers), progress)
+        prints[group.name] = fingerprint(group.files, cache, workers, progress)
         seconds[group.name]["hash"] = time.perf_counter() - t0
     hashes = [fp.hash for g in groups for fp in prints[g.name] if fp.hash]
+    progress.expect("embed", len(hashes))
     if len(cache.stored(hashes, embedder.key)) < len(set(hashes)):
         embedder.load()  # a model that cannot be had fails here, before OUTPUT is touched
     for group in groups:
