@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("torch", "sklearn", "onnxruntime")
+HEAVY = ("torch", "sklearn", "onnxruntime", "faiss")
 
 
 def test_help_imports_nothing_heavy() -> None:
