@@ -108,9 +108,9 @@ def test_bf16_on_a_cpu_without_it_is_one_clear_error(cache: Path, monkeypatch: p
 @pytest.mark.parametrize(("precision", "device", "backend", "message"), [
     ("int4", "cpu", "auto", "choose one of: fp32, int8, bf16, fp16"),
     ("fp16", "cpu", "auto", "CUDA only"),
-    ("int8", "cuda", "auto", "use --device cpu"),
-    ("int8", "cpu", "torch", "drop --backend torch"),
-    ("bf16", "cpu", "torch", "drop --backend torch"),
+    ("int8", "cuda", "auto", "^precision int8 runs on the CPU .*; choose device cpu$"),
+    ("int8", "cpu", "torch", "not backend torch"),
+    ("bf16", "cpu", "torch", "not backend torch"),
 ])
 def test_impossible_combinations_are_refused(precision: str, device: str, backend: str,
                                              message: str) -> None:
@@ -128,5 +128,5 @@ def test_cli_refuses_int8_on_cuda_in_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["select", str(EXAMPLE), str(tmp_path / "out"),
                                       "--precision", "int8", "--device", "cuda"])
     assert result.exit_code == 2
-    assert "use --device cpu" in result.output and "Traceback" not in result.output
+    assert "--precision int8 runs on the CPU" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()

@@ -54,7 +54,7 @@ class OneOf:
         names = self.names()
         if value in names:
             return None
-        return f"{str(value)!r} is unknown; choose one of: {', '.join(sorted(names))}"
+        return f"{str(value)!r} is unknown; choose one of: {', '.join(names)}"
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,13 @@ class ExistingFile:
             return None
         allowed = " or ".join([*(repr(w) for w in self.words), "an existing file"])
         return f"{str(value)!r} is not {allowed}" + (f"; {self.hint}" if self.hint else "")
+
+
+def check_choice(option: str, value: Any, names: Sequence[str]) -> None:
+    """Raise UsageError unless value is one of names (for checks outside SelectConfig)."""
+    problem = OneOf(lambda: names).problem(value)
+    if problem is not None:
+        raise UsageError(problem, option=option)
 
 
 def validate(values: dict[str, Any], constraints: dict[str, Constraint]) -> None:

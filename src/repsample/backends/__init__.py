@@ -19,7 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
-from repsample.errors import RepsampleError, missing_extra
+from repsample.errors import UsageError, missing_extra
+from repsample.params import check_choice
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,7 @@ def onnx_available() -> bool:
 
 def choose_backend(requested: str, device: str) -> str:
     """The backend to use for ``requested`` (auto, torch or onnx) on ``device``."""
-    if requested not in BACKENDS:
-        raise RepsampleError(f"unknown --backend {requested!r}; choose one of: {', '.join(BACKENDS)}")
+    check_choice("backend", requested, BACKENDS)
     on_cpu = device == "cpu"
     if requested == "auto":
         if on_cpu and not onnx_available():
@@ -51,9 +51,8 @@ def choose_backend(requested: str, device: str) -> str:
         return "onnx" if on_cpu and onnx_available() else "torch"
     if requested == "onnx":
         if not on_cpu:
-            raise RepsampleError(
-                f"--backend onnx runs on the CPU, not on {device}; use --backend torch or --device cpu"
-            )
+            raise UsageError(f"onnx runs on the CPU, not on {device}; choose backend torch or device cpu",
+                             option="backend")
         if not onnx_available():
             raise missing_extra("onnxruntime", "onnx")
     return requested
@@ -61,17 +60,16 @@ def choose_backend(requested: str, device: str) -> str:
 
 def check_precision(precision: str, device: str, backend: str = "auto") -> None:
     """Refuse a precision the device or the requested backend cannot run, in one line."""
-    if precision not in PRECISIONS:
-        raise RepsampleError(f"unknown --precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    check_choice("precision", precision, PRECISIONS)
     cuda = device.startswith("cuda")
     if precision == "fp16" and not cuda:
-        raise RepsampleError("--precision fp16 runs on CUDA only; on the CPU use fp32, int8 or bf16")
+        raise UsageError("fp16 runs on CUDA only; on the CPU use fp32, int8 or bf16", option="precision")
     if precision == "int8":
         if cuda:
-            raise RepsampleError("--precision int8 runs on the CPU (ONNX Runtime); use --device cpu")
+            raise UsageError("int8 runs on the CPU (ONNX Runtime); choose device cpu", option="precision")
         if backend == "torch":
-            raise RepsampleError("--precision int8 runs through ONNX Runtime; drop --backend torch")
+            raise UsageError("int8 runs through ONNX Runtime, not backend torch", option="precision")
         if not onnx_available():
             raise missing_extra("onnxruntime", "onnx")
     if precision == "bf16" and not cuda and backend == "torch":
-        raise RepsampleError("--precision bf16 on the CPU runs through OpenVINO; drop --backend torch")
+        raise UsageError("bf16 on the CPU runs through OpenVINO, not backend torch", option="precision")

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from repsample.cache import EmbeddingCache
 from repsample.embed import Embedder
-from repsample.errors import RepsampleError
 from repsample.fingerprint import Fingerprint
+from repsample.params import check_choice
 from repsample.progress import Progress
 from repsample.scan import Group
 
@@ -43,8 +43,7 @@ class EmbedStage:
 
 
 def check_engine(engine: str) -> None:
-    if engine not in ENGINES:
-        raise RepsampleError(f"unknown --engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    check_choice("engine", engine, ENGINES)
 
 
 def run_embed_stage(
