@@ -66,13 +66,14 @@ def runners(models: Path, threads: int) -> dict[str, Callable[[np.ndarray], np.n
     """fp32 (ONNX Runtime), int8 static and dynamic, bf16 (OpenVINO) where this machine has it."""
     import torch
 
-    from repsample.backends.onnx import OnnxRunner, load_onnx
+    from repsample.backends.onnx import OnnxRunner, export_checked, export_name, load_export
     from repsample.backends.quantize import quantize, quantized_path
     from repsample.models import get_model, model_key
 
     spec = get_model("efficientnet-lite0")
-    fp32 = load_onnx(spec.build("default"), model_key(spec, "default"), spec.preprocess.size,
-                     models, threads)
+    path = models / export_name(model_key(spec, "default"))
+    fp32 = load_export(path, threads) or export_checked(spec.build("default"), spec.preprocess.size,
+                                                        path, threads)
     if fp32 is None:
         raise SystemExit("the ONNX export failed; see the log")
     torch.set_num_threads(threads)

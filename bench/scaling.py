@@ -27,7 +27,7 @@ from PIL import Image
 
 from repsample.cache import EmbeddingCache
 from repsample.decode import decode_image
-from repsample.embed import Embedder, exported_models_dir
+from repsample.embed import Embedder
 from repsample.engines import EmbedOptions, run_embed_stage
 from repsample.progress import SilentProgress
 from repsample.scan import scan
@@ -54,7 +54,7 @@ def make_images(root: Path, n: int) -> None:
 def embed_stage_seconds(root: Path, work: Path, engine: str, workers: int, batch: int) -> float:
     cache = work / f"cache-{engine}-{time.monotonic_ns()}.sqlite"  # fresh cache, shared models dir
     groups = scan(root)
-    embedder = Embedder(device="cpu", models_dir=exported_models_dir(work / "x.sqlite"))
+    embedder = Embedder(device="cpu", models_dir=work / "models")
     t0 = time.perf_counter()
     with EmbeddingCache(cache) as db:
         run_embed_stage(engine, groups, db, embedder, EmbedOptions(batch, workers, "cpu"), SilentProgress())
@@ -67,7 +67,7 @@ def per_image_costs(root: Path, work: Path, batch: int) -> dict[str, float]:
 
     torch.set_num_threads(1)
     files = sorted(root.rglob("*.jpg"))[:batch * 2]
-    embedder = Embedder(device="cpu", models_dir=exported_models_dir(work / "x.sqlite"))
+    embedder = Embedder(device="cpu", models_dir=work / "models")
     embedder.load()
     pre = embedder.spec.preprocess
     t0 = time.perf_counter()
@@ -99,7 +99,7 @@ def main() -> None:
     medians: dict[str, dict[int, float]] = {"local": {}, "ray": {}}
     with tempfile.TemporaryDirectory(prefix="repsample-scaling-") as tmp:
         work = Path(tmp)
-        Embedder(device="cpu", models_dir=exported_models_dir(work / "x.sqlite")).load()  # export once
+        Embedder(device="cpu", models_dir=work / "models").load()  # export once
         t0 = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
         startup = time.perf_counter() - t0

@@ -3,6 +3,7 @@ real disk to fill."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -39,6 +40,20 @@ def make_image(path: Path, seed: int, size: tuple[int, int] = (64, 48), mode: st
 
 
 TreeFactory = Callable[..., Path]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Exported models go to one folder per test session, never to the real user cache (the
+    CLI's subprocesses inherit it): exported once, reused by every test, as for a user."""
+    folder = tmp_path_factory.mktemp("models")
+    before = os.environ.get("REPSAMPLE_MODELS_DIR")
+    os.environ["REPSAMPLE_MODELS_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["REPSAMPLE_MODELS_DIR"]
+    else:
+        os.environ["REPSAMPLE_MODELS_DIR"] = before
 
 
 @pytest.fixture

@@ -86,7 +86,7 @@ def test_auto_backend_and_missing_runtime(tmp_path: Path, monkeypatch: pytest.Mo
     assert Embedder(device="cpu", models_dir=tmp_path).backend == "torch"
     with pytest.raises(RepsampleError, match=r"pip install 'repsample\[onnx\]'"):
         Embedder(device="cpu", backend="onnx")
-    with pytest.raises(RepsampleError, match="^backend 'tensorrt' is unknown"):
+    with pytest.raises(RepsampleError, match=r"^backend 'tensorrt' is unknown"):
         Embedder(device="cpu", backend="tensorrt")
     with pytest.raises(RepsampleError, match="CUDA only"):
         Embedder(device="cpu", precision="fp16")

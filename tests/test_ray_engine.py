@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from conftest import DATA, TreeFactory
 from repsample.cache import RACY_NS, EmbeddingCache
 from repsample.cli import cli
-from repsample.embed import Embedder, exported_models_dir
+from repsample.embed import Embedder
 from repsample.engines import EmbedOptions, run_embed_stage
 from repsample.engines.ray import EmbedActor, run
 from repsample.errors import RepsampleError
@@ -110,7 +110,7 @@ def test_a_killed_actor_batch_is_redone_without_lost_or_duplicate_rows(
     results = {}
     for name, engine in (("ray", "ray"), ("local", "local")):
         cache = tmp_path / "caches" / f"{name}.sqlite"
-        embedder = Embedder(weights="random", device="cpu", models_dir=exported_models_dir(cache))
+        embedder = Embedder(weights="random", device="cpu", models_dir=cache.parent / "models")
         with EmbeddingCache(cache) as db:
             if engine == "ray":
                 stage = run(groups, db, embedder, options, SilentProgress(), actor_cls=CrashOnce)
@@ -148,7 +148,7 @@ def test_missing_ray_is_the_install_hint(make_tree: TreeFactory, cache_path: Pat
 
 def test_ray_address_needs_the_ray_engine(make_tree: TreeFactory, tmp_path: Path) -> None:
     root = make_tree({"g": 3}, ext=".png")
-    with pytest.raises(RepsampleError, match="^ray_address needs engine ray$"):  # Python's names
+    with pytest.raises(RepsampleError, match=r"^ray_address needs engine ray$"):  # Python's names
         select(root, tmp_path / "out", ray_address="ray://head:10001")
-    with pytest.raises(RepsampleError, match="^engine 'spark' is unknown; choose one of: local, ray$"):
+    with pytest.raises(RepsampleError, match=r"^engine 'spark' is unknown; choose one of: local, ray$"):
         select(root, tmp_path / "out", engine="spark")

@@ -14,7 +14,7 @@ import numpy as np
 
 from repsample.cache import EmbeddingCache
 from repsample.config import SelectConfig
-from repsample.embed import Embedder, decode_workers, exported_models_dir
+from repsample.embed import Embedder, decode_workers
 from repsample.engines import EmbedOptions, EmbedStage, run_embed_stage
 from repsample.fingerprint import Fingerprint
 from repsample.hygiene import Findings, find
@@ -53,7 +53,7 @@ def open_dataset(
     groups = scan(src, config.extensions, config.groups, follow_symlinks=config.follow_symlinks,
                   exclude=tuple(exclude))
     embedder = Embedder(config.model, config.weights, config.device, config.backend,
-                        exported_models_dir(config.cache_path), config.precision)
+                        precision=config.precision)  # the user's exported models
     with EmbeddingCache(config.cache_path) as cache:
         # The engine hashes, decodes and embeds; everything after reads the cache.
         embedded = run_embed_stage(

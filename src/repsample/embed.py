@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -14,7 +15,7 @@ import numpy as np
 
 from repsample.backends import BACKENDS, Runner, check_precision, choose_backend
 from repsample.backends.eager import TorchRunner
-from repsample.backends.onnx import OnnxRunner, load_onnx
+from repsample.backends.onnx import OnnxRunner, export_checked, export_name, load_export
 from repsample.cache import EmbeddingCache, default_cache_path
 from repsample.decode import DecodeError, decode_image
 from repsample.errors import RepsampleError
@@ -32,9 +33,27 @@ def decode_workers(requested: int | None = None) -> int:
     return min(4, os.cpu_count() or 1) if requested is None else max(1, requested)
 
 
+def cpu_threads() -> int:
+    """The cores this process may run on (what an ONNX Runtime or OpenVINO session should use)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def no_cuda_possible() -> bool:
+    """True where no CUDA device can exist, known without importing torch: no NVIDIA driver on
+    Linux, and macOS (no CUDA there at all). Elsewhere only torch can tell."""
+    if sys.platform == "darwin":
+        return True
+    if sys.platform.startswith("linux"):
+        return not (Path("/proc/driver/nvidia").exists() or Path("/dev/nvidiactl").exists())
+    return False
+
+
 def resolve_device(device: str) -> str:
-    if device == "cpu":
-        return device
+    if device == "cpu" or (device == "auto" and no_cuda_possible()):
+        return "cpu"
     import torch
 
     if device == "auto":
@@ -44,11 +63,22 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def user_models_dir() -> Path:
+    """Where exported models are kept: once per user and model, whatever cache a run uses.
+    REPSAMPLE_MODELS_DIR overrides it."""
+    override = os.environ.get("REPSAMPLE_MODELS_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("repsample")) / "models"
+
+
 class Embedder:
     """A model loaded once, on one device and backend, turning preprocessed batches into vectors.
 
     backend: "auto" (ONNX Runtime on CPU where installed, else eager PyTorch), "torch" or "onnx".
-    models_dir: where exported models are cached; None puts them next to the default cache.
+    models_dir: where exported models are kept; None: the user's folder (``user_models_dir``).
     precision: "fp32"; "int8" (CPU, the statically quantized ONNX export); "bf16" (CPU through
     OpenVINO, CUDA through autocast); "fp16" (CUDA autocast). Reduced precisions move nearest
     neighbours (docs/benchmarks.md), so they are opt-in.
@@ -65,7 +95,7 @@ class Embedder:
         self.precision = precision
         self.fp32_key = model_key(self.spec, weights)
         self.key = self.fp32_key + ("" if precision == "fp32" else f"|{precision}")
-        self.models_dir = Path(models_dir) if models_dir else exported_models_dir(default_cache_path())
+        self.models_dir = Path(models_dir) if models_dir else user_models_dir()
         self._runner: Runner | None = None
         self._device: str | None = None
         self._backend: str | None = None
@@ -101,33 +131,37 @@ class Embedder:
         return self._runner
 
     def _make_runner(self) -> Runner:
-        import torch
-
-        module = self.spec.build(self.weights)
         derived = self.precision in ("int8", "bf16") and self.device == "cpu"
         if self.backend == "onnx" or derived:
-            size = self.spec.preprocess.size
-            runner = load_onnx(module, self.fp32_key, size, self.models_dir, torch.get_num_threads())
+            runner = self._onnx()
             if runner is not None:
                 return self._derive(runner) if derived else runner
             if derived:
                 raise RepsampleError(f"--precision {self.precision} needs the model's ONNX export, "
                                      "which failed (see the log); use --precision fp32")
             self._backend = "torch"  # same key: eager is the reference the export is checked against
-        return TorchRunner(module, self.device, self.precision)
+        return TorchRunner(self.spec.build(self.weights), self.device, self.precision)
+
+    def _onnx(self) -> OnnxRunner | None:
+        """The fp32 ONNX runner: the user's export when there is one (no torch imported), else
+        exported now from the built model and checked against it once."""
+        path = self.models_dir / export_name(self.fp32_key)
+        runner = load_export(path, cpu_threads())
+        if runner is None:
+            runner = export_checked(self.spec.build(self.weights), self.spec.preprocess.size, path,
+                                    cpu_threads())
+        return runner
 
     def _derive(self, fp32: OnnxRunner) -> Runner:
         """The int8 or bf16 model made from the fp32 export."""
-        import torch
-
         if self.precision == "int8":
             from repsample.backends.quantize import load_int8
 
-            return load_int8(fp32.path, self.spec.preprocess, torch.get_num_threads())
+            return load_int8(fp32.path, self.spec.preprocess, cpu_threads())
         from repsample.backends.openvino import OpenVinoRunner
 
         self._backend = "openvino"
-        return OpenVinoRunner(fp32.path, torch.get_num_threads())
+        return OpenVinoRunner(fp32.path, cpu_threads())
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         out = self.load()(batch)
@@ -135,11 +169,6 @@ class Embedder:
             raise RepsampleError(f"model {self.spec.name} gave embeddings of shape {out.shape}, expected "
                                  f"(N, {self.spec.dim}); check --model and --weights")
         return out
-
-
-def exported_models_dir(cache: str | Path) -> Path:
-    """Exported models live next to the embedding cache they fill."""
-    return Path(cache).parent / "models"
 
 
 @dataclass(frozen=True)
@@ -311,7 +340,6 @@ def embed_images(
             raise RepsampleError(f"cannot read {p}: {exc.strerror}") from None
         files.append(ImageFile(path, str(p), "", st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
     cache_path = Path(cache or default_cache_path())
-    embedder = Embedder(model, weights, device, backend, exported_models_dir(cache_path),
-                        precision)
+    embedder = Embedder(model, weights, device, backend, precision=precision)
     with EmbeddingCache(cache_path) as db:
         return embed_files(files, embedder, db, batch_size, workers)

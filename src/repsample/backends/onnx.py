@@ -1,9 +1,11 @@
-"""The ONNX Runtime backend: the model exported once, cached on disk, run by ONNX Runtime.
+"""The ONNX Runtime backend: the model exported once per user, cached on disk, run by ONNX Runtime.
 
 The exported file is named by a hash of the model key (model, weights identity, preprocessing)
-and the exporter's versions, so changed weights never reuse a stale export. Every export is
-checked against the eager model before it is kept: beyond 1e-4 relative error it is dropped
-and the caller falls back to eager PyTorch, so both backends can share one embedding cache key.
+and the exporter's versions (read from package metadata: naming it imports no torch), so
+changed weights never reuse a stale export. Every export is checked against the eager model
+once, before it is kept: beyond 1e-4 relative error it is dropped and the caller falls back to
+eager PyTorch, so both backends share one embedding cache key. A kept export is loaded by ONNX
+Runtime alone: later runs import neither torch nor the model's package.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ TOLERANCE = 1e-4  # max relative (L2, per row) difference from eager PyTorch
 
 
 def export_name(key: str) -> str:
-    import torch
+    from importlib.metadata import version
 
-    ident = f"{key}|opset{OPSET}|torch-{torch.__version__}|export-v{EXPORT_VERSION}"
+    ident = f"{key}|opset{OPSET}|torch-{version('torch')}|export-v{EXPORT_VERSION}"
     model = key.split("|", 1)[0]
     return f"{model}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.onnx"
 
@@ -96,30 +98,39 @@ def export(module: nn.Module, size: tuple[int, int], path: Path) -> None:
             os.unlink(tmp)
 
 
-def load_onnx(
-    module: nn.Module, key: str, size: tuple[int, int], models_dir: Path, threads: int
+def load_export(path: Path, threads: int) -> OnnxRunner | None:
+    """A runner for an export made and checked earlier; None when there is none. An export that
+    ONNX Runtime cannot load (truncated, damaged) is removed, so that it is made again."""
+    if not path.is_file():
+        return None
+    try:
+        return OnnxRunner(path, threads)
+    except Exception as exc:  # onnxruntime raises its own types for a damaged file
+        logger.warning("cached ONNX export %s unreadable (%s); exporting again", path, exc)
+        path.unlink(missing_ok=True)
+        return None
+
+
+def export_checked(
+    module: nn.Module, size: tuple[int, int], path: Path, threads: int
 ) -> OnnxRunner | None:
-    """A runner for ``module`` from the cached export (exported now if missing); None when the
-    export does not match eager PyTorch within TOLERANCE or cannot be made."""
+    """Export ``module`` to ``path`` and keep it only if it matches eager PyTorch within
+    TOLERANCE; None (and a warning) when it does not or cannot be made."""
     import torch
 
-    path = models_dir / export_name(key)
-    fresh = not path.is_file()
     try:
-        if fresh:
-            logger.info("exporting %s to ONNX: %s", key.split("|", 1)[0], path)
-            export(module, size, path)
+        logger.info("exporting the model to ONNX (once per model): %s", path)
+        export(module, size, path)
         runner = OnnxRunner(path, threads)
     except Exception as exc:  # exporter and runtime raise many types; eager still works
         logger.warning("ONNX backend unavailable (%s: %s); using eager PyTorch", type(exc).__name__, exc)
         return None
-    if fresh:
-        probe = _probe(size)
-        with torch.inference_mode():
-            reference = module(torch.from_numpy(probe)).float().numpy()
-        error = relative_error(runner(probe), reference)
-        if error > TOLERANCE:
-            path.unlink(missing_ok=True)
-            logger.warning("ONNX export differs from eager PyTorch by %.2g; using eager PyTorch", error)
-            return None
+    probe = _probe(size)
+    with torch.inference_mode():
+        reference = module(torch.from_numpy(probe)).float().numpy()
+    error = relative_error(runner(probe), reference)
+    if error > TOLERANCE:
+        path.unlink(missing_ok=True)
+        logger.warning("ONNX export differs from eager PyTorch by %.2g; using eager PyTorch", error)
+        return None
     return runner

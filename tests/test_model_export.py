@@ -1,0 +1,82 @@
+"""The ONNX export is made once per user and model, checked once, and later runs load it with
+ONNX Runtime alone: no torch, no model package (real model, real CLI, fresh subprocesses)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import EXAMPLE
+from repsample.backends.onnx import export_name
+from repsample.embed import Embedder, no_cuda_possible
+
+MODEL_KEY = Embedder(device="cpu").fp32_key
+
+
+def _batch() -> np.ndarray:
+    return np.random.default_rng(0).uniform(-1, 1, (2, 3, 224, 224)).astype(np.float32)
+
+
+def _run(code: str, env: dict[str, str] | None = None) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, **(env or {})})
+    return out.stdout.strip().splitlines()
+
+
+def test_a_second_run_loads_the_export_without_torch(tmp_path: Path) -> None:
+    first = Embedder(device="cpu", models_dir=tmp_path)
+    vectors = first(_batch())
+    assert first.backend == "onnx" and (tmp_path / export_name(MODEL_KEY)).is_file()
+    np.save(tmp_path / "batch.npy", _batch())
+    code = (
+        "import sys, numpy as np\n"
+        "from repsample.embed import Embedder\n"
+        f"e = Embedder(device='auto', models_dir={str(tmp_path)!r})\n"
+        f"np.save({str(tmp_path / 'again.npy')!r}, e(np.load({str(tmp_path / 'batch.npy')!r})))\n"
+        "print(e.backend, sorted(m for m in ('torch', 'efficientnet_lite_pytorch') if m in sys.modules))\n"
+    )
+    backend, loaded = _run(code)[-1].split(" ", 1)
+    assert backend == "onnx"
+    if no_cuda_possible():  # where a CUDA driver exists, device auto must ask torch
+        assert loaded == "[]"
+    np.testing.assert_allclose(np.load(tmp_path / "again.npy"), vectors, rtol=1e-5, atol=1e-6)
+
+
+def test_a_damaged_export_is_made_again(tmp_path: Path) -> None:
+    Embedder(device="cpu", models_dir=tmp_path).load()
+    path = tmp_path / export_name(MODEL_KEY)
+    reference = Embedder(device="cpu", models_dir=tmp_path)(_batch())
+    path.write_bytes(path.read_bytes()[:5000])  # truncated, as a full disk or a kill leaves it
+    again = Embedder(device="cpu", models_dir=tmp_path)
+    np.testing.assert_allclose(again(_batch()), reference, rtol=1e-5, atol=1e-6)
+    assert again.backend == "onnx" and path.stat().st_size > 5000
+
+
+@pytest.mark.skipif(not no_cuda_possible(), reason="a CUDA driver is present: device auto asks torch")
+def test_the_cli_exports_to_the_user_folder_and_reruns_without_torch(tmp_path: Path) -> None:
+    models, cache = tmp_path / "user-models", tmp_path / "elsewhere" / "cache.sqlite"
+    code = (
+        "import sys\n"
+        "from repsample.cli import main\n"
+        f"sys.argv = ['repsample', 'select', {str(EXAMPLE / 'train')!r}, sys.argv[1], '--per-class', '5',"
+        f" '--cache', {str(cache)!r}, '--no-report', '-q']\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print(sorted(m for m in ('torch', 'efficientnet_lite_pytorch') if m in sys.modules))\n"
+    )
+    env = {"REPSAMPLE_MODELS_DIR": str(models)}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "first")], capture_output=True,
+                         text=True, check=True, env={**os.environ, **env}).stdout
+    assert [p.name for p in models.iterdir()] == [export_name(MODEL_KEY)]
+    assert not (cache.parent / "models").exists()  # not beside --cache any more
+    assert "torch" in out  # the first run built the model to export and check it
+    cache.unlink()  # a new cache: everything is embedded again, with the user's export
+    again = subprocess.run([sys.executable, "-c", code, str(tmp_path / "second")], capture_output=True,
+                           text=True, check=True, env={**os.environ, **env}).stdout
+    assert again.strip().splitlines()[-1] == "[]"
+    first_rows = (tmp_path / "first" / "manifest.csv").read_text()
+    assert (tmp_path / "second" / "manifest.csv").read_text() == first_rows
