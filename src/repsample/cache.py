@@ -258,16 +258,6 @@ class EmbeddingCache:
         with self._transaction():
             self._db.execute("INSERT OR REPLACE INTO clusterings VALUES (?, ?)", (key, value))
 
-    @_guarded
-    def count(self, model: str | None = None) -> int:
-        if model is None:
-            row = self._db.execute("SELECT COUNT(*) FROM embeddings").fetchone()
-        else:
-            row = self._db.execute(
-                "SELECT COUNT(*) FROM embeddings WHERE model = ?", (model,)
-            ).fetchone()
-        return int(row[0])
-
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 

@@ -362,13 +362,10 @@ def _run_record(
     command: Sequence[str] | None,
     started: dt.datetime,
 ) -> dict[str, Any]:
-    from importlib.metadata import version
-
-    import PIL
-    import sklearn
-
+    """run.json: what ran, on what, with which versions, and what it gave per group."""
     params = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()}
     params["cache"] = str(config.cache_path)
+    totals = ("images", "errors", "selected", "embedded", "excluded")
     return {
         "repsample_version": __version__,
         "command": list(command) if command is not None else None,
@@ -377,45 +374,44 @@ def _run_record(
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "parameters": params,
-        "model": {
-            "name": embedder.spec.name,
-            "weights": config.weights,
-            "weights_identity": weights_identity(embedder.spec, config.weights),
-            "cache_key": embedder.key,
-            "dim": embedder.spec.dim,
-            # Unsettled when every embedding came from the cache: nothing ran on any device.
-            "device": embedder.device if embedder.resolved else f"{config.device} (nothing embedded)",
-            "backend": embedder.backend if embedder.resolved else f"{config.backend} (nothing embedded)",
-        },
-        "versions": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "torch": version("torch"),
-            "scikit-learn": sklearn.__version__,
-            "pillow": PIL.__version__,
-        },
-        "totals": {
-            "groups": len(results),
-            "images": sum(r.images for r in results),
-            "errors": sum(r.errors for r in results),
-            "selected": sum(r.selected for r in results),
-            "embedded": sum(r.embedded for r in results),
-            "excluded": sum(r.excluded for r in results),
-        },
-        "groups": {
-            r.name: {
-                "images": r.images,
-                "errors": r.errors,
-                "valid": r.images - r.errors,
-                "k": r.k,
-                "silhouette": {str(k): round(v, 6) for k, v in r.silhouettes.items()},
-                "silhouette_sample": r.silhouette_sample,
-                "selected": r.selected,
-                "embedded": r.embedded,
-                "excluded": r.excluded,
-                "note": r.note,
-                "seconds": r.seconds,
-            }
-            for r in results
-        },
+        "model": _model_record(embedder, config),
+        "versions": _versions(),
+        "totals": {"groups": len(results), **{t: sum(getattr(r, t) for r in results) for t in totals}},
+        "groups": {r.name: _group_record(r) for r in results},
+    }
+
+
+def _model_record(embedder: Embedder, config: SelectConfig) -> dict[str, Any]:
+    # Device and backend stay unsettled when every embedding came from the cache: nothing ran.
+    return {
+        "name": embedder.spec.name,
+        "weights": config.weights,
+        "weights_identity": weights_identity(embedder.spec, config.weights),
+        "cache_key": embedder.key,
+        "dim": embedder.spec.dim,
+        "device": embedder.device if embedder.resolved else f"{config.device} (nothing embedded)",
+        "backend": embedder.backend if embedder.resolved else f"{config.backend} (nothing embedded)",
+    }
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version  # metadata only: a rerun imports no torch
+
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            **{name: version(name) for name in ("torch", "scikit-learn", "pillow", "faiss-cpu")}}
+
+
+def _group_record(r: GroupResult) -> dict[str, Any]:
+    return {
+        "images": r.images,
+        "errors": r.errors,
+        "valid": r.images - r.errors,
+        "k": r.k,
+        "silhouette": {str(k): round(v, 6) for k, v in r.silhouettes.items()},
+        "silhouette_sample": r.silhouette_sample,
+        "selected": r.selected,
+        "embedded": r.embedded,
+        "excluded": r.excluded,
+        "note": r.note,
+        "seconds": r.seconds,
     }
