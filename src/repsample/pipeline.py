@@ -134,7 +134,7 @@ def _build(
     with open_dataset(src, config, progress, exclude=(output.out, dst), kept=every_kept,
                       near=config.dedup or config.drop_leaks) as data:
         findings = data.findings
-        _check_drop_leaks(config, findings)
+        _check_drop_leaks(config.drop_leaks, findings)
         fits = [_fit_group(group, data, config, kept.get(group.name, frozenset()))
                 for group in data.groups]
     write_check_csv(dst / CHECK_CSV, findings)
@@ -146,7 +146,7 @@ def _build(
         if config.mode != "none":
             _export_group(fit, dst, config.mode, bar)
         fit.seconds["export"] = time.perf_counter() - t0
-        results.append(_group_result(fit, config, data.embedded.computed[fit.group.name]))
+        results.append(_group_result(fit, config.keep, data.embedded.computed[fit.group.name]))
         rows.extend(group_rows)
     bar.close()
 
@@ -213,7 +213,7 @@ class _GroupFit:
 def _fit_group(group: Group, data: Dataset, config: SelectConfig, kept: frozenset[str]) -> _GroupFit:
     embedded = gather(data.embedded.prints[group.name], data.cache, data.embedder)
     t0 = time.perf_counter()
-    eligible = _eligible_rows(group, embedded, data.findings, config, kept)
+    eligible = _eligible_rows(group, embedded, data.findings, config.dedup, config.drop_leaks, kept)
     position = {r: i for i, r in enumerate(eligible)}
     keep_rows = [position[r] for f, r in zip(group.files, embedded.rows, strict=True)
                  if r is not None and f.rel in kept]
@@ -236,12 +236,12 @@ def _fit_group(group: Group, data: Dataset, config: SelectConfig, kept: frozense
     return _GroupFit(group, embedded, eligible, selector, chosen, budget, len(keep_rows), seconds)
 
 
-def _eligible_rows(group: Group, embedded: Embedded, findings: Findings, config: SelectConfig,
-                   kept: frozenset[str]) -> list[int]:
+def _eligible_rows(group: Group, embedded: Embedded, findings: Findings, dedup: bool,
+                   drop_leaks: bool, kept: frozenset[str]) -> list[int]:
     """Rows selection may pick: every embedded image but the duplicates dedup sets aside and the
     leaks --drop-leaks drops; an image an earlier selection kept always stays."""
     excluded = {r for f, r in zip(group.files, embedded.rows, strict=True) if r is not None
-                and f.rel not in kept and findings.excluded(f.rel, config.dedup, config.drop_leaks)}
+                and f.rel not in kept and findings.excluded(f.rel, dedup, drop_leaks)}
     if excluded:
         logger.info("group %s: %d images not eligible (duplicates or leaks)", group.name, len(excluded))
     return [r for r in range(len(embedded.vectors)) if r not in excluded]
@@ -292,16 +292,16 @@ def _export_group(fit: _GroupFit, dst: Path, mode: str, bar: StageProgress) -> N
         bar.advance()
 
 
-def _group_result(fit: _GroupFit, config: SelectConfig, embedded_now: int) -> GroupResult:
+def _group_result(fit: _GroupFit, keep: Path | None, embedded_now: int) -> GroupResult:
     valid, selector = len(fit.eligible), fit.selector
     note = None
     if valid <= fit.budget:
         note = f"{valid} valid images, budget {fit.budget}: kept all, no clustering"
         logger.info("group %s: %s", fit.group.name, note)
     elif fit.kept >= fit.budget:
-        note = f"{fit.kept} images kept from {config.keep}, budget {fit.budget}: nothing added"
+        note = f"{fit.kept} images kept from {keep}, budget {fit.budget}: nothing added"
     elif fit.kept:
-        note = f"{fit.kept} images kept from {config.keep}, {len(fit.chosen) - fit.kept} added"
+        note = f"{fit.kept} images kept from {keep}, {len(fit.chosen) - fit.kept} added"
     return GroupResult(
         name=fit.group.name,
         images=len(fit.group.files),
@@ -335,8 +335,8 @@ def _clustering(
     return clustering
 
 
-def _check_drop_leaks(config: SelectConfig, findings: Findings) -> None:
-    if config.drop_leaks and findings.leaks and not any(is_train_split(s) for s in findings.splits):
+def _check_drop_leaks(drop_leaks: bool, findings: Findings) -> None:
+    if drop_leaks and findings.leaks and not any(is_train_split(s) for s in findings.splits):
         raise UsageError(
             f"found no training split among {', '.join(findings.splits)}; it drops leaked images "
             f"from a split named {' or '.join(TRAIN_SPLITS)} (first folder under INPUT)",
