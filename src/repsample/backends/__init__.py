@@ -1,10 +1,11 @@
 """Inference backends: what turns a preprocessed batch into embeddings.
 
 ``torch`` runs the model eagerly (CPU: channels_last; CUDA: fp16 autocast, channels_last).
-``onnx`` exports the model once to ONNX, caches the file next to the embedding cache and runs
-it with ONNX Runtime: several times faster than eager PyTorch on CPU, embeddings equal within
-1e-4 (checked at export, so the cache key can stay the eager model's). ``auto`` picks onnx on
-the CPU (onnxruntime is a base dependency; where it cannot be imported, torch, with a warning).
+``onnx`` exports the model once per user to ONNX, keeps the file in the user's cache folder
+(embed.user_models_dir) and runs it with ONNX Runtime: several times faster than eager PyTorch on
+CPU, embeddings equal within 1e-4 (checked at export, so the cache key can stay the eager
+model's). ``auto`` picks onnx on the CPU (onnxruntime is a base dependency; where it cannot be
+imported, torch, with a warning).
 
 Precision picks the runtime where it must: int8 runs the quantized ONNX export in ONNX Runtime
 (backends/quantize.py), bf16 on the CPU runs the ONNX export in OpenVINO (backends/openvino.py),
