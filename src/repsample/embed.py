@@ -18,7 +18,7 @@ from repsample.backends.eager import TorchRunner
 from repsample.backends.onnx import OnnxRunner, export_checked, export_name, load_export
 from repsample.cache import EmbeddingCache, default_cache_path
 from repsample.decode import DecodeError, decode_image
-from repsample.errors import RepsampleError
+from repsample.errors import RepsampleError, UsageError
 from repsample.fingerprint import Fingerprint, fingerprint
 from repsample.models import ModelSpec, get_model, model_key
 from repsample.models.base import Preprocess
@@ -59,7 +59,7 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RepsampleError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
+        raise UsageError(f"{device} asked for, but torch sees no CUDA GPU; choose cpu", option="device")
     return device
 
 

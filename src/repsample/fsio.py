@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from repsample.errors import RepsampleError
+from repsample.errors import RepsampleError, UsageError
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -140,9 +140,8 @@ def _version_stamp(info: dict[str, Any]) -> int:
 def check_url_paths(src: Location, output_url: str | None, mode: str) -> None:
     """What cannot work with URLs is refused before anything runs."""
     if is_url(src) and mode in ("hardlink", "symlink"):
-        raise RepsampleError(
-            f"--mode {mode} needs INPUT on the local disk; {src} is a URL: use --mode copy or none"
-        )
+        raise UsageError(f"{mode} needs INPUT on the local disk; {src} is a URL: choose copy or none",
+                         option="mode")
     if output_url is not None and is_url(src) and output_url.startswith(str(src) + "/"):
         raise RepsampleError(f"OUTPUT {output_url} is inside INPUT {src}; choose a folder outside it")
 

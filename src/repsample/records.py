@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from repsample.errors import RepsampleError, os_problem
+from repsample.errors import RepsampleError, UsageError, os_problem
 from repsample.export import MANIFEST, MANIFEST_FIELDS, RUN_RECORD
 
 logger = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def kept_paths(path: Path) -> dict[str, frozenset[str]]:
     try:
         rows = _parse_manifest(data)
     except RepsampleError as exc:
-        raise RepsampleError(f"--keep {path} is not a repsample manifest.csv ({exc})") from None
+        raise UsageError(f"{path} is not a repsample manifest.csv ({exc})", option="keep") from None
     return Manifest(path, rows, "").selected()
 
 

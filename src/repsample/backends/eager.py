@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from repsample.errors import RepsampleError
+from repsample.errors import UsageError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -24,9 +24,9 @@ def check_eager_precision(precision: str, device: str) -> None:
     of images); tests/test_backend.py holds the default precision on every device to that bar.
     """
     if precision not in EAGER_PRECISIONS or (precision != "fp32" and not device.startswith("cuda")):
-        raise RepsampleError(f"eager PyTorch runs --precision {precision} on "
-                             f"{'CUDA only' if precision in AUTOCAST else 'no device'}; "
-                             "use --precision fp32 or another backend")
+        raise UsageError(f"{precision} runs in eager PyTorch on "
+                         f"{'CUDA only' if precision in AUTOCAST else 'no device'}; "
+                         "choose fp32 or another backend", option="precision")
 
 
 class TorchRunner:

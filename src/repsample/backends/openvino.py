@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from repsample.errors import RepsampleError, missing_extra
+from repsample.errors import UsageError, missing_extra
 
 
 class OpenVinoRunner:
@@ -28,8 +28,8 @@ class OpenVinoRunner:
 
         core = openvino.Core()
         if "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-            raise RepsampleError("--precision bf16 needs a CPU with native bf16 (avx512_bf16 or "
-                                 "AMX); this one has none: use --precision fp32 or int8")
+            raise UsageError("bf16 needs a CPU with native bf16 (avx512_bf16 or AMX); this one has "
+                             "none: choose fp32 or int8", option="precision")
         self.compiled: Any = core.compile_model(str(path), "CPU", {
             "INFERENCE_PRECISION_HINT": "bf16", "INFERENCE_NUM_THREADS": threads,
             "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",

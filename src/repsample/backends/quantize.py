@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from repsample.backends.onnx import OnnxRunner
-from repsample.errors import RepsampleError
+from repsample.errors import RepsampleError, UsageError
 from repsample.models.base import Preprocess
 
 logger = logging.getLogger(__name__)
@@ -151,10 +151,10 @@ def load_int8(fp32_path: Path, preprocess: Preprocess, threads: int,
         except Exception as exc:  # the quantizer raises many types; name it in one line
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-            raise RepsampleError(f"int8 quantization failed ({type(exc).__name__}: {exc}); "
-                                 "use --precision fp32") from None
+            raise UsageError(f"int8 failed to quantize ({type(exc).__name__}: {exc}); choose fp32",
+                             option="precision") from None
         if cosine < MIN_COSINE:
             path.unlink(missing_ok=True)
-            raise RepsampleError(f"the int8 model drifts from fp32 (mean cosine {cosine:.3f} < "
-                                 f"{MIN_COSINE}); use --precision fp32")
+            raise UsageError(f"int8 drifts from fp32 (mean cosine {cosine:.3f} < {MIN_COSINE}); "
+                             "choose fp32", option="precision")
     return OnnxRunner(path, threads)

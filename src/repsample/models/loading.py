@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from repsample.errors import RepsampleError
+from repsample.errors import RepsampleError, UsageError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -21,9 +21,8 @@ def load_state_dict_file(model: nn.Module, path: str, *, optional_prefix: str | 
 
     file = Path(path)
     if not file.is_file():
-        raise RepsampleError(
-            f"weights file {path!r} not found; pass --weights default, random or an existing file"
-        )
+        raise UsageError(f"file {path!r} not found; choose default, random or an existing file",
+                         option="weights")
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:
