@@ -73,9 +73,14 @@ def _project(X: np.ndarray, seed: int, method: str) -> tuple[np.ndarray, str]:
 
 def pca_2d(X: np.ndarray) -> np.ndarray:
     """The first two principal components (deterministic signs: largest loading positive)."""
+    from scipy.linalg import eigh
+
     centred = X - X.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    components = vt[:2]
+    d = centred.shape[1]
+    # The top two eigenvectors of the d x d covariance, not a full SVD of the n x d matrix:
+    # 0.1 s instead of 6 s at 2,000 x 1280 (the SVD was most of a rerun's time).
+    _, vectors = eigh(centred.T @ centred, subset_by_index=[max(0, d - 2), d - 1])
+    components = vectors[:, ::-1].T
     signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
     xy: np.ndarray = centred @ (components * signs[:, None]).T
     if xy.shape[1] < 2:  # a single feature: put everything on one line
