@@ -135,7 +135,7 @@ def old_kernel_herding(
 
 class OldHerdingSelector(HerdingSelector):
     def _pick(
-        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, cluster: int, quota: int,
+        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, quota: int,
         rng: np.random.RandomState,
     ) -> np.ndarray:
         rows = np.concatenate([candidates, kept])

@@ -42,14 +42,15 @@ def blobs(n: int, dim: int, centers: int, seed: int) -> np.ndarray:
 @pytest.mark.parametrize(("n", "centers", "seed"), [(300, 6, 0), (500, 8, 1), (240, 5, 2)])
 def test_same_picks_as_the_original(n: int, centers: int, seed: int) -> None:
     X = blobs(n, 32, centers, seed)
-    sel = CentroidSelector(n_select=n - 1).fit(X)  # probe k first, then budget a multiple of it
+    # probe k first, then budget a multiple of it
+    sel = CentroidSelector(n_select=n - 1, allocation="equal").fit(X)
     k = sel.k_
     smallest = int(np.bincount(sel.labels_).min())
     budget = k * min(smallest, 4)
     expected, original_k = original_method(X, budget)
     assert len(expected) == budget, "the original must not fall short in this case"
 
-    ours = CentroidSelector(n_select=budget).fit(X)
+    ours = CentroidSelector(n_select=budget, allocation="equal").fit(X)
 
     assert ours.k_ == original_k
     assert ours.selected_indices_.tolist() == expected
@@ -59,7 +60,7 @@ def test_exact_count_where_the_original_falls_short() -> None:
     X = blobs(400, 16, 7, 3)
     budget = 103  # not a multiple of any k in 5..20 that could be chosen
     original, _ = original_method(X, budget)
-    ours = CentroidSelector(n_select=budget).fit(X)
+    ours = CentroidSelector(n_select=budget, allocation="equal").fit(X)
     assert len(original) < budget
     assert len(ours.selected_indices_) == budget
     assert len(set(ours.selected_indices_.tolist())) == budget
@@ -71,7 +72,7 @@ def test_small_cluster_slack_goes_to_others() -> None:
     big = rng.normal(0, 1, (200, 8))
     tiny = rng.normal(40, 0.1, (3, 8))  # a cluster far away with 3 members
     X = np.vstack([big, tiny]).astype(np.float32)
-    sel = CentroidSelector(n_select=60, k_min=2, k_max=6).fit(X)
+    sel = CentroidSelector(n_select=60, allocation="equal", k_min=2, k_max=6).fit(X)
     assert len(sel.selected_indices_) == 60
     assert {200, 201, 202} <= set(sel.selected_indices_.tolist())
     assert sel.quotas_.sum() == 60 and (sel.quotas_ <= np.bincount(sel.labels_)).all()
@@ -89,7 +90,7 @@ def test_selector_attributes_and_small_inputs() -> None:
     assert len(two.selected_indices_) == 1 and two.k_ == 1
     with pytest.raises(ValueError, match="n_select"):
         CentroidSelector(n_select=0).fit(X)
-    with pytest.raises(ValueError, match="2-D"):
+    with pytest.raises(ValueError, match="2D"):
         CentroidSelector().fit(X[0])
 
 

@@ -82,24 +82,24 @@ def test_keep_stays_and_is_topped_up(data: tuple[np.ndarray, Clustering], strate
                                      allocation: str) -> None:
     X, clustering = data
     keep = [0, 5, 260, 398]
-    sel = STRATEGIES.get(strategy)(40, allocation=allocation).fit(X, keep, clustering=clustering)
+    sel = STRATEGIES.get(strategy)(40, allocation=allocation).fit(X, keep=keep, clustering=clustering)
     assert set(keep) <= set(sel.selected_indices_.tolist())
     assert len(sel.selected_indices_) == 40 and sel.kept_indices_.tolist() == keep
-    over = STRATEGIES.get(strategy)(3, allocation=allocation).fit(X, keep, clustering=clustering)
+    over = STRATEGIES.get(strategy)(3, allocation=allocation).fit(X, keep=keep, clustering=clustering)
     assert over.selected_indices_.tolist() == keep  # never drops a kept image
 
 
 def test_keep_grown_dataset_adds_only_new_picks(data: tuple[np.ndarray, Clustering]) -> None:
     X, clustering = data
     first = STRATEGIES.get("facility")(30).fit(X, clustering=clustering).selected_indices_
-    grown = STRATEGIES.get("facility")(60).fit(X, first, clustering=clustering).selected_indices_
+    grown = STRATEGIES.get("facility")(60).fit(X, keep=first, clustering=clustering).selected_indices_
     assert set(first) < set(grown) and len(grown) == 60
 
 
 def test_keep_rejects_rows_outside_the_matrix(data: tuple[np.ndarray, Clustering]) -> None:
     X, clustering = data
     with pytest.raises(ValueError, match="outside"):
-        STRATEGIES.get("centroid")(10).fit(X, [len(X)], clustering=clustering)
+        STRATEGIES.get("centroid")(10).fit(X, keep=[len(X)], clustering=clustering)
 
 
 def line_with_outlier() -> np.ndarray:

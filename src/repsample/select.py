@@ -1,29 +1,50 @@
-"""Select: scikit-learn style selectors that pick a budget of rows from an embedding matrix.
+"""Select: scikit-learn estimators that pick a budget of rows from an embedding matrix.
 
 A selector clusters the rows (best-silhouette KMeans), splits the budget across clusters
 (an allocation scheme), then picks inside each cluster (the strategy's own rule). Usable on any
-matrix: ``CentroidSelector(n_select=100).fit(X).selected_indices_``.
+matrix: ``CentroidSelector(n_select=100).fit(X).selected_indices_``. Selectors are
+``BaseEstimator``s: ``get_params``, ``set_params``, ``clone`` and ``repr`` work as in scikit-learn.
 
 ``fit(X, keep=rows)`` keeps earlier picks and adds to them up to ``n_select`` (a grown dataset);
 ``fit(X, clustering=c)`` reuses a clustering of X (computing one is the costly part).
+``register_strategy(name, cls)`` makes a selector of your own usable by name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
-from sklearn.utils import check_random_state
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_array, check_random_state
 
-from repsample.allocate import ALLOCATIONS, allocate
+from repsample.allocate import allocate, list_allocations
 from repsample.cluster import Clustering, choose_k
+from repsample.errors import UsageError
+from repsample.params import Constraint, Interval, OneOf, validate
 from repsample.registry import Registry
 from repsample.scores import facility_greedy, farthest_first, kernel_herding, typicality
 
 Rng = np.random.RandomState
+Selector = TypeVar("Selector", bound="ClusterSelector")
 
 
-class ClusterSelector:
+@dataclass(frozen=True)
+class Integer(Interval):
+    """An Interval of whole numbers (numpy's too): a count, a size or a seed."""
+
+    def problem(self, value: Any) -> str | None:
+        if isinstance(value, Integral) and not isinstance(value, bool):
+            return super().problem(int(value))
+        if value is None:
+            return super().problem(value)
+        return f"must be an integer, got {value!r}"
+
+
+class ClusterSelector(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no type hints
     """Base class: cluster, allocate, then ``_pick`` inside each cluster.
 
     Parameters
@@ -35,18 +56,31 @@ class ClusterSelector:
     silhouette_sample: above this many rows, the silhouette uses a seeded sample of this size.
     random_state: seed (int) for KMeans, the silhouette sample and any random choice.
 
+    Parameters are stored as given and checked by ``fit`` against ``_parameter_constraints``.
+
     Attributes after ``fit``: ``selected_indices_`` (sorted), ``kept_indices_`` (rows kept from
-    ``keep``), ``labels_`` (-1 where no clustering ran), ``k_``, ``cluster_centers_``,
-    ``distances_`` (each row to its centre), ``silhouette_scores_`` ({k: score}),
-    ``silhouette_sample_``, ``quotas_`` (per cluster, kept rows included) and ``pick_order_``
-    (per row, its order of selection within its cluster, 1 = first; 0 = not selected).
+    ``keep``), ``n_features_in_``, ``labels_`` (-1 where no clustering ran), ``k_``,
+    ``cluster_centers_``, ``distances_`` (each row to its centre), ``silhouette_scores_``
+    ({k: score}), ``silhouette_sample_``, ``quotas_`` (per cluster, kept rows included) and
+    ``pick_order_`` (per row, its order of selection within its cluster, 1 = first; 0 = not
+    selected).
     """
+
+    # Each parameter's allowed values, checked at fit (scikit-learn's _parameter_constraints).
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "n_select": Integer(1),
+        "allocation": OneOf(list_allocations),
+        "k_min": Integer(1),
+        "k_max": Integer(1),
+        "silhouette_sample": Integer(100),  # as SelectConfig: a smaller sample is mostly noise
+        "random_state": Integer(0, 2**32 - 1, optional=True),
+    }
 
     def __init__(
         self,
         n_select: int = 1000,
         *,
-        allocation: str = "equal",
+        allocation: str = "proportional",
         k_min: int = 5,
         k_max: int = 20,
         silhouette_sample: int = 3000,
@@ -59,32 +93,28 @@ class ClusterSelector:
         self.silhouette_sample = silhouette_sample
         self.random_state = random_state
 
-    def _validate(self, X: np.ndarray, keep: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
-        X = np.asarray(X)
-        if X.dtype not in (np.float32, np.float64):
-            X = X.astype(np.float64)
-        if X.ndim != 2:
-            raise ValueError(f"X must be a 2-D matrix (rows = images), got shape {X.shape}")
-        if not np.isfinite(X).all():
-            raise ValueError("X holds NaN or infinite values")
-        if int(self.n_select) < 1:
-            raise ValueError(f"n_select must be >= 1, got {self.n_select}")
-        if not 1 <= self.k_min <= self.k_max:
-            raise ValueError(f"need 1 <= k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
-        if self.silhouette_sample < 2:
-            raise ValueError(f"silhouette_sample must be >= 2, got {self.silhouette_sample}")
-        ALLOCATIONS.get(self.allocation)
-        kept = np.unique(np.asarray(keep if keep is not None else [], dtype=np.int64))
-        if len(kept) and (kept[0] < 0 or kept[-1] >= len(X)):
-            raise ValueError(f"keep holds row numbers outside 0..{len(X) - 1}")
-        return X, kept
+    def _validate_params(self) -> None:
+        """Every parameter against its constraint (a UsageError naming it), then k_min <= k_max."""
+        validate(self.get_params(deep=False), self._parameter_constraints)
+        if self.k_min > self.k_max:
+            raise UsageError(f"must be at most k_max ({self.k_max}), got {self.k_min}",
+                             option="k_min")
 
     def fit(
-        self, X: np.ndarray, keep: Sequence[int] | None = None, *,
+        self: Selector, X: Any, y: object = None, *, keep: Sequence[int] | None = None,
         clustering: Clustering | None = None,
-    ) -> ClusterSelector:
-        X, kept = self._validate(X, keep)
+    ) -> Selector:
+        """Select ``n_select`` rows of X (rows = images); returns self.
+
+        ``y`` is ignored: selection is unsupervised, the argument is there for scikit-learn's
+        ``fit(X, y)`` convention. ``keep``: rows that must stay selected (an earlier selection);
+        ``clustering``: a clustering of X to use instead of computing one.
+        """
+        self._validate_params()
+        X = check_array(X, dtype=(np.float64, np.float32))
+        kept = _kept_rows(keep, len(X))
         n = len(X)
+        self.n_features_in_ = X.shape[1]
         self.kept_indices_ = kept
         if n <= self.n_select:
             self._no_clustering(X)
@@ -94,7 +124,7 @@ class ClusterSelector:
             clustering = choose_k(X, self.k_min, self.k_max, self.random_state,  # type: ignore[arg-type]
                                   self.silhouette_sample)
         elif len(clustering.labels) != n:
-            raise ValueError(f"clustering has {len(clustering.labels)} labels for {n} rows")
+            raise UsageError(f"has {len(clustering.labels)} labels for {n} rows", option="clustering")
         self.k_ = clustering.k
         self.labels_ = clustering.labels
         self.cluster_centers_ = clustering.centers
@@ -142,20 +172,26 @@ class ClusterSelector:
         for c in np.flatnonzero(quotas):
             in_c = self.labels_ == c
             candidates = np.flatnonzero(in_c & ~is_kept)
-            picked = self._pick(X, candidates, np.flatnonzero(in_c & is_kept), int(c),
-                                int(quotas[c]), rng)
+            picked = self._pick(X, candidates, np.flatnonzero(in_c & is_kept), int(quotas[c]), rng)
             chosen.append(candidates[picked[: quotas[c]]])
         return np.concatenate(chosen)
 
     def _pick(
-        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, cluster: int, quota: int,
-        rng: Rng,
+        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, quota: int, rng: Rng
     ) -> np.ndarray:
         """Positions in ``candidates`` (rows of one cluster not kept) to take, best first.
 
         ``kept`` are the cluster's rows kept from an earlier selection; ``quota`` <= candidates.
         """
         raise NotImplementedError
+
+
+def _kept_rows(keep: Sequence[int] | None, n: int) -> np.ndarray:
+    """``keep`` as sorted, distinct row numbers, each inside 0..n-1."""
+    kept = np.unique(np.asarray(keep if keep is not None else [], dtype=np.int64))
+    if len(kept) and (kept[0] < 0 or kept[-1] >= n):
+        raise UsageError(f"holds row numbers outside 0..{n - 1}", option="keep")
+    return kept
 
 
 def top_up(sizes: np.ndarray, kept: np.ndarray, total: int, scheme: str) -> np.ndarray:
@@ -180,8 +216,7 @@ class CentroidSelector(ClusterSelector):
     """Nearest to each cluster centre (the original method): typical, but edges and rare modes out."""
 
     def _pick(
-        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, cluster: int, quota: int,
-        rng: Rng,
+        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, quota: int, rng: Rng
     ) -> np.ndarray:
         return np.argsort(self.distances_[candidates], kind="stable")[:quota]
 
@@ -198,8 +233,7 @@ class StratifiedSelector(ClusterSelector):
     """Uniform random inside each cluster, cluster quotas from the allocation (seeded)."""
 
     def _pick(
-        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, cluster: int, quota: int,
-        rng: Rng,
+        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, quota: int, rng: Rng
     ) -> np.ndarray:
         return rng.permutation(len(candidates))[:quota]
 
@@ -208,21 +242,48 @@ class KCenterSelector(ClusterSelector):
     """Greedy farthest-point (k-center) coverage in each cluster: edges and rare modes first."""
 
     def _pick(
-        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, cluster: int, quota: int,
-        rng: Rng,
+        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, quota: int, rng: Rng
     ) -> np.ndarray:
         start = int(np.argmin(self.distances_[candidates])) if not len(kept) else None
         return farthest_first(X[candidates], X[kept], quota, start)
 
 
-class TypicalSelector(ClusterSelector):
-    """TypiClust: split each cluster into quota parts, take the densest (kNN) image of each.
+class NeighbourSelector(ClusterSelector):
+    """A selector whose rule reads each row's ``n_neighbors`` nearest rows in its cluster.
 
-    ``typicality_`` (after fit): 1 / mean distance to the 20 nearest neighbours in the row's
-    cluster; higher = more typical (NaN where no clustering ran).
+    Parameters: those of ``ClusterSelector``, and ``n_neighbors`` (kNN size, capped at the
+    cluster's size - 1).
     """
 
-    n_neighbors = 20
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        **ClusterSelector._parameter_constraints, "n_neighbors": Integer(1)}
+
+    def __init__(
+        self,
+        n_select: int = 1000,
+        *,
+        allocation: str = "proportional",
+        k_min: int = 5,
+        k_max: int = 20,
+        n_neighbors: int = 20,
+        silhouette_sample: int = 3000,
+        random_state: int | None = 42,
+    ) -> None:
+        super().__init__(n_select, allocation=allocation, k_min=k_min, k_max=k_max,
+                         silhouette_sample=silhouette_sample, random_state=random_state)
+        self.n_neighbors = n_neighbors
+
+
+class TypicalSelector(NeighbourSelector):
+    """TypiClust: split each cluster into quota parts, take the densest (kNN) image of each.
+
+    ``typicality_`` (after fit): 1 / mean distance to the ``n_neighbors`` nearest neighbours in
+    the row's cluster; higher = more typical (NaN where no clustering ran).
+    """
+
+    def _no_clustering(self, X: np.ndarray) -> None:
+        super()._no_clustering(X)
+        self.typicality_ = np.full(len(X), np.nan)
 
     def _select(self, X: np.ndarray, kept: np.ndarray, budget: int, rng: Rng) -> np.ndarray:
         self.typicality_ = np.full(len(X), np.nan)
@@ -232,8 +293,7 @@ class TypicalSelector(ClusterSelector):
         return super()._select(X, kept, budget, rng)
 
     def _pick(
-        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, cluster: int, quota: int,
-        rng: Rng,
+        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, quota: int, rng: Rng
     ) -> np.ndarray:
         from repsample.cluster import fit_kmeans
 
@@ -247,27 +307,22 @@ class TypicalSelector(ClusterSelector):
         return np.concatenate([np.asarray(best, dtype=np.int64), rest])
 
 
-class FacilitySelector(ClusterSelector):
+class FacilitySelector(NeighbourSelector):
     """Greedy facility location on a sparse kNN similarity: every image well represented."""
 
-    n_neighbors = 20
-
     def _pick(
-        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, cluster: int, quota: int,
-        rng: Rng,
+        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, quota: int, rng: Rng
     ) -> np.ndarray:
         rows = np.concatenate([candidates, kept])
         start = np.arange(len(candidates), len(rows))
-        picked = facility_greedy(X[rows], quota, start, self.n_neighbors)
-        return picked
+        return facility_greedy(X[rows], quota, start, self.n_neighbors)
 
 
 class HerdingSelector(ClusterSelector):
     """Kernel herding in each cluster: picks whose spread tracks the cluster's (least MMD)."""
 
     def _pick(
-        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, cluster: int, quota: int,
-        rng: Rng,
+        self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, quota: int, rng: Rng
     ) -> np.ndarray:
         rows = np.concatenate([candidates, kept])
         return kernel_herding(X[rows], quota, np.arange(len(candidates), len(rows)), rng)
@@ -281,6 +336,17 @@ STRATEGIES.register("kcenter", KCenterSelector)
 STRATEGIES.register("typical", TypicalSelector)
 STRATEGIES.register("facility", FacilitySelector)
 STRATEGIES.register("herding", HerdingSelector)
+
+
+def register_strategy(name: str, cls: type[ClusterSelector]) -> type[ClusterSelector]:
+    """Make a selector class usable by name (``select(..., strategy=name)``, ``--strategy``).
+
+    ``cls`` derives from ``ClusterSelector`` and overrides ``_pick`` (picks inside one cluster)
+    or ``_select`` (the whole budget); a name already registered is refused.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, ClusterSelector)):
+        raise UsageError(f"must be a subclass of ClusterSelector, got {cls!r}", option="cls")
+    return STRATEGIES.register(name, cls)
 
 
 def list_strategies() -> list[str]:
