@@ -24,8 +24,10 @@ _PUBLIC = {
     "check": "checking", "CheckResult": "checking",
     "ModelSpec": "models", "get_model": "models", "list_models": "models", "register_model": "models",
     "GroupResult": "pipeline", "SelectResult": "pipeline", "select": "pipeline",
-    "STRATEGIES": "select", "CentroidSelector": "select", "ClusterSelector": "select",
-    "list_strategies": "select",
+    "STRATEGIES": "select", "ClusterSelector": "select", "NeighbourSelector": "select",
+    "CentroidSelector": "select", "RandomSelector": "select", "StratifiedSelector": "select",
+    "KCenterSelector": "select", "TypicalSelector": "select", "FacilitySelector": "select",
+    "HerdingSelector": "select", "list_strategies": "select", "register_strategy": "select",
 }
 
 if TYPE_CHECKING:
@@ -43,7 +45,20 @@ if TYPE_CHECKING:
     from repsample.evaluate import evaluate_output
     from repsample.models import ModelSpec, get_model, list_models, register_model
     from repsample.pipeline import GroupResult, SelectResult, select
-    from repsample.select import STRATEGIES, CentroidSelector, ClusterSelector, list_strategies
+    from repsample.select import (
+        STRATEGIES,
+        CentroidSelector,
+        ClusterSelector,
+        FacilitySelector,
+        HerdingSelector,
+        KCenterSelector,
+        NeighbourSelector,
+        RandomSelector,
+        StratifiedSelector,
+        TypicalSelector,
+        list_strategies,
+        register_strategy,
+    )
 
 
 class _Package(types.ModuleType):
@@ -79,12 +94,19 @@ __all__ = [
     "Embedded",
     "Embedder",
     "EnvironmentProblem",
+    "FacilitySelector",
     "GroupResult",
+    "HerdingSelector",
+    "KCenterSelector",
     "MissingExtra",
     "ModelSpec",
+    "NeighbourSelector",
+    "RandomSelector",
     "RepsampleError",
     "SelectConfig",
     "SelectResult",
+    "StratifiedSelector",
+    "TypicalSelector",
     "UnknownNameError",
     "UsageError",
     "__version__",
@@ -97,5 +119,6 @@ __all__ = [
     "list_models",
     "list_strategies",
     "register_model",
+    "register_strategy",
     "select",
 ]
