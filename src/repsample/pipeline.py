@@ -155,7 +155,7 @@ def _build(
     record["check"] = {**findings.summary(), "dedup": config.dedup, "drop_leaks": config.drop_leaks,
                        "file": CHECK_CSV}
     write_run_record(dst / RUN_RECORD, record)
-    report = _report(dst, output.requested, config, progress) if config.report else None
+    report = _report(dst, output.out, output.requested, config, progress) if config.report else None
     return SelectResult(src, dst, config, results, rows, report)
 
 
@@ -176,12 +176,14 @@ def _select_to_url(
     return dataclasses.replace(result, report=None, destination=url)
 
 
-def _report(dst: Path, shown: Path, config: SelectConfig, progress: Progress) -> Path | None:
+def _report(dst: Path, previous: Path, shown: Path, config: SelectConfig,
+            progress: Progress) -> Path | None:
     """The selection is complete by now: a report that cannot be written is a warning, not a loss."""
     from repsample.report import build_report
 
     try:
-        return build_report(dst, cache=config.cache_path, progress=progress, staged=True)
+        return build_report(dst, cache=config.cache_path, progress=progress, staged=True,
+                            previous=previous)
     except (RepsampleError, OSError) as exc:
         logger.warning("report not written (%s); rerun `repsample report %s`", exc, shown)
         return None

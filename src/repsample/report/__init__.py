@@ -41,13 +41,15 @@ def build_report(
     workers: int | None = None,
     progress: Progress | None = None,
     staged: bool = False,
+    previous: Path | None = None,
 ) -> Path:
     """Write OUTPUT/report.html (and a page per large group) and return its path.
 
     cache overrides the embedding cache recorded in run.json; projection is 'auto' (UMAP where
     installed, else PCA), 'pca' or 'umap'. Raises RepsampleError when OUTPUT holds no finished run.
     The report is published with OUTPUT's transaction (repsample.publish): whole, or not at all.
-    staged: output_dir is a stage the caller's transaction owns (select's): write in place.
+    staged: output_dir is a stage the caller's transaction owns (select's): write in place;
+    previous: the result it replaces, whose thumbnails are reused where provably repsample's.
     """
     if not staged:
         from repsample.publish import update_output
@@ -61,7 +63,7 @@ def build_report(
     caps = caps or Caps()
     run = gather(out)
     t0 = time.perf_counter()
-    available = make_thumbnails(out, _thumbnail_sources(run, caps), workers, progress)
+    available = make_thumbnails(out, _thumbnail_sources(run, caps), workers, progress, previous)
     thumb_seconds = time.perf_counter() - t0
     maps, map_notes = _maps(run, cache, projection)
     link_exports = (run.record.get("parameters") or {}).get("mode", "copy") != "none"

@@ -28,14 +28,19 @@ def make_thumbnails(
     sources: Mapping[str, Sequence[Path]],
     workers: int | None = None,
     progress: Progress | None = None,
+    previous: Path | None = None,
 ) -> set[str]:
     """Write OUTPUT/.report/thumbs/<hash>.jpg for every hash missing one; return those that exist.
 
     ``sources`` lists, per hash, files holding that content, tried in order: the original may
-    have moved since the run, the exported copy may not exist (--mode none).
+    have moved since the run, the exported copy may not exist (--mode none). ``previous``: the
+    result this one replaces; its thumbnails that its inventory proves repsample wrote are
+    linked instead of decoded again (a rerun's report costs no decoding).
     """
     folder = output_dir / THUMB_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    if previous is not None:
+        _link_previous(previous, folder, [h for h in sources if not (folder / f"{h}.jpg").is_file()])
     done = {h for h in sources if (folder / f"{h}.jpg").is_file()}
     todo = [h for h in sources if h not in done]
     bar = (progress or SilentProgress()).stage("thumbs", len(todo))
@@ -54,6 +59,21 @@ def make_thumbnails(
         logger.warning("%d thumbnail(s) could not be made (sources moved or unreadable), e.g. %s",
                        len(failed), ", ".join(str(c) for c in sources[failed[0]]) or failed[0])
     return done
+
+
+def _link_previous(previous: Path, folder: Path, wanted: Sequence[str]) -> None:
+    from repsample.publish import read_inventory
+
+    owned = read_inventory(previous) or {}
+    for digest in wanted:
+        rel = f"{THUMB_DIR.as_posix()}/{digest}.jpg"
+        entry, source = owned.get(rel), previous / rel
+        try:
+            if entry is None or not entry.matches(os.lstat(source)):
+                continue  # not provably ours (a user's file, or replaced since): make it anew
+            os.link(source, folder / f"{digest}.jpg")
+        except OSError:  # gone, or a file system without hard links: decode it again
+            continue
 
 
 def _write_one(folder: Path, digest: str, candidates: Sequence[Path]) -> bool:
