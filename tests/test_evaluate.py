@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
-from conftest import TreeFactory
+from conftest import TreeFactory, make_image
 from repsample.cli import cli
-from repsample.evaluate import Reference, duplicate_rate, linear_probe, random_subsets
+from repsample.evaluate import Reference, duplicate_rate, evaluate_output, linear_probe, random_subsets
 
 FAST = ["--model", "resnet18", "--weights", "random", "--no-report", "-q"]
 
@@ -167,3 +170,119 @@ def test_an_evaluation_of_an_earlier_selection_is_never_shown(make_tree: TreeFac
     assert code == 0, text
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Evaluation against random" in html and "earlier selection" not in html
+
+
+# -- bugs of issue 13 ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def copies_evaluated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
+    """train/a: 16 distinct images and 48 exact copies of its first (dedup sets them aside);
+    train/b: 16 distinct. Selected and evaluated with the real default model, on which distinct
+    images are not near-duplicates (the random-weights network calls most pairs near)."""
+    base = tmp_path_factory.mktemp("copies")
+    root, out, cache = base / "data", base / "out", base / "cache.sqlite"
+    for g, group in enumerate(("train/a", "train/b")):
+        for i in range(16):
+            make_image(root / group / f"img_{i:03d}.jpg", seed=1000 * g + i)
+    for i in range(48):
+        shutil.copy(root / "train/a/img_000.jpg", root / f"train/a/z_copy_{i:02d}.jpg")
+    code, text = run("select", str(root), str(out), "--per-class", "6", "--k-min", "2",
+                     "--k-max", "3", "--cache", str(cache), "--no-report", "-q")
+    assert code == 0, text
+    assert sum(r["duplicate_of"] != "" for r in manifest(out)) == 48
+    code, text = run("evaluate", str(out))
+    assert code == 0, text
+    return out, cache, json.loads((out / "evaluation.json").read_text())
+
+
+def test_dedup_keeps_the_cluster_tv(copies_evaluated: tuple[Path, Path, dict[str, Any]]) -> None:
+    """Copies dedup set aside have no cluster: the shares are those of the eligible images."""
+    _, _, result = copies_evaluated
+    for name in ("train/a", "train/b"):
+        assert result["groups"][name]["selection"]["cluster_tv"] is not None, name
+        assert result["groups"][name]["random"]["cluster_tv"]["mean"] is not None, name
+    assert result["overall"]["selection"]["cluster_tv"] is not None
+    assert result["overall"]["random"]["cluster_tv"] is not None
+    assert result["groups"]["train/a"]["images"] == 64  # every valid image is still represented
+
+
+def test_random_subsets_never_hold_images_dedup_set_aside(
+        copies_evaluated: tuple[Path, Path, dict[str, Any]]) -> None:
+    """Drawing from all 64 rows of train/a (49 of them one picture) puts copies in most subsets;
+    drawing from the 16 eligible ones, as the selector did, puts in none."""
+    from repsample.cache import EmbeddingCache
+    from repsample.records import read_run
+
+    out, cache_path, result = copies_evaluated
+    record = read_run(out)
+    rows = [r for r in record.manifest.rows if r.group == "train/a"]
+    with EmbeddingCache(cache_path) as db:
+        entries = db.get_many([r.hash for r in rows], record.record.cache_key)
+    X = np.stack([entries[r.hash].vector for r in rows])  # type: ignore[misc]
+    ref = Reference.build(X)
+    from_all = float(np.mean([ref.score(s)["duplicate_rate"]  # type: ignore[misc]
+                              for s in random_subsets(len(X), 6, 5)]))
+    drawn = result["groups"]["train/a"]["random"]["duplicate_rate"]["mean"]
+    assert from_all > 0.5 and drawn < from_all - 0.3, (from_all, drawn)
+
+
+def test_random_subsets_come_from_the_eligible_rows() -> None:
+    from repsample.evaluate import GroupEmbeddings, evaluate_group
+
+    rng = np.random.default_rng(1)
+    distinct = rng.normal(size=(10, 16))
+    X = np.vstack([distinct, np.repeat(distinct[:1], 30, axis=0)])  # 30 copies of row 0, set aside
+    labels = np.r_[np.repeat([0, 1], 5), np.full(30, -1)]
+    g = GroupEmbeddings("g", X, selected=np.arange(0, 10, 2), clusters=labels, eligible=np.arange(10))
+    scores = evaluate_group(g, seeds=5)
+    assert scores.random["duplicate_rate"].mean == 0.0  # no copy is ever drawn
+    assert scores.selection["cluster_tv"] == pytest.approx(0.1)  # 3 of 5 from cluster 0 against half and half
+    assert scores.random["cluster_tv"].mean is not None and scores.images == 40
+
+
+def test_the_probe_reads_split_names_as_drop_leaks_does(make_tree: TreeFactory, tmp_path: Path,
+                                                        cache_path: Path) -> None:
+    root = make_tree({"Training/a": 10, "Training/b": 10, "Validation/a": 4, "Validation/b": 4})
+    out = tmp_path / "out"
+    code, text = run("select", str(root), str(out), "--per-class", "4", "--k-min", "2",
+                     "--k-max", "2", "--cache", str(cache_path), *FAST)
+    assert code == 0, text
+    code, text = run("evaluate", str(out))
+    assert code == 0, text
+    probe = json.loads((out / "evaluation.json").read_text())["linear_probe"]
+    assert probe is not None and (probe["train_split"], probe["test_split"]) == ("Training", "Validation")
+    assert probe["test_images"] == 8 and "linear probe (Training subset" in text
+
+
+def test_one_parser_of_split_names() -> None:
+    from repsample.hygiene.leaks import held_out_split, is_train_split, train_split
+
+    assert is_train_split("TRAIN") and is_train_split("training") and not is_train_split("trainval")
+    assert train_split(["test", "Training"]) == "Training" and train_split(["test", "val"]) is None
+    assert held_out_split(["train", "valid", "Test"]) == "Test"  # test before val
+    assert held_out_split(["train", "VAL"]) == "VAL" and held_out_split(["train", "extra"]) is None
+
+
+def test_evaluate_output_returns_a_typed_result_whose_dict_is_the_file(
+        make_tree: TreeFactory, tmp_path: Path, cache_path: Path) -> None:
+    import dataclasses
+
+    from repsample import EvaluationResult
+
+    root = make_tree({"train/a": 10, "train/b": 10, "test/a": 3, "test/b": 3})
+    out = tmp_path / "out"
+    code, text = run("select", str(root), str(out), "--per-class", "4", "--k-min", "2",
+                     "--k-max", "2", "--cache", str(cache_path), *FAST)
+    assert code == 0, text
+    result = evaluate_output(out, seeds=3)
+    assert isinstance(result, EvaluationResult) and dataclasses.is_dataclass(result)
+    data = json.loads((out / "evaluation.json").read_text())
+    assert result.to_dict() == data
+    assert list(data) == ["scored", "seeds", "duplicate_min_cosine", "groups", "overall", "linear_probe"]
+    assert list(data["groups"]["train/a"]) == ["images", "selected", "selection", "random"]
+    assert list(data["linear_probe"]) == ["train_split", "test_split", "classes", "test_images",
+                                          "selection", "random"]
+    assert result.groups["train/a"].selected == 4 and result.seeds == 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.seeds = 4  # type: ignore[misc]

@@ -20,7 +20,7 @@ _PUBLIC = {
     "Embedded": "embed", "Embedder": "embed", "embed_images": "embed",
     "RepsampleError": "errors", "UsageError": "errors", "MissingExtra": "errors",
     "EnvironmentProblem": "errors", "UnknownNameError": "errors",
-    "evaluate_output": "evaluate",
+    "EvaluationResult": "evaluate", "evaluate_output": "evaluate",
     "check": "checking", "CheckResult": "checking",
     "ModelSpec": "models", "get_model": "models", "list_models": "models", "register_model": "models",
     "GroupResult": "pipeline", "SelectResult": "pipeline", "select": "pipeline",
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
         UnknownNameError,
         UsageError,
     )
-    from repsample.evaluate import evaluate_output
+    from repsample.evaluate import EvaluationResult, evaluate_output
     from repsample.models import ModelSpec, get_model, list_models, register_model
     from repsample.pipeline import GroupResult, SelectResult, select
     from repsample.select import (
@@ -94,6 +94,7 @@ __all__ = [
     "Embedded",
     "Embedder",
     "EnvironmentProblem",
+    "EvaluationResult",
     "FacilitySelector",
     "GroupResult",
     "HerdingSelector",

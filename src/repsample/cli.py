@@ -32,6 +32,7 @@ from repsample.params import Device, OneOf
 from repsample.scan import DEFAULT_EXTENSIONS
 
 if TYPE_CHECKING:
+    from repsample.evaluate import EvaluationResult, Spread
     from repsample.pipeline import SelectResult
 
 console = Console(stderr=True)
@@ -357,32 +358,30 @@ def _refresh_report(output_dir: Path, cache: Path | None) -> None:
     Console().print(f"report: {path}")
 
 
-def _evaluation_table(result: dict[str, Any], path: Path) -> None:
+def _evaluation_table(result: EvaluationResult, path: Path) -> None:
     from repsample.evaluate import METRICS
 
-    table = Table(title=f"selection (random: mean of {result['seeds']} seeded subsets); "
+    table = Table(title=f"selection (random: mean of {result.seeds} seeded subsets); "
                   "lower is better", title_justify="left")
     table.add_column("group")
     table.add_column("selected", justify="right")
     for m in METRICS:
         table.add_column(m.replace("_", " "), justify="right")
 
-    def cell(mine: float | None, chance: dict[str, float | None]) -> str:
-        if mine is None or chance["mean"] is None:
+    def cell(mine: float | None, chance: Spread) -> str:
+        if mine is None or chance.mean is None:
             return "-"
-        return f"{mine:.3g} ({chance['mean']:.3g})"
+        return f"{mine:.3g} ({chance.mean:.3g})"
 
-    for name, g in result["groups"].items():
-        table.add_row(name, str(g["selected"]),
-                      *(cell(g["selection"][m], g["random"][m]) for m in METRICS))
+    for name, g in result.groups.items():
+        table.add_row(name, str(g.selected), *(cell(g.selection[m], g.random[m]) for m in METRICS))
     out = Console()
     out.print(table)
-    probe = result.get("linear_probe")
-    if probe and probe["selection"] is not None:
-        chance = probe["random"]
-        out.print(f"linear probe ({probe['train_split']} subset -> all of {probe['test_split']}): "
-                  f"accuracy {probe['selection']:.4f} vs random {chance['mean']:.4f}"
-                  f"±{chance['std']:.4f}")
+    probe = result.linear_probe
+    if probe and probe.selection is not None and probe.random.mean is not None:
+        out.print(f"linear probe ({probe.train_split} subset -> all of {probe.test_split}): "
+                  f"accuracy {probe.selection:.4f} vs random {probe.random.mean:.4f}"
+                  f"±{probe.random.std or 0.0:.4f}")
     out.print(f"written: {path}")
 
 

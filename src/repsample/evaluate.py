@@ -4,27 +4,32 @@ Per group: coverage (distance from every image to its nearest selected image: me
 MMD between subset and group (RBF kernel, bandwidth = median pairwise distance), total variation
 between the subset's and the group's cluster shares, and the near-duplicate rate inside the
 subset (embedding cosine >= 0.95). Each figure is repeated for seeded uniform random subsets of
-the same size (mean, std).
-Where the groups are split/class folders with a train split and a held-out one (test or val), a
-linear probe (logistic regression on the embeddings) trained on the subset is tested there.
+the same size (mean, std), drawn from the images the selector could pick (its eligible images: not
+a duplicate dedup set aside, not a leak --drop-leaks dropped), so chance gets the same choice.
+Coverage and MMD measure against every valid image of the group; cluster shares are those of the
+eligible images, the only ones clustered.
+Where the groups are split/class folders with a train split and a held-out one (named as
+hygiene.leaks reads split names), a linear probe (logistic regression on the embeddings) trained on
+the subset is tested there.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 from sklearn.metrics import pairwise_distances, pairwise_distances_argmin_min
 from sklearn.neighbors import NearestNeighbors
 
 from repsample.errors import RepsampleError
+from repsample.hygiene.leaks import held_out_split, is_train_split, split_of, train_split
 from repsample.records import EVALUATION as EVALUATION  # where evaluate writes (cli names it)
-from repsample.records import ManifestRow, read_run
+from repsample.records import ManifestRow, Run, read_run
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +41,7 @@ bench/duplicates.py's real photos (efficientnet-lite0) it holds most planted re-
 and flips (medians 0.98, 0.995, 0.97) and no pair of distinct photos (their highest: 0.94)."""
 REFERENCE_ROWS = 2000
 """Above this many images, the median and MMD use a seeded sample of the group of this size."""
-HELD_OUT_SPLITS = ("test", "val", "valid", "validation")
+Scores: TypeAlias = dict[str, float | None]  # metric -> value
 
 
 @dataclass(frozen=True)
@@ -44,13 +49,14 @@ class Reference:
     """One group's embeddings and the constants every subset of it is scored against."""
 
     X: np.ndarray
-    clusters: np.ndarray | None  # cluster label per row, None when the group was not clustered
+    clusters: np.ndarray | None  # cluster label per row, -1 for none; None: no row was clustered
     scale: float  # median pairwise distance
     rows: np.ndarray  # rows that stand for the group in MMD
     kxx: float  # mean kernel value over those rows
 
     @classmethod
     def build(cls, X: np.ndarray, clusters: np.ndarray | None = None, seed: int = 0) -> Reference:
+        """clusters: a label per row of X, -1 where a row had none (dedup set it aside)."""
         X = np.asarray(X, dtype=np.float64)
         rng = np.random.default_rng(seed)
         rows = np.sort(rng.choice(len(X), REFERENCE_ROWS, replace=False)) if len(
@@ -58,11 +64,11 @@ class Reference:
         d = pairwise_distances(X[rows])
         upper = d[np.triu_indices(len(rows), 1)]
         scale = float(np.median(upper)) if len(upper) and np.median(upper) > 0 else 1.0
-        if clusters is not None and (clusters < 0).any():
+        if clusters is not None and not (np.asarray(clusters) >= 0).any():
             clusters = None
         return cls(X, clusters, scale, rows, float(_kernel(d, scale).mean()))
 
-    def score(self, subset: np.ndarray) -> dict[str, float | None]:
+    def score(self, subset: np.ndarray) -> Scores:
         """The METRICS of a subset (row numbers into X); lower is better for every one."""
         subset = np.asarray(subset, dtype=np.int64)
         if not len(subset):
@@ -83,12 +89,16 @@ class Reference:
         return float(np.sqrt(max(self.kxx + kyy - 2 * kxy, 0.0)))
 
     def cluster_tv(self, subset: np.ndarray) -> float | None:
+        """Between the cluster shares of the subset's and the group's rows that have a cluster."""
         if self.clusters is None:
             return None
         k = int(self.clusters.max()) + 1
-        whole = np.bincount(self.clusters, minlength=k) / len(self.clusters)
-        part = np.bincount(self.clusters[subset], minlength=k) / len(subset)
-        return float(0.5 * np.abs(whole - part).sum())
+        whole, part = self.clusters[self.clusters >= 0], self.clusters[subset]
+        part = part[part >= 0]
+        if not len(part):
+            return None
+        gap = np.bincount(whole, minlength=k) / len(whole) - np.bincount(part, minlength=k) / len(part)
+        return float(0.5 * np.abs(gap).sum())
 
 
 def _kernel(d: np.ndarray, scale: float) -> np.ndarray:
@@ -114,11 +124,22 @@ def random_subsets(n: int, size: int, seeds: int) -> list[np.ndarray]:
     return [random_subset(n, size, s) for s in range(seeds)]
 
 
-def summarize(values: Sequence[float | None]) -> dict[str, float | None]:
+@dataclass(frozen=True)
+class Spread:
+    """A figure over the random subsets: mean and standard deviation (None: no subset had it)."""
+
+    mean: float | None
+    std: float | None
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {"mean": self.mean, "std": self.std}
+
+
+def summarize(values: Sequence[float | None]) -> Spread:
     real = [v for v in values if v is not None]
     if not real:
-        return {"mean": None, "std": None}
-    return {"mean": float(np.mean(real)), "std": float(np.std(real))}
+        return Spread(None, None)
+    return Spread(float(np.mean(real)), float(np.std(real)))
 
 
 def linear_probe(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray,
@@ -135,19 +156,91 @@ def linear_probe(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray,
     return float(probe.score(X_test, y_test))
 
 
+# -- the result -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupScores:
+    """One group: the selection's figures and random subsets' of the same size."""
+
+    images: int  # valid images
+    selected: int
+    selection: Scores
+    random: dict[str, Spread]  # metric -> spread over the random subsets
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"images": self.images, "selected": self.selected, "selection": dict(self.selection),
+                "random": {m: s.to_dict() for m, s in self.random.items()}}
+
+
+@dataclass(frozen=True)
+class OverallScores:
+    """Image-weighted means of the group figures (coverage_max: the worst group); None where a
+    group lacks the figure."""
+
+    selection: Scores
+    random: Scores  # of the groups' random means
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"selection": dict(self.selection), "random": dict(self.random)}
+
+
+@dataclass(frozen=True)
+class ProbeScores:
+    """Linear-probe accuracy: trained on the train split's subsets, tested on all of a held-out one."""
+
+    train_split: str
+    test_split: str
+    classes: tuple[str, ...]
+    test_images: int
+    selection: float | None
+    random: Spread
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"train_split": self.train_split, "test_split": self.test_split,
+                "classes": list(self.classes), "test_images": self.test_images,
+                "selection": self.selection, "random": self.random.to_dict()}
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """What `evaluate_output` found; ``to_dict()`` is the content of OUTPUT/evaluation.json."""
+
+    scored: dict[str, str]  # the selection scored (records.Run.selection_id)
+    seeds: int
+    duplicate_min_cosine: float
+    groups: dict[str, GroupScores]
+    overall: OverallScores
+    linear_probe: ProbeScores | None  # None: no train and held-out split with two shared classes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scored": dict(self.scored), "seeds": self.seeds,
+                "duplicate_min_cosine": self.duplicate_min_cosine,
+                "groups": {name: g.to_dict() for name, g in self.groups.items()},
+                "overall": self.overall.to_dict(),
+                "linear_probe": None if self.linear_probe is None else self.linear_probe.to_dict()}
+
+
 # -- an OUTPUT folder of `repsample select` ---------------------------------------------------
 
 
 @dataclass(frozen=True)
-class GroupData:
+class GroupEmbeddings:
+    """One group's valid images as embeddings, and which of them the selector saw and picked."""
+
     name: str
     X: np.ndarray
     selected: np.ndarray  # row numbers
-    clusters: np.ndarray
+    clusters: np.ndarray  # label per row, -1 where none (an image not eligible has no cluster)
+    eligible: np.ndarray  # row numbers the selector could pick; random subsets draw from these
+
+    def random_subset(self, seed: int) -> np.ndarray:
+        """Seeded uniform rows, as many as were selected, among the eligible ones."""
+        return np.asarray(self.eligible[random_subset(len(self.eligible), len(self.selected), seed)])
 
 
 def evaluate_output(output: str | Path, *, seeds: int = 5, cache: str | Path | None = None
-                    ) -> dict[str, Any]:
+                    ) -> EvaluationResult:
     """Score the selection in OUTPUT against random subsets; writes OUTPUT/evaluation.json,
     which names the selection it scored (records.Run.selection_id)."""
     from repsample.export import write_atomic
@@ -158,31 +251,28 @@ def evaluate_output(output: str | Path, *, seeds: int = 5, cache: str | Path | N
     out = Path(output)
     read_run(out)  # a missing or tampered OUTPUT is one line naming OUTPUT, not the stage
 
-    def score(stage: Path) -> dict[str, Any]:
+    def score(stage: Path) -> EvaluationResult:
         # Read under OUTPUT's lock: the selection scored is the one the evaluation lands beside.
         run = read_run(stage)
-        groups = load_groups(run.manifest.rows, Path(cache or run.record.cache), run.record.cache_key)
-        result: dict[str, Any] = {"scored": run.selection_id, "seeds": seeds,
-                                  "duplicate_min_cosine": DUPLICATE_COSINE, "groups": {}, "overall": {}}
-        for g in groups:
-            result["groups"][g.name] = evaluate_group(g, seeds)
-        result["overall"] = overall(result["groups"])
-        result["linear_probe"] = probe_splits(groups, seeds)
-        write_atomic(stage / EVALUATION, json.dumps(result, indent=2) + "\n")
+        groups = load_groups(run, Path(cache or run.record.cache))
+        scores = {g.name: evaluate_group(g, seeds) for g in groups}
+        result = EvaluationResult(run.selection_id, seeds, DUPLICATE_COSINE, scores, overall(scores),
+                                  probe_splits(groups, seeds))
+        write_atomic(stage / EVALUATION, json.dumps(result.to_dict(), indent=2) + "\n")
         return result
 
     return update_output(out, score)
 
 
-def load_groups(rows: Sequence[ManifestRow], cache_path: Path, key: str) -> list[GroupData]:
+def load_groups(run: Run, cache_path: Path) -> list[GroupEmbeddings]:
     from repsample.cache import EmbeddingCache
 
     if not cache_path.is_file():
         raise RepsampleError(f"embedding cache {cache_path} not found; pass --cache with the "
                              "database that `repsample select` used")
-    usable = [r for r in rows if r.status in ("selected", "not_selected") and r.hash]
+    usable = [r for r in run.manifest.rows if r.status in ("selected", "not_selected") and r.hash]
     with EmbeddingCache(cache_path) as db:
-        entries = db.get_many([r.hash for r in usable], key)
+        entries = db.get_many([r.hash for r in usable], run.record.cache_key)
     by_group: dict[str, list[ManifestRow]] = {}
     for r in usable:
         entry = entries.get(r.hash)
@@ -190,30 +280,45 @@ def load_groups(rows: Sequence[ManifestRow], cache_path: Path, key: str) -> list
             raise RepsampleError(f"the cache {cache_path} lacks the embedding of {r.path}; "
                                  "rerun `repsample select` with that cache")
         by_group.setdefault(r.group, []).append(r)
+    could_pick = _eligibility(run)
     groups = []
     for name, members in sorted(by_group.items()):
         X = np.stack([entries[r.hash].vector for r in members])  # type: ignore[misc]
         selected = np.flatnonzero([r.status == "selected" for r in members])
         clusters = np.asarray([-1 if r.cluster is None else r.cluster for r in members])
-        groups.append(GroupData(name, X, selected, clusters))
+        eligible = np.flatnonzero([could_pick(r) for r in members])
+        groups.append(GroupEmbeddings(name, X, selected, clusters, eligible))
     return groups
 
 
-def evaluate_group(g: GroupData, seeds: int) -> dict[str, Any]:
+def _eligibility(run: Run) -> Callable[[ManifestRow], bool]:
+    """Whether the selector could have picked a valid row, as run.json's "check" says select ran:
+    not a duplicate with dedup on, not a train-split leak with --drop-leaks; a selected row always
+    (an earlier selection may have kept it)."""
+    check = run.record.data.get("check")
+    dedup = bool(check.get("dedup")) if isinstance(check, dict) else False
+    drop_leaks = bool(check.get("drop_leaks")) if isinstance(check, dict) else False
+
+    def could_pick(row: ManifestRow) -> bool:
+        if row.status == "selected":
+            return True
+        if dedup and row.duplicate_of:
+            return False
+        return not (drop_leaks and row.leak_with and is_train_split(split_of(row.group)))
+
+    return could_pick
+
+
+def evaluate_group(g: GroupEmbeddings, seeds: int) -> GroupScores:
     ref = Reference.build(g.X, g.clusters)
-    mine = ref.score(g.selected)
-    chance = [ref.score(s) for s in random_subsets(len(g.X), len(g.selected), seeds)]
-    return {
-        "images": len(g.X),
-        "selected": len(g.selected),
-        "selection": mine,
-        "random": {m: summarize([c[m] for c in chance]) for m in METRICS},
-    }
+    chance = [ref.score(g.random_subset(s)) for s in range(seeds)]
+    return GroupScores(len(g.X), len(g.selected), ref.score(g.selected),
+                       {m: summarize([c[m] for c in chance]) for m in METRICS})
 
 
-def overall(groups: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def overall(groups: Mapping[str, GroupScores]) -> OverallScores:
     """Image-weighted means of the group figures (coverage_max: the worst group)."""
-    weights = np.asarray([g["images"] for g in groups.values()], dtype=np.float64)
+    weights = np.asarray([g.images for g in groups.values()], dtype=np.float64)
 
     def combine(values: list[float | None], metric: str) -> float | None:
         if not values or any(v is None for v in values):
@@ -221,11 +326,9 @@ def overall(groups: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         real = np.asarray(values, dtype=np.float64)
         return float(real.max() if metric == "coverage_max" else np.average(real, weights=weights))
 
-    out: dict[str, Any] = {"selection": {}, "random": {}}
-    for m in METRICS:
-        out["selection"][m] = combine([g["selection"][m] for g in groups.values()], m)
-        out["random"][m] = combine([g["random"][m]["mean"] for g in groups.values()], m)
-    return out
+    return OverallScores(
+        {m: combine([g.selection[m] for g in groups.values()], m) for m in METRICS},
+        {m: combine([g.random[m].mean for g in groups.values()], m) for m in METRICS})
 
 
 def split_class(name: str) -> tuple[str, str] | None:
@@ -233,20 +336,20 @@ def split_class(name: str) -> tuple[str, str] | None:
     return (parts[0], parts[1]) if len(parts) == 2 else None
 
 
-def probe_splits(groups: Sequence[GroupData], seeds: int) -> dict[str, Any] | None:
+def probe_splits(groups: Sequence[GroupEmbeddings], seeds: int) -> ProbeScores | None:
     """Train on the train split's subsets, test on every image of a held-out split."""
-    by_split: dict[str, dict[str, GroupData]] = {}
+    by_split: dict[str, dict[str, GroupEmbeddings]] = {}
     for g in groups:
         sc = split_class(g.name)
         if sc:
             by_split.setdefault(sc[0], {})[sc[1]] = g
-    held = next((s for s in HELD_OUT_SPLITS if s in by_split), None)
-    if "train" not in by_split or held is None:
+    trained, held = train_split(by_split), held_out_split(by_split)
+    if trained is None or held is None:
         return None
-    classes = sorted(set(by_split["train"]) & set(by_split[held]))
+    classes = sorted(set(by_split[trained]) & set(by_split[held]))
     if len(classes) < 2:
         return None
-    train = [by_split["train"][c] for c in classes]
+    train = [by_split[trained][c] for c in classes]
     X_test = np.vstack([by_split[held][c].X for c in classes])
     y_test = np.concatenate([np.full(len(by_split[held][c].X), i) for i, c in enumerate(classes)])
 
@@ -256,7 +359,5 @@ def probe_splits(groups: Sequence[GroupData], seeds: int) -> dict[str, Any] | No
         return linear_probe(X, y, X_test, y_test)
 
     mine = accuracy([g.selected for g in train])
-    chance = [accuracy([random_subset(len(g.X), len(g.selected), s) for g in train])
-              for s in range(seeds)]
-    return {"train_split": "train", "test_split": held, "classes": classes,
-            "test_images": len(y_test), "selection": mine, "random": summarize(chance)}
+    chance = [accuracy([g.random_subset(s) for g in train]) for s in range(seeds)]
+    return ProbeScores(trained, held, tuple(classes), len(y_test), mine, summarize(chance))
