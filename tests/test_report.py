@@ -16,7 +16,7 @@ from conftest import DATA, make_image
 from repsample.cli import cli
 from repsample.report import Caps, build_report
 from repsample.report.embedmap import pca_2d, project_group
-from repsample.report.gather import GroupData, Item, gather
+from repsample.report.gather import Item, ReportGroup, read_run_data
 from repsample.report.plan import strip
 
 FAST = ["--model", "resnet18", "--weights", "random"]
@@ -57,7 +57,7 @@ def attributes(html: str, name: str) -> list[str]:
 
 def test_select_writes_report_with_a_thumbnail_per_shown_image(selection: Path) -> None:
     html = (selection / "report.html").read_text(encoding="utf-8")
-    run_data = gather(selection)
+    run_data = read_run_data(selection)
     valid = [i for g in run_data.groups for i in g.items if i.status != "error"]
     assert len(valid) == 24  # under every cap: each valid image is shown once
     sources = [s for s in attributes(html, "src") if s.startswith(".report/thumbs/")]
@@ -139,7 +139,7 @@ def test_group_pages_when_the_contact_sheet_is_capped(selection: Path, tmp_path:
     assert 'href=".report/groups/g0.html"' in html
     page = (out / ".report" / "groups" / "g0.html").read_text(encoding="utf-8")
     sources = [s for s in attributes(page, "src")]
-    cats = [i for i in gather(out).groups[0].items if i.status == "selected"]
+    cats = [i for i in read_run_data(out).groups[0].items if i.status == "selected"]
     assert len([s for s in sources if "thumbs/" in s]) >= len(cats)
     for link in sources + attributes(page, "href"):
         from urllib.parse import unquote
@@ -187,7 +187,7 @@ def test_map_samples_large_groups_and_keeps_selected_on_top() -> None:
     items = [item(f"{i}.jpg", "selected" if i % 10 == 0 else "not_selected", i % 3, 0.0,
                   f"{i:064x}") for i in range(500)]
     vectors = {i.hash: rng.normal(size=8).astype(np.float32) for i in items}
-    group = GroupData("g", items, 3, {}, None, {}, None)
+    group = ReportGroup("g", items, 3, {}, None, {}, None)
     points = project_group(group, vectors, seed=1, method="pca", max_points=100)
     assert points is not None and points.total == 500 and len(points.items) == 100
     assert sum(i.status == "selected" for i in points.items) == 50

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from repsample.cli import cli
-from repsample.report.gather import gather
+from repsample.report.gather import read_run_data
 from test_report import FAST, XSS_NAME, make_dataset
 
 ARTIFACTS = Path(__file__).parent.parent / "artifacts"
@@ -92,7 +92,7 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
     assert found, f"no probe output; chromium said: {done.stderr[-2000:]}"
     findings = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&")
                           .replace("&lt;", "<").replace("&gt;", ">"))
-    expected = sum(i.status != "error" for g in gather(out).groups for i in g.items)
+    expected = sum(i.status != "error" for g in read_run_data(out).groups for i in g.items)
     assert findings["problems"] == []
     assert findings["broken"] == []
     assert findings["images"] == expected == 24

@@ -16,10 +16,10 @@ from repsample.export import write_atomic
 from repsample.progress import Progress
 from repsample.records import read_run
 from repsample.report.embedmap import MapPoints, project_group
-from repsample.report.extras import check_section, evaluation_section, stale_evaluation_note
-from repsample.report.figures import Thumbs
-from repsample.report.gather import RunData, gather, load_vectors, thumbnail_hash
+from repsample.report.gather import RunData, load_vectors, read_run_data, thumbnail_hash
 from repsample.report.groups import group_section
+from repsample.report.html import Thumbs
+from repsample.report.optional_sections import check_section, evaluation_section, stale_evaluation_note
 from repsample.report.page import header, overview, page, toc
 from repsample.report.plan import Caps, needs_group_page, shown_items
 from repsample.report.thumbs import make_thumbnails
@@ -61,7 +61,7 @@ def build_report(
         return Path(output_dir) / REPORT
     out = Path(output_dir)
     caps = caps or Caps()
-    run = gather(out)
+    run = read_run_data(out)
     t0 = time.perf_counter()
     available = make_thumbnails(out, _thumbnail_sources(run, caps), workers, progress, previous)
     thumb_seconds = time.perf_counter() - t0

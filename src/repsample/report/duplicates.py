@@ -2,7 +2,7 @@
 dedup and the leak check did to each group (the manifest's duplicate_of and leak_with).
 
 check.csv's columns are documented in hygiene/output.py. A file without them (an older or
-hand-made one) is shown generically by extras.py instead.
+hand-made one) is shown generically by optional_sections.py instead.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from repsample.report.figures import Thumbs, esc, table, tile
 from repsample.report.gather import Item, RunData, items_by_path, match_item
+from repsample.report.html import Thumbs, esc, table, tile
 
 NEEDED = ("kind", "path", "other")
 UNREADABLE = "unreadable"

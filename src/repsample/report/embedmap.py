@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from repsample.report.gather import GroupData, Item
+from repsample.report.gather import Item, ReportGroup
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class MapPoints:
 
 
 def project_group(
-    group: GroupData,
+    group: ReportGroup,
     vectors: dict[str, np.ndarray],
     seed: int,
     method: str = "auto",

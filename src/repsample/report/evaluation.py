@@ -2,7 +2,7 @@
 
 Reads the layout `repsample evaluate` writes (evaluate.py): per group ``selection`` {metric:
 value} and ``random`` {metric: {mean, std}}, an ``overall`` with random means only, and an
-optional ``linear_probe``. parse() returns None for anything else, and extras.py then shows the
+optional ``linear_probe``. parse() returns None for anything else, and optional_sections.py then shows the
 file generically, so an older or hand-edited file never breaks the report.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from repsample.report import svg
-from repsample.report.figures import esc, table
+from repsample.report.html import esc, table
 
 PROBE = "linear_probe"
 
@@ -76,7 +76,10 @@ class Scope:
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class ShownEvaluation:
+    """evaluation.json as this section draws it (not evaluate.EvaluationResult: the file may be
+    older or hand-edited, and drawing it must not import scikit-learn)."""
+
     seeds: int | None
     overall: Scope
     groups: list[Scope]
@@ -84,7 +87,7 @@ class Evaluation:
     probe_about: str
 
 
-def parse(data: Mapping[str, Any]) -> Evaluation | None:
+def parse(data: Mapping[str, Any]) -> ShownEvaluation | None:
     groups = data.get("groups")
     if not isinstance(groups, Mapping) or not groups:
         return None
@@ -103,7 +106,7 @@ def parse(data: Mapping[str, Any]) -> Evaluation | None:
                  f"{'all ' + str(int(tested)) if tested else 'the'} images of "
                  f"{probe_data.get('test_split', '?')}")
     seeds = _number(data.get("seeds"))
-    return Evaluation(int(seeds) if seeds else None, overall, [s for s in scopes if s], probe, about)
+    return ShownEvaluation(int(seeds) if seeds else None, overall, [s for s in scopes if s], probe, about)
 
 
 def _scope(name: str, data: Any) -> Scope | None:
@@ -141,7 +144,7 @@ MEAN_ONLY_TEXT = {BEATS: "beats random mean", WITHIN: "equals random mean",
                   WORSE: "worse than random mean", UNKNOWN: "no verdict"}
 
 
-def section(ev: Evaluation, note: str = "") -> str:
+def section(ev: ShownEvaluation, note: str = "") -> str:
     """note: HTML shown under the title (e.g. that the file does not say what it scored)."""
     metrics = _metrics(ev)
     seeds = f"{ev.seeds} seeded random subsets" if ev.seeds else "seeded random subsets"
@@ -155,7 +158,7 @@ def section(ev: Evaluation, note: str = "") -> str:
     return "".join(parts)
 
 
-def _metrics(ev: Evaluation) -> list[str]:
+def _metrics(ev: ShownEvaluation) -> list[str]:
     found = dict.fromkeys(m for s in (ev.overall, *ev.groups) for m in s.figures)
     return [m for m in found if any(s.figures.get(m, Figure(None, None, None)).selection is not None
                                     for s in (ev.overall, *ev.groups))]
@@ -166,7 +169,7 @@ def _metric(name: str) -> Metric:
     return METRICS.get(name, Metric(name.replace("_", " "), True, "(unknown to this report)"))
 
 
-def _verdicts(ev: Evaluation, metrics: list[str]) -> list[str]:
+def _verdicts(ev: ShownEvaluation, metrics: list[str]) -> list[str]:
     out = [s.figures[m].verdict(_metric(m).lower_is_better) for s in ev.groups for m in metrics
            if m in s.figures and m in METRICS]
     if ev.probe is not None:
@@ -174,7 +177,7 @@ def _verdicts(ev: Evaluation, metrics: list[str]) -> list[str]:
     return out
 
 
-def _tally(ev: Evaluation, metrics: list[str]) -> str:
+def _tally(ev: ShownEvaluation, metrics: list[str]) -> str:
     verdicts = [v for v in _verdicts(ev, metrics) if v != UNKNOWN]
     if not verdicts:
         return ""
@@ -208,7 +211,7 @@ def _random_text(f: Figure) -> str:
     return f"{f.mean:.4g} ± {spread:.2g}"
 
 
-def _overall_table(ev: Evaluation, metrics: list[str]) -> str:
+def _overall_table(ev: ShownEvaluation, metrics: list[str]) -> str:
     rows = []
     for m in metrics:
         info, fig = _metric(m), ev.overall.figures.get(m, Figure(None, None, None))
@@ -231,7 +234,7 @@ def _overall_table(ev: Evaluation, metrics: list[str]) -> str:
     return "<h3>Overall</h3>" + table(headers, rows, numeric=(2, 3), raw=(0, 4, 5)) + note
 
 
-def _charts(ev: Evaluation, metrics: list[str]) -> str:
+def _charts(ev: ShownEvaluation, metrics: list[str]) -> str:
     scopes = [ev.overall, *ev.groups][:MAX_CHART_ROWS]
     cut = len(ev.groups) + 1 - len(scopes)
     figures = []
@@ -262,7 +265,7 @@ def _chart_figure(info: Metric, chart: str) -> str:
             f'<span class="better">{arrow} {esc(_better(info))}</span></figcaption>{chart}</figure>')
 
 
-def _group_table(ev: Evaluation, metrics: list[str]) -> str:
+def _group_table(ev: ShownEvaluation, metrics: list[str]) -> str:
     headers = ["group", "selected", *(f"{_metric(m).label} {'↓' if _metric(m).lower_is_better else '↑'}"
                                       for m in metrics)]
     rows = []

@@ -24,7 +24,7 @@ _HEX = re.compile(r"[0-9a-f]{16,128}")
 
 
 @dataclass(frozen=True)
-class GroupData:
+class ReportGroup:
     """One group's rows and the figures the run recorded for it."""
 
     name: str
@@ -58,7 +58,7 @@ class RunData:
 
     output: Path
     record: dict[str, Any]
-    groups: list[GroupData]
+    groups: list[ReportGroup]
     evaluation: dict[str, Any] | None = None  # shown: it scores this selection, or does not say
     check: list[dict[str, str]] | None = field(default=None, repr=False)
     evaluation_state: str | None = None  # records.Evaluation.state; "stale" is never shown
@@ -73,7 +73,7 @@ class RunData:
         return Path(value) if value else None
 
 
-def gather(output_dir: Path) -> RunData:
+def read_run_data(output_dir: Path) -> RunData:
     """Read OUTPUT's manifest and run record; raise RepsampleError if they are missing or bad."""
     run = read_run(output_dir)
     evaluation = read_evaluation(run)
@@ -119,14 +119,14 @@ def match_item(value: str, by_path: dict[str, Item], input_dir: Path | None) -> 
     return None
 
 
-def _groups(items: Iterable[Item], recorded: dict[str, GroupRecord]) -> list[GroupData]:
+def _groups(items: Iterable[Item], recorded: dict[str, GroupRecord]) -> list[ReportGroup]:
     by_group: dict[str, list[Item]] = {}
     for item in items:
         by_group.setdefault(item.group, []).append(item)
     out = []
     for name in sorted(set(by_group) | set(recorded)):
         info = recorded.get(name)
-        out.append(GroupData(
+        out.append(ReportGroup(
             name=name,
             items=by_group.get(name, []),
             k=info.k if info else 0,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from repsample.report import svg
 from repsample.report.embedmap import MapPoints
-from repsample.report.figures import Thumbs, esc, table
-from repsample.report.gather import GroupData, Item
+from repsample.report.gather import Item, ReportGroup
+from repsample.report.html import Thumbs, esc, table
 from repsample.report.plan import Caps, kept_in_order, needs_group_page, strip
 
 
-def group_section(index: int, group: GroupData, points: MapPoints | None, map_note: str,
+def group_section(index: int, group: ReportGroup, points: MapPoints | None, map_note: str,
                   thumbs: Thumbs, caps: Caps, full: bool = False) -> str:
     """The section for one group; ``full`` (its own page) lifts the cap on contact sheets."""
     valid = len(group.items) - len(group.errors)
@@ -44,7 +44,7 @@ def _figure(title: str, body: str) -> str:
     return f"<figure><figcaption>{esc(title)}</figcaption>{body}</figure>"
 
 
-def _silhouette(group: GroupData) -> str:
+def _silhouette(group: ReportGroup) -> str:
     if not group.silhouettes:
         return _figure("Silhouette against k", '<p class="muted">No k was tried (too few distinct '
                        "images to cluster).</p>")
@@ -53,7 +53,7 @@ def _silhouette(group: GroupData) -> str:
     return _figure(f"Silhouette against k{sample}: higher is better", chart)
 
 
-def _sizes(group: GroupData) -> str:
+def _sizes(group: ReportGroup) -> str:
     clusters = group.clusters()
     total = sum(len(v) for v in clusters.values()) or 1
     kept = len(group.selected) or 1

@@ -6,8 +6,8 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from repsample.report.figures import esc, seconds, table, tile
 from repsample.report.gather import RunData
+from repsample.report.html import esc, seconds, table, tile
 from repsample.report.style import CSS
 
 STAGE_COLOURS = {"hash": "#9467bd", "embed": "#1f77b4", "select": "#2ca02c", "export": "#ff7f0e",

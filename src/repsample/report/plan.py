@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from repsample.report.extras import check_items
-from repsample.report.gather import GroupData, Item, RunData
+from repsample.report.gather import Item, ReportGroup, RunData
+from repsample.report.optional_sections import check_items
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def strip(items: list[Item], cap: int) -> list[Item]:
     return [others[round(j * step)] for j in range(cap)]
 
 
-def needs_group_page(group: GroupData, caps: Caps) -> bool:
+def needs_group_page(group: ReportGroup, caps: Caps) -> bool:
     return any(len(kept_in_order(items)) > caps.sheet for items in group.clusters().values())
 
 

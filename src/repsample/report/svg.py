@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from repsample.report.figures import esc as escape
+from repsample.report.html import esc as escape
 
 # Tableau 20, reordered so neighbouring cluster numbers get distinct hues.
 PALETTE = (

@@ -1,4 +1,5 @@
-"""Optional sections: evaluation.json (selection against random) and check.csv (duplicates).
+"""The sections of optional files: evaluation.json (selection against random) and check.csv
+(duplicates).
 
 Files in the layouts `repsample evaluate` and `repsample check` write get their own sections
 (evaluation.py, duplicates.py). Anything else (an older, newer or hand-made file) is rendered
@@ -14,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from repsample.report import duplicates, evaluation, svg
-from repsample.report.figures import Thumbs, esc, table
 from repsample.report.gather import Item, RunData, items_by_path, match_item
+from repsample.report.html import Thumbs, esc, table
 
 _MAX_DEPTH = 4
 _MAX_ROWS = 200
