@@ -286,3 +286,28 @@ def test_evaluate_output_returns_a_typed_result_whose_dict_is_the_file(
     assert result.groups["train/a"].selected == 4 and result.seeds == 3
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.seeds = 4  # type: ignore[misc]
+
+
+def test_eligibility_follows_what_select_set_aside() -> None:
+    """Duplicates only with dedup on, leaks only from a train split with --drop-leaks, and a
+    selected image always (an earlier selection kept it)."""
+    from repsample.evaluate import eligibility
+    from repsample.records import Manifest, ManifestRow, Run, RunRecord
+
+    def row(path: str, status: str = "not_selected", dup: str = "", leak: str = "") -> ManifestRow:
+        return ManifestRow(path, path.rsplit("/", 1)[0], status, None, None, None, "0" * 64, "",
+                           dup, leak)
+
+    rows = (row("Train/a/1.jpg"), row("Train/a/2.jpg", dup="Train/a/1.jpg"),
+            row("Train/a/3.jpg", leak="test/a/9.jpg"), row("test/a/9.jpg", leak="Train/a/3.jpg"),
+            row("Train/a/4.jpg", "selected", dup="Train/a/1.jpg"))
+
+    def eligible(check: dict[str, Any] | None) -> list[bool]:
+        data = {} if check is None else {"check": check}
+        run = Run(Path("out"), Manifest(Path("m"), rows, ""), RunRecord(Path("r"), data, "", "", "", {}))
+        return [eligibility(run)(r) for r in rows]
+
+    assert eligible({"dedup": True, "drop_leaks": False}) == [True, False, True, True, True]
+    assert eligible({"dedup": False, "drop_leaks": True}) == [True, True, False, True, True]
+    assert eligible({"dedup": False, "drop_leaks": False}) == [True] * 5
+    assert eligible(None) == [True] * 5  # a record from before the check: nothing was set aside

@@ -280,7 +280,7 @@ def load_groups(run: Run, cache_path: Path) -> list[GroupEmbeddings]:
             raise RepsampleError(f"the cache {cache_path} lacks the embedding of {r.path}; "
                                  "rerun `repsample select` with that cache")
         by_group.setdefault(r.group, []).append(r)
-    could_pick = _eligibility(run)
+    could_pick = eligibility(run)
     groups = []
     for name, members in sorted(by_group.items()):
         X = np.stack([entries[r.hash].vector for r in members])  # type: ignore[misc]
@@ -291,7 +291,7 @@ def load_groups(run: Run, cache_path: Path) -> list[GroupEmbeddings]:
     return groups
 
 
-def _eligibility(run: Run) -> Callable[[ManifestRow], bool]:
+def eligibility(run: Run) -> Callable[[ManifestRow], bool]:
     """Whether the selector could have picked a valid row, as run.json's "check" says select ran:
     not a duplicate with dedup on, not a train-split leak with --drop-leaks; a selected row always
     (an earlier selection may have kept it)."""
