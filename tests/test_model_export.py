@@ -22,9 +22,11 @@ def _batch() -> np.ndarray:
     return np.random.default_rng(0).uniform(-1, 1, (2, 3, 224, 224)).astype(np.float32)
 
 
-def _run(code: str, env: dict[str, str] | None = None) -> list[str]:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, **(env or {})})
+def _run(code: str, *args: str, env: dict[str, str] | None = None) -> list[str]:
+    """``code`` in a fresh Python: its output lines. REPSAMPLE_MODELS_DIR only where ``env`` sets it."""
+    base = {k: v for k, v in os.environ.items() if k != "REPSAMPLE_MODELS_DIR"}
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True,
+                         env={**base, **(env or {})})
     return out.stdout.strip().splitlines()
 
 
@@ -47,19 +49,21 @@ def test_a_second_run_loads_the_export_without_torch(tmp_path: Path) -> None:
     np.testing.assert_allclose(np.load(tmp_path / "again.npy"), vectors, rtol=1e-5, atol=1e-6)
 
 
-def test_a_damaged_export_is_made_again(tmp_path: Path) -> None:
-    Embedder(device="cpu", models_dir=tmp_path).load()
-    path = tmp_path / export_name(MODEL_KEY)
+def test_a_damaged_export_is_made_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     reference = Embedder(device="cpu", models_dir=tmp_path)(_batch())
-    path.write_bytes(path.read_bytes()[:5000])  # truncated, as a full disk or a kill leaves it
+    path = tmp_path / export_name(MODEL_KEY)
+    path.write_bytes(path.read_bytes()[:5000])  # truncated, as a full disk or a copy cut short leaves it
     again = Embedder(device="cpu", models_dir=tmp_path)
     np.testing.assert_allclose(again(_batch()), reference, rtol=1e-5, atol=1e-6)
     assert again.backend == "onnx" and path.stat().st_size > 5000
+    assert "unreadable" in caplog.text and "exporting again" in caplog.text
 
 
 @pytest.mark.skipif(not no_cuda_possible(), reason="a CUDA driver is present: device auto asks torch")
+@pytest.mark.skipif(sys.platform != "linux", reason="XDG_CACHE_HOME names the user cache on Linux")
 def test_the_cli_exports_to_the_user_folder_and_reruns_without_torch(tmp_path: Path) -> None:
-    models, cache = tmp_path / "user-models", tmp_path / "elsewhere" / "cache.sqlite"
+    cache = tmp_path / "elsewhere" / "cache.sqlite"
+    models = tmp_path / "xdg" / "repsample" / "models"  # the user's cache folder, as platformdirs names it
     code = (
         "import sys\n"
         "from repsample.cli import main\n"
@@ -68,15 +72,16 @@ def test_the_cli_exports_to_the_user_folder_and_reruns_without_torch(tmp_path: P
         "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
         "print(sorted(m for m in ('torch', 'efficientnet_lite_pytorch') if m in sys.modules))\n"
     )
-    env = {"REPSAMPLE_MODELS_DIR": str(models)}
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "first")], capture_output=True,
-                         text=True, check=True, env={**os.environ, **env}).stdout
+    first = _run(code, str(tmp_path / "first"), env={"XDG_CACHE_HOME": str(tmp_path / "xdg")})
     assert [p.name for p in models.iterdir()] == [export_name(MODEL_KEY)]
     assert not (cache.parent / "models").exists()  # not beside --cache any more
-    assert "torch" in out  # the first run built the model to export and check it
+    assert "'torch'" in first[-1]  # the first run built the model to export and check it
     cache.unlink()  # a new cache: everything is embedded again, with the user's export
-    again = subprocess.run([sys.executable, "-c", code, str(tmp_path / "second")], capture_output=True,
-                           text=True, check=True, env={**os.environ, **env}).stdout
-    assert again.strip().splitlines()[-1] == "[]"
+    # REPSAMPLE_MODELS_DIR wins over the user folder: the export is found there, nothing new made
+    again = _run(code, str(tmp_path / "second"), env={"XDG_CACHE_HOME": str(tmp_path / "other"),
+                                                       "REPSAMPLE_MODELS_DIR": str(models)})
+    assert again[-1] == "[]"
+    assert not (tmp_path / "other" / "repsample" / "models").exists()
+    assert len(list(models.iterdir())) == 1
     first_rows = (tmp_path / "first" / "manifest.csv").read_text()
     assert (tmp_path / "second" / "manifest.csv").read_text() == first_rows
