@@ -97,7 +97,7 @@ def test_file_urls_are_local_paths(tree: Path, tmp_path: Path) -> None:
 
 def test_url_input_refuses_links(tree: Path, bucket: str, tmp_path: Path) -> None:
     _upload(tree, bucket)
-    with pytest.raises(RepsampleError, match="^mode symlink needs INPUT on the local disk"):
+    with pytest.raises(RepsampleError, match=r"^mode symlink needs INPUT on the local disk"):
         select(bucket, tmp_path / "out", mode="symlink", **FAST)
     with pytest.raises(RepsampleError, match="is inside INPUT"):
         select(bucket, bucket + "/out", **FAST)

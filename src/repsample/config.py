@@ -14,7 +14,7 @@ from repsample.cache import default_cache_path
 from repsample.engines import ENGINES
 from repsample.errors import UsageError
 from repsample.hygiene.findings import DEFAULT_THRESHOLD
-from repsample.params import Constraint, Device, ExistingFile, Interval, OneOf, validate
+from repsample.params import Constraint, Device, ExistingFile, Integer, Interval, OneOf, validate
 from repsample.scan import DEFAULT_EXTENSIONS, normalize_extensions
 
 EXPORT_MODES = ("copy", "hardlink", "symlink", "none")
@@ -48,7 +48,7 @@ class SelectConfig:
     """Everything that decides what ``select`` (and ``check``) does, paths apart."""
 
     per_class: int = option(1000, "Images to keep per group (folder that holds images); a group "
-                             "with fewer eligible images keeps them all.", Interval(1))
+                             "with fewer eligible images keeps them all.", Integer(1))
     fraction: float | None = option(None, "Instead of per_class: keep this share of each group "
                                     "(at least 1 image).", Interval(0, 1, "right", optional=True))
     keep: Path | None = option(None, "manifest.csv of an earlier selection: its selected images "
@@ -62,11 +62,12 @@ class SelectConfig:
                            OneOf(_strategies))
     allocation: str = option("proportional", "How a group's budget is split across its clusters.",
                              OneOf(_allocations))
-    k_min: int = option(5, "Fewest clusters tried in a group.", Interval(1))
-    k_max: int = option(20, "Most clusters tried in a group.", Interval(1))
-    seed: int = option(42, "One seed for KMeans, silhouette sampling and every random choice.")
+    k_min: int = option(5, "Fewest clusters tried in a group.", Integer(1))
+    k_max: int = option(20, "Most clusters tried in a group.", Integer(1))
+    seed: int = option(42, "One seed for KMeans, silhouette sampling and every random choice.",
+                       Integer(0, 2**32 - 1))
     silhouette_sample: int = option(3000, "Above this many images, the silhouette is computed on a "
-                                    "seeded sample of this size.", Interval(100))
+                                    "seeded sample of this size.", Integer(100))
     extensions: tuple[str, ...] = option(DEFAULT_EXTENSIONS, "Image file extensions, matched in "
                                          "any case.")
     groups: tuple[str, ...] | None = option(None, "Only these groups (paths relative to INPUT).")
@@ -80,9 +81,9 @@ class SelectConfig:
     precision: str = option("fp32", "Embedding arithmetic: int8 (CPU, ONNX Runtime), bf16 (CPU with "
                             "native bf16 via OpenVINO, or CUDA), fp16 (CUDA). Faster, moves "
                             "neighbours; part of the cache key.", OneOf(lambda: PRECISIONS))
-    batch_size: int = option(64, "Images per model call.", Interval(1))
+    batch_size: int = option(64, "Images per model call.", Integer(1))
     workers: int | None = option(None, "Decoding threads [default: min(4, CPUs)]; with engine ray, "
-                                 "model actors.", Interval(0, optional=True))
+                                 "model actors.", Integer(0, optional=True))
     engine: str = option("local", "Who hashes, decodes and embeds: local (this process) or ray (a "
                          "Ray Data pipeline; pip install 'repsample[ray]').", OneOf(lambda: ENGINES))
     ray_address: str | None = option(None, "Ray cluster to join (engine ray) [default: start a "

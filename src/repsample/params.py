@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,17 +31,33 @@ class Interval:
     def problem(self, value: Any) -> str | None:
         if value is None and self.optional:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(float(value)):
             return f"must be a number, got {value!r}"
+        value = float(value) if not isinstance(value, Integral) else int(value)
         closed_low, closed_high = self.closed in ("both", "left"), self.closed in ("both", "right")
         low_ok = self.low is None or value > self.low or (value == self.low and closed_low)
         high_ok = self.high is None or value < self.high or (value == self.high and closed_high)
         if low_ok and high_ok:
             return None
         if self.high is None:
-            return f"must be {'at least' if closed_low else 'more than'} {self.low:g}, got {value}"
+            return f"must be {'at least' if closed_low else 'more than'} {_number(self.low)}, got {value}"
         left, right = "[" if closed_low else "(", "]" if closed_high else ")"
-        return f"must be in {left}{self.low:g}, {self.high:g}{right}, got {value}"
+        return f"must be in {left}{_number(self.low)}, {_number(self.high)}{right}, got {value}"
+
+
+def _number(x: float | None) -> str:
+    return str(int(x)) if x is not None and float(x).is_integer() else f"{x:g}"
+
+
+class Integer(Interval):
+    """An Interval of whole numbers (numpy's too): a count, a size or a seed."""
+
+    def problem(self, value: Any) -> str | None:
+        if isinstance(value, Integral) and not isinstance(value, bool):
+            return super().problem(int(value))
+        if value is None:
+            return super().problem(value)
+        return f"must be an integer, got {value!r}"
 
 
 @dataclass(frozen=True)

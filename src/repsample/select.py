@@ -13,8 +13,6 @@ matrix: ``CentroidSelector(n_select=100).fit(X).selected_indices_``. Selectors a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from numbers import Integral
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -24,24 +22,12 @@ from sklearn.utils import check_array, check_random_state
 from repsample.allocate import allocate, list_allocations
 from repsample.cluster import Clustering, choose_k
 from repsample.errors import UsageError
-from repsample.params import Constraint, Interval, OneOf, validate
+from repsample.params import Constraint, Integer, OneOf, validate
 from repsample.registry import Registry
 from repsample.scores import facility_greedy, farthest_first, kernel_herding, typicality
 
 Rng = np.random.RandomState
 Selector = TypeVar("Selector", bound="ClusterSelector")
-
-
-@dataclass(frozen=True)
-class Integer(Interval):
-    """An Interval of whole numbers (numpy's too): a count, a size or a seed."""
-
-    def problem(self, value: Any) -> str | None:
-        if isinstance(value, Integral) and not isinstance(value, bool):
-            return super().problem(int(value))
-        if value is None:
-            return super().problem(value)
-        return f"must be an integer, got {value!r}"
 
 
 class ClusterSelector(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no type hints
