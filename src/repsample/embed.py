@@ -95,7 +95,8 @@ class Embedder:
         self.precision = precision
         self.fp32_key = model_key(self.spec, weights)
         self.key = self.fp32_key + ("" if precision == "fp32" else f"|{precision}")
-        self.models_dir = Path(models_dir) if models_dir else user_models_dir()
+        self.models_dir_given = Path(models_dir) if models_dir else None  # else each machine's own
+        self.models_dir = self.models_dir_given or user_models_dir()
         self._runner: Runner | None = None
         self._device: str | None = None
         self._backend: str | None = None

@@ -101,7 +101,7 @@ class EmbedActor:
     """One model per actor, loaded once; embeds the decodable rows of each batch."""
 
     def __init__(self, model: str, weights: str, device: str, backend: str,
-                 models_dir: str, precision: str = "fp32") -> None:
+                 models_dir: str | None, precision: str = "fp32") -> None:
         self.model = model
         self.embedder = Embedder(model, weights, device, backend, models_dir, precision)
         self.embedder.load()
@@ -186,7 +186,9 @@ def _pipeline(ray: Any, files: Sequence[ImageFile], embedder: Embedder, options:
     spec = embedder.spec
     init = {"model": spec.name, "weights": embedder.weights, "device": "cuda" if gpus else "cpu",
             "backend": options.backend if gpus == 0 else "torch",
-            "models_dir": str(embedder.models_dir), "precision": embedder.precision}
+            # the driver's models folder only if one was given: else each worker's own user folder
+            "models_dir": str(embedder.models_dir_given) if embedder.models_dir_given else None,
+            "precision": embedder.precision}
     if gpus:  # CPU tasks decode, GPU actors only embed
         ds = ds.map_batches(read_and_decode, fn_kwargs={"model": spec.name}, batch_size=size,
                             batch_format="numpy", num_cpus=1)

@@ -16,7 +16,7 @@ import numpy as np
 from repsample.cache import EmbeddingCache
 from repsample.hygiene import near, verify
 from repsample.hygiene.near import Pairs, candidate_pairs, confirmed
-from repsample.progress import Progress
+from repsample.progress import Progress, SilentProgress
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ def near_duplicates(
         except Exception:  # numpy and zipfile raise many types; a damaged entry is a lost shortcut
             remembered = None
         if remembered is not None:
+            bar = (progress or SilentProgress()).stage("check", 1)  # the stage shows, done at once
+            bar.advance()
+            bar.close()
             return remembered
         logger.warning("stored near-duplicate pairs unreadable; searching again")
     candidates = candidate_pairs(X, threshold, progress=progress)
