@@ -76,11 +76,17 @@ def pca_2d(X: np.ndarray) -> np.ndarray:
     from scipy.linalg import eigh
 
     centred = X - X.mean(axis=0)
-    d = centred.shape[1]
-    # The top two eigenvectors of the d x d covariance, not a full SVD of the n x d matrix:
-    # 0.1 s instead of 6 s at 2,000 x 1280 (the SVD was most of a rerun's time).
-    _, vectors = eigh(centred.T @ centred, subset_by_index=[max(0, d - 2), d - 1])
-    components = vectors[:, ::-1].T
+    n, d = centred.shape
+    # The top two eigenvectors of the smaller of the d x d covariance and the n x n Gram matrix,
+    # not a full SVD: 0.1 s instead of 6 s at 2,000 x 1280, 10 ms at 200 x 1280.
+    if n < d:
+        _, u = eigh(centred @ centred.T, subset_by_index=[max(0, n - 2), n - 1])
+        components = (centred.T @ u[:, ::-1]).T
+        norms = np.linalg.norm(components, axis=1, keepdims=True)
+        components = np.divide(components, norms, out=np.zeros_like(components), where=norms > 0)
+    else:
+        _, vectors = eigh(centred.T @ centred, subset_by_index=[max(0, d - 2), d - 1])
+        components = vectors[:, ::-1].T
     signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
     xy: np.ndarray = centred @ (components * signs[:, None]).T
     if xy.shape[1] < 2:  # a single feature: put everything on one line
