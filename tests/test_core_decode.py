@@ -68,6 +68,7 @@ def test_decompression_bomb_refused(tmp_path: Path) -> None:
 
 def test_decoded_batches_keep_order_and_report_errors_in_place(tmp_path: Path) -> None:
     """Threads decode ahead of the model; batches still come in file order, errors at their place."""
+    from repsample.descriptor import describe
     from repsample.embed import decoded_batches
     from repsample.models import get_model
 
@@ -80,10 +81,13 @@ def test_decoded_batches_keep_order_and_report_errors_in_place(tmp_path: Path) -
             paths.append(bad)
         else:
             paths.append(make_image(tmp_path / f"{i}.png", seed=i))
-    batches = list(decoded_batches(paths, preprocess, batch_size=4, workers=3))
-    assert [b[0] for b in batches] == [[0, 1, 2], [4, 5, 6, 7], [9, 10]]
-    assert [[i for i, _ in b[2]] for b in batches] == [[3], [], [8]]
-    first = batches[1][1]
+    batches = list(decoded_batches(paths, preprocess, batch_size=4, workers=3, describe=True))
+    assert [b.positions for b in batches] == [[0, 1, 2], [4, 5, 6, 7], [9, 10]]
+    assert [[i for i, _ in b.errors] for b in batches] == [[3], [], [8]]
+    first = batches[1].pixels
     assert first is not None and first.shape == (4, 3, 224, 224)
     alone = preprocess(decode_image(paths[5], preprocess.draft_size))
     assert np.array_equal(first[1], alone)  # the same pixels as decoding the file by itself
+    # the duplicate check's descriptor, made from the same decode, equals one made on demand
+    assert [len(b.descriptors) for b in batches] == [3, 4, 2]
+    assert np.array_equal(batches[1].descriptors[1], describe(paths[5]))

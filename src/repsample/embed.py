@@ -18,6 +18,7 @@ from repsample.backends.eager import TorchRunner
 from repsample.backends.onnx import OnnxRunner, export_checked, export_name, load_export
 from repsample.cache import EmbeddingCache, default_cache_path
 from repsample.decode import DecodeError, decode_image
+from repsample.descriptor import DESCRIPTOR_KEY, SOURCE_SIZE, describe_image
 from repsample.errors import RepsampleError, UsageError
 from repsample.fingerprint import Fingerprint, fingerprint
 from repsample.models import ModelSpec, get_model, model_key
@@ -185,17 +186,31 @@ class Embedded:
 LOOKAHEAD = 2  # batches decoded ahead of the model
 
 
-def _decode(path: Path | str, preprocess: Preprocess) -> tuple[np.ndarray | None, str | None]:
+@dataclass(frozen=True)
+class DecodedBatch:
+    """Positions (in the paths given) of the decoded images, their pixels, the errors at their
+    positions, and (when asked for) each decoded image's pixel descriptor."""
+
+    positions: list[int]
+    pixels: np.ndarray | None
+    errors: list[tuple[int, str]]
+    descriptors: list[np.ndarray]
+
+
+def _decode(path: Path | str, preprocess: Preprocess,
+            describe: bool) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
     try:
-        return preprocess(decode_image(path, preprocess.draft_size)), None
+        image = decode_image(path, preprocess.draft_size)
     except DecodeError as exc:
-        return None, str(exc)
+        return None, None, str(exc)
+    return preprocess(image), describe_image(image) if describe else None, None
 
 
 def decoded_batches(
-    paths: Sequence[Path | str], preprocess: Preprocess, batch_size: int, workers: int
-) -> Iterator[tuple[list[int], np.ndarray | None, list[tuple[int, str]]]]:
-    """(positions, batch or None, [(position, error)]) per batch of paths, in order.
+    paths: Sequence[Path | str], preprocess: Preprocess, batch_size: int, workers: int,
+    describe: bool = False,
+) -> Iterator[DecodedBatch]:
+    """Batches of the paths, decoded, in order; describe: also each image's pixel descriptor.
 
     A pool of threads decodes up to LOOKAHEAD batches ahead while the model runs: PIL and numpy
     release the GIL, and in one process nothing is pickled or copied between processes. On
@@ -203,13 +218,13 @@ def decoded_batches(
     reached 53% (bench/speed.py, embedding stage).
     """
     starts = iter(range(0, len(paths), batch_size))
-    pending: deque[list[Future[tuple[np.ndarray | None, str | None]]]] = deque()
+    pending: deque[list[Future[tuple[np.ndarray | None, np.ndarray | None, str | None]]]] = deque()
     with ThreadPoolExecutor(decode_workers(workers), thread_name_prefix="decode") as pool:
 
         def submit() -> None:
             start = next(starts, None)
             if start is not None:
-                pending.append([pool.submit(_decode, p, preprocess)
+                pending.append([pool.submit(_decode, p, preprocess, describe)
                                 for p in paths[start : start + batch_size]])
 
         try:
@@ -219,11 +234,11 @@ def decoded_batches(
             while pending:
                 results = [f.result() for f in pending.popleft()]
                 submit()
-                ok = [(offset + i, a) for i, (a, _) in enumerate(results) if a is not None]
-                errors = [(offset + i, e) for i, (a, e) in enumerate(results) if a is None and e]
+                ok = [(offset + i, a, d) for i, (a, d, _) in enumerate(results) if a is not None]
+                errors = [(offset + i, e) for i, (a, _, e) in enumerate(results) if a is None and e]
                 offset += len(results)
-                batch = np.stack([a for _, a in ok]) if ok else None
-                yield [i for i, _ in ok], batch, errors
+                yield DecodedBatch([i for i, _, _ in ok], np.stack([a for _, a, _ in ok]) if ok else None,
+                                   errors, [d for _, _, d in ok if d is not None])
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # an interrupted run stops decoding
 
@@ -254,15 +269,21 @@ def compute_missing(
     todo_hashes = list(todo)
     embedder.load()
     n_workers = decode_workers(workers)
-    for indices, batch, errors in decoded_batches(list(todo.values()), embedder.spec.preprocess,
-                                                  batch_size, n_workers):
-        vectors = embedder(batch) if batch is not None else np.empty((0, embedder.spec.dim))
+    # The duplicate check's pixel descriptor from the same decode, where it is made at this size.
+    describe = embedder.spec.preprocess.draft_size == SOURCE_SIZE
+    for decoded in decoded_batches(list(todo.values()), embedder.spec.preprocess, batch_size,
+                                   n_workers, describe):
+        ok = [todo_hashes[i] for i in decoded.positions]
+        vectors = (embedder(decoded.pixels) if decoded.pixels is not None
+                   else np.empty((0, embedder.spec.dim)))
         cache.put_many(
             embedder.key,
-            vectors=[(todo_hashes[i], v) for i, v in zip(indices, vectors, strict=True)],
-            errors=[(todo_hashes[i], e) for i, e in errors],
+            vectors=list(zip(ok, vectors, strict=True)),
+            errors=[(todo_hashes[i], e) for i, e in decoded.errors],
         )
-        bar.advance(len(indices) + len(errors))
+        if decoded.descriptors:
+            cache.put_many(DESCRIPTOR_KEY, vectors=list(zip(ok, decoded.descriptors, strict=True)))
+        bar.advance(len(decoded.positions) + len(decoded.errors))
     bar.close()
     return len(todo)
 

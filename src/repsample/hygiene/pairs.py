@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from repsample.cache import EmbeddingCache
+from repsample.descriptor import DESCRIPTOR_KEY
 from repsample.hygiene import near, verify
 from repsample.hygiene.near import Pairs, candidate_pairs, confirmed
 from repsample.progress import Progress, SilentProgress
@@ -26,7 +27,8 @@ VERSION = 1  # bump when the search or the confirmation changes its answer
 def pairs_key(vectors: str, contents: Sequence[str], threshold: float) -> str:
     """Names the confirmed pairs: what decides them besides the contents themselves."""
     settings = (f"near-duplicates|v{VERSION}|{vectors}|{threshold!r}|{near.NEIGHBOURS}|"
-                f"{near.EXACT_UP_TO}|{near.PCA_DIMS}|{near.PROBES}|{verify.DESCRIPTOR_KEY}|"
+                f"{near.EXACT_UP_TO}|{near.PCA_DIMS}|{near.CELLS_PER_SQRT_N}|{near.PROBES}|{near.REFINE}|"
+                f"{DESCRIPTOR_KEY}|"
                 f"{verify.MAX_DISTANCE}|{verify.MAX_COLOUR_SHIFT}|{verify.MIN_CORRELATION}")
     digest = hashlib.sha256(settings.encode())
     for content in contents:

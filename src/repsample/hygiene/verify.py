@@ -8,9 +8,10 @@ their median (pHash). Re-encodes and resizes keep nearly all bits; a left-right 
 sign of the odd horizontal frequencies, so it is compared too. pHash is blind to colour, so the
 mean colours must agree as well. And 64 bits are coarse: on small, plain images (Fashion-MNIST's
 sneakers on black) different items share a pHash, so the 32 x 32 grey thumbnails themselves must
-correlate almost perfectly (normalised cross-correlation, mirrored too). The descriptors are
-stored in the embedding cache under their own key, like a model's vectors: each content is
-decoded for them once.
+correlate almost perfectly (normalised cross-correlation, mirrored too). The descriptors
+(descriptor.py) are stored in the embedding cache under their own key, like a model's vectors;
+the embed stage makes them from the image it decodes anyway, so they are read here, and
+decoded again only for contents embedded another way (the Ray engine, an older cache).
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from repsample.cache import EmbeddingCache
-from repsample.decode import DecodeError, decode_image
+from repsample.decode import DecodeError
+from repsample.descriptor import DESCRIPTOR_KEY, describe
 
 logger = logging.getLogger(__name__)
 
-DESCRIPTOR_KEY = "grey32-unit+mean-rgb|v3"
 MAX_DISTANCE = 6
 """Most differing pHash bits (of 64) for a confirmed near-duplicate. On bench/duplicates.py,
 re-encodes and resizes differ by at most 6, distinct photos by at least 8."""
@@ -39,16 +39,6 @@ MIN_CORRELATION = 0.985
 re-encodes (quality 40) of photos and Fashion-MNIST images >= 0.987, halved photos >= 0.999;
 distinct Fashion-MNIST items that pHash and the embedding confused <= 0.978."""
 _MIRROR = np.where(np.arange(8) % 2 == 1, -1.0, 1.0)[None, :]
-
-
-def describe(path: Path | str) -> np.ndarray:
-    """The image's 32 x 32 grey thumbnail, zero-mean and unit-norm (1024 values), then mean R, G, B."""
-    thumb = decode_image(path, (64, 64)).resize((32, 32), Image.Resampling.LANCZOS)
-    grey = np.asarray(thumb.convert("L"), np.float64)
-    grey -= grey.mean()
-    grey /= max(float(np.linalg.norm(grey)), 1e-9)
-    colour = np.asarray(thumb, np.float64).reshape(-1, 3).mean(axis=0)
-    return np.concatenate([grey.ravel(), colour]).astype(np.float32)
 
 
 def _grey(d: np.ndarray) -> np.ndarray:
