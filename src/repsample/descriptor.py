@@ -13,7 +13,7 @@ from PIL import Image
 
 from repsample.decode import decode_image
 
-DESCRIPTOR_KEY = "grey32-unit+mean-rgb|from224|v4"
+DESCRIPTOR_KEY = "grey32-unit+mean-rgb|from224|gap2|v5"
 """Names the descriptor in the embedding cache, like a model's key."""
 SOURCE_SIZE = (224, 224)
 """The size (at least) the image is decoded at before it is described."""
@@ -21,7 +21,7 @@ SOURCE_SIZE = (224, 224)
 
 def describe_image(image: Image.Image) -> np.ndarray:
     """1024 values of the grey 32 x 32 thumbnail (zero-mean, unit-norm), then mean R, G, B."""
-    thumb = image.resize((32, 32), Image.Resampling.LANCZOS)
+    thumb = image.resize((32, 32), Image.Resampling.LANCZOS, reducing_gap=2.0)  # box first: 5x faster
     grey = np.asarray(thumb.convert("L"), np.float64)
     grey -= grey.mean()
     grey /= max(float(np.linalg.norm(grey)), 1e-9)
