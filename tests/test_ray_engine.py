@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from conftest import DATA, TreeFactory
 from repsample.cache import RACY_NS, EmbeddingCache
 from repsample.cli import cli
+from repsample.descriptor import DESCRIPTOR_KEY
 from repsample.embed import Embedder
 from repsample.engines import EmbedOptions, run_embed_stage
 from repsample.engines.ray import EmbedActor, run
@@ -54,7 +55,8 @@ def mixed_tree(make_tree: TreeFactory, tmp_path: Path) -> Path:
 def _vectors(cache: Path) -> dict[str, tuple[bytes | None, str | None]]:
     with sqlite3.connect(cache) as db:  # a vector's last 4 bytes are its checksum (repsample.cache)
         return {h: (v and v[:-4], e)
-                for h, v, e in db.execute("SELECT hash, vector, error FROM embeddings")}
+                for h, v, e in db.execute("SELECT hash, vector, error FROM embeddings WHERE model != ?",
+                                          (DESCRIPTOR_KEY,))}  # the model's rows only
 
 
 def test_ray_selection_is_identical_to_local(ray_session: Any, example_tree: Path, tmp_path: Path) -> None:
@@ -125,7 +127,9 @@ def test_a_killed_actor_batch_is_redone_without_lost_or_duplicate_rows(
     assert ray_stage.prints["train/b"][-1].error == "cannot read file: No such file or directory"
     assert ours.keys() == theirs.keys() and len(ours) == 14 + 11 + 1  # every content, the broken one too
     with sqlite3.connect(tmp_path / "caches" / "ray.sqlite") as db:
-        assert db.execute("SELECT COUNT(*), COUNT(DISTINCT hash) FROM embeddings").fetchone() == (26, 26)
+        rows = db.execute("SELECT COUNT(*), COUNT(DISTINCT hash) FROM embeddings WHERE model != ?",
+                          (DESCRIPTOR_KEY,)).fetchone()
+        assert rows == (26, 26)
         files = db.execute("SELECT COUNT(*) FROM file_hashes").fetchone()[0]
     assert files == 14 + 11 + 2
     for digest, (vector, error) in theirs.items():
