@@ -167,11 +167,11 @@ class _DeviceType(click.ParamType):  # type: ignore[type-arg]
     name = "device"
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
-        return "[auto|cpu|cuda|cuda:N]"
+        return f"[{'|'.join(Device.choices)}|cuda:N]"
 
     def shell_complete(self, ctx: click.Context, param: click.Parameter,
                        incomplete: str) -> list[CompletionItem]:
-        return [CompletionItem(c) for c in ("auto", "cpu", "cuda") if c.startswith(incomplete)]
+        return [CompletionItem(c) for c in Device.choices if c.startswith(incomplete)]
 
 
 def _config_option(name: str) -> Callable[[F], F]:

@@ -68,11 +68,7 @@ def user_models_dir() -> Path:
     """Where exported models are kept: once per user and model, whatever cache a run uses.
     REPSAMPLE_MODELS_DIR overrides it."""
     override = os.environ.get("REPSAMPLE_MODELS_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("repsample")) / "models"
+    return Path(override) if override else default_cache_path().parent / "models"
 
 
 class Embedder:
