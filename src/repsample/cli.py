@@ -26,8 +26,9 @@ from rich.progress import (
 from rich.table import Table
 
 from repsample._version import __version__
-from repsample.config import CHECK_OPTIONS, SelectConfig
+from repsample.config import CHECK_OPTIONS, ModelName, SelectConfig
 from repsample.errors import RepsampleError, UsageError, os_problem
+from repsample.models.base import ONNX_PREFIX
 from repsample.params import Device, OneOf
 from repsample.scan import DEFAULT_EXTENSIONS
 
@@ -163,6 +164,18 @@ class _LazyChoice(click.Choice):  # type: ignore[type-arg]
         pass  # click's __init__ stores the (empty) tuple it was given
 
 
+class _ModelChoice(_LazyChoice):
+    """A registered model's name, or onnx:PATH (the file is checked with the other options)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.startswith(ONNX_PREFIX):
+            return value
+        return super().convert(value, param, ctx)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return f"[{'|'.join(self.choices)}|{ONNX_PREFIX}PATH]"
+
+
 class _DeviceType(click.ParamType):  # type: ignore[type-arg]
     name = "device"
 
@@ -180,7 +193,9 @@ def _config_option(name: str) -> Callable[[F], F]:
     flag, help_text = "--" + name.replace("_", "-"), field.metadata["help"]
     constraint = field.metadata.get("constraint")
     kwargs: dict[str, Any] = {"default": field.default, "show_default": True, "help": help_text}
-    if isinstance(constraint, OneOf):
+    if isinstance(constraint, ModelName):
+        kwargs["type"] = _ModelChoice(constraint.names)
+    elif isinstance(constraint, OneOf):
         kwargs["type"] = _LazyChoice(constraint.names)
     elif isinstance(constraint, Device):
         kwargs["type"] = _DeviceType()

@@ -14,10 +14,14 @@ from repsample.cache import default_cache_path
 from repsample.engines import ENGINES
 from repsample.errors import UsageError
 from repsample.hygiene.findings import DEFAULT_THRESHOLD
+from repsample.models.base import ONNX_PREFIX, ModelSpec
+from repsample.models.onnx_file import RESIZES, onnx_model
 from repsample.params import Constraint, Device, ExistingFile, Integer, Interval, OneOf, validate
 from repsample.scan import DEFAULT_EXTENSIONS, normalize_extensions
 
 EXPORT_MODES = ("copy", "hardlink", "symlink", "none")
+ONNX_OPTIONS = ("input_size", "resize", "mean", "std")  # an onnx:PATH model's preprocessing
+MISSING_VECTORS = ("error", "embed")
 
 
 def _models() -> list[str]:
@@ -38,6 +42,25 @@ def _allocations() -> list[str]:
     return list_allocations()
 
 
+@dataclass(frozen=True)
+class ModelName(OneOf):
+    """A registered model's name, or onnx:PATH naming an existing file."""
+
+    def problem(self, value: Any) -> str | None:
+        if isinstance(value, str) and value.startswith(ONNX_PREFIX):
+            path = value[len(ONNX_PREFIX):]
+            return None if Path(path).is_file() else f"{path!r}: no such ONNX file"
+        return super().problem(value)
+
+
+@dataclass(frozen=True)
+class MaybeOneOf(OneOf):
+    """A name from a list, or None (unset)."""
+
+    def problem(self, value: Any) -> str | None:
+        return None if value is None else super().problem(value)
+
+
 def option(default: Any, help: str, constraint: Constraint | None = None) -> Any:
     """A SelectConfig field: its default, its help (the CLI's too) and what it accepts."""
     return dataclasses.field(default=default, metadata={"help": help, "constraint": constraint})
@@ -54,10 +77,31 @@ class SelectConfig:
     keep: Path | None = option(None, "manifest.csv of an earlier selection: its selected images "
                                "stay, new ones top them up.",
                                ExistingFile(optional=True, hint="point it at a manifest.csv"))
-    model: str = option("efficientnet-lite0", "Embedding model (`repsample models` lists them).",
-                        OneOf(_models))
+    model: str = option("efficientnet-lite0", "Embedding model (`repsample models` lists them), "
+                        "or onnx:PATH, an ONNX image encoder of yours.", ModelName(_models))
     weights: str = option("default", "default (pretrained), random (untrained) or a local "
                           "state_dict file.", ExistingFile(("default", "random")))
+    input_size: int | str | tuple[int, int] | None = option(
+        None, "onnx:PATH models: input WIDTHxHEIGHT, or one size [default: input_size in the JSON "
+        "file beside the model, else the model's fixed size].")
+    resize: str | None = option(None, "onnx:PATH models: stretch to the input size, or crop (fill it, "
+                                "cut the centre) [default: the JSON file's, else stretch].",
+                                MaybeOneOf(lambda: RESIZES))
+    mean: str | tuple[float, ...] | None = option(None, "onnx:PATH models: per-channel mean of pixels "
+                                                  "in [0, 1], r,g,b [default: the JSON file's, "
+                                                  "else ImageNet's].")
+    std: str | tuple[float, ...] | None = option(None, "onnx:PATH models: per-channel std, r,g,b "
+                                                 "[default: the JSON file's, else ImageNet's].")
+    embeddings: Path | None = option(None, "Vectors computed elsewhere, instead of the model: .npy "
+                                     "(with a paths file), .npz or .parquet (a path and a vector "
+                                     "column); rows match files by path relative to INPUT or "
+                                     "content hash.", ExistingFile(optional=True))
+    embeddings_paths: Path | None = option(None, "The paths of an .npy --embeddings, one a line in "
+                                           "row order [default: beside it, same name, .txt].",
+                                           ExistingFile(optional=True))
+    missing_vectors: str = option("error", "Files --embeddings has no vector for: error (an error "
+                                  "row) or embed (with --model, which must be the one that made "
+                                  "the vectors).", OneOf(lambda: MISSING_VECTORS))
     strategy: str = option("herding", "Selection strategy (`repsample strategies` lists them).",
                            OneOf(_strategies))
     allocation: str = option("proportional", "How a group's budget is split across its clusters.",
@@ -110,6 +154,31 @@ class SelectConfig:
         if self.device != "auto":
             check_precision(self.precision, self.device, self.backend)  # auto: once resolved
         normalize_extensions(self.extensions)
+        self._validate_model_source()
+
+    def _validate_model_source(self) -> None:
+        """The preprocessing options go with onnx:PATH; --embeddings with the local engine."""
+        given = [name for name in ONNX_OPTIONS if getattr(self, name) is not None]
+        if given and not self.model.startswith(ONNX_PREFIX):
+            raise UsageError("applies to onnx:PATH models only", option=given[0])
+        if given and self.engine == "ray":
+            raise UsageError("is not passed to engine ray's workers: write it in the JSON file beside "
+                             "the model", option=given[0])
+        if self.embeddings_paths is not None and self.embeddings is None:
+            raise UsageError("needs --embeddings", option="embeddings_paths")
+        if self.embeddings is not None and self.engine != "local":
+            raise UsageError("runs with engine local", option="embeddings")
+        if self.model.startswith(ONNX_PREFIX):
+            self.model_spec()  # the file read and the preprocessing checked before anything runs
+
+    def model_spec(self) -> ModelSpec:
+        """The model to embed with: a registered one, or onnx:PATH with these options."""
+        from repsample.models import get_model
+
+        if self.model.startswith(ONNX_PREFIX):
+            return onnx_model(self.model[len(ONNX_PREFIX):],
+                              {name: getattr(self, name) for name in ONNX_OPTIONS})
+        return get_model(self.model)
 
     @property
     def cache_path(self) -> Path:
@@ -129,7 +198,8 @@ CONSTRAINTS: dict[str, Constraint] = {
 }
 
 
-CHECK_OPTIONS = ("extensions", "groups", "follow_symlinks", "model", "weights", "device", "backend",
+CHECK_OPTIONS = ("extensions", "groups", "follow_symlinks", "model", "weights", *ONNX_OPTIONS,
+                 "embeddings", "embeddings_paths", "missing_vectors", "device", "backend",
                  "precision", "batch_size", "workers", "engine", "ray_address", "cache",
                  "dup_threshold", "overwrite")
 """The options ``check`` shares with ``select``: what to scan, how to embed, the threshold."""

@@ -81,12 +81,16 @@ class Embedder:
     neighbours (docs/benchmarks.md), so they are opt-in.
     The cache key is the model's, plus "|<precision>" for any but fp32, so vectors of different
     precisions never mix: the ONNX backend matches eager PyTorch within 1e-4, so both share fp32.
+    model: a registered name, ``onnx:PATH`` (a user's ONNX encoder: CPU, ONNX Runtime, fp32) or
+    a ModelSpec.
     """
 
-    def __init__(self, model: str = "efficientnet-lite0", weights: str = "default",
+    def __init__(self, model: str | ModelSpec = "efficientnet-lite0", weights: str = "default",
                  device: str = "auto", backend: str = "auto",
                  models_dir: str | Path | None = None, precision: str = "fp32") -> None:
-        self.spec: ModelSpec = get_model(model)
+        self.spec: ModelSpec = get_model(model) if isinstance(model, str) else model
+        if self.spec.onnx is not None:
+            _check_onnx_file_options(weights, device, backend, precision)
         self.weights = weights
         self.requested_device, self.requested_backend = device, backend
         self.precision = precision
@@ -97,7 +101,7 @@ class Embedder:
         self._runner: Runner | None = None
         self._device: str | None = None
         self._backend: str | None = None
-        if device != "auto":  # an explicit choice is checked at once (cpu costs no import)
+        if device != "auto" or self.spec.onnx is not None:  # checked at once: costs no import
             self._backend = choose_backend(backend, self.device)
         elif backend not in BACKENDS:
             choose_backend(backend, "cpu")  # the unknown-name error, without settling anything
@@ -107,7 +111,7 @@ class Embedder:
     @property
     def device(self) -> str:
         if self._device is None:
-            self._device = resolve_device(self.requested_device)
+            self._device = "cpu" if self.spec.onnx else resolve_device(self.requested_device)
             check_precision(self.precision, self._device, self.requested_backend)
         return self._device
 
@@ -129,6 +133,8 @@ class Embedder:
         return self._runner
 
     def _make_runner(self) -> Runner:
+        if self.spec.onnx is not None:
+            return _user_onnx(self.spec.onnx.path, self.spec.onnx.output)
         derived = self.precision in ("int8", "bf16") and self.device == "cpu"
         if self.backend == "onnx" or derived:
             runner = self._onnx()
@@ -162,11 +168,37 @@ class Embedder:
         return OpenVinoRunner(fp32.path, cpu_threads())
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        out = self.load()(batch)
+        runner = self.load()
+        try:
+            out = runner(batch)
+        except Exception as exc:
+            if self.spec.onnx is None:
+                raise
+            # A user's file: a wrong input size or layout is theirs to fix, in one line.
+            raise RepsampleError(f"{self.spec.name} failed on a batch of shape {batch.shape} "
+                                 f"({type(exc).__name__}: {str(exc).strip().splitlines()[0]}); check "
+                                 "its input size and preprocessing") from None
         if out.ndim != 2 or out.shape[1] != self.spec.dim:
             raise RepsampleError(f"model {self.spec.name} gave embeddings of shape {out.shape}, expected "
                                  f"(N, {self.spec.dim}); check --model and --weights")
         return out
+
+
+def _check_onnx_file_options(weights: str, device: str, backend: str, precision: str) -> None:
+    """A user's ONNX file runs as it is: on the CPU, in ONNX Runtime, in fp32, with its weights."""
+    for option, value, allowed in (("weights", weights, ("default",)), ("device", device, ("auto", "cpu")),
+                                   ("backend", backend, ("auto", "onnx")),
+                                   ("precision", precision, ("fp32",))):
+        if value not in allowed:
+            raise UsageError(f"{value!r} does not apply to an onnx:PATH model, which runs as it is "
+                             f"in ONNX Runtime on the CPU; choose {' or '.join(allowed)}", option=option)
+
+
+def _user_onnx(path: Path, output: str | None) -> OnnxRunner:
+    try:
+        return OnnxRunner(path, cpu_threads(), output)
+    except Exception as exc:  # onnxruntime raises its own types for a file it cannot run
+        raise RepsampleError(f"ONNX Runtime cannot load {path} ({type(exc).__name__}: {exc})") from None
 
 
 @dataclass(frozen=True)
@@ -335,7 +367,7 @@ def gather(prints: Sequence[Fingerprint], cache: EmbeddingCache, embedder: Embed
 
 def embed_images(
     paths: Sequence[str | Path],
-    model: str = "efficientnet-lite0",
+    model: str | ModelSpec = "efficientnet-lite0",
     weights: str = "default",
     *,
     device: str = "auto",
@@ -345,7 +377,8 @@ def embed_images(
     cache: str | Path | None = None,
     precision: str = "fp32",
 ) -> Embedded:
-    """Embed image files with a registered model, using (and filling) the embedding cache.
+    """Embed image files with a model (a registered name, ``onnx:PATH`` or a ModelSpec), using
+    (and filling) the embedding cache.
 
     Files that cannot be read or decoded get an error instead of a row in ``vectors``.
     """

@@ -53,11 +53,16 @@ def _probe(size: tuple[int, int]) -> np.ndarray:
 
 
 class OnnxRunner:
-    """An ONNX Runtime session on the CPU, one thread per core, no busy-waiting."""
+    """An ONNX Runtime session on the CPU, one thread per core, no busy-waiting.
+
+    output: the graph output taken (None: the first). A feature map (N, C, H, W) or tokens
+    (N, T, D) are averaged to one vector per image; a model exported with a fixed batch size is
+    fed batches of that size.
+    """
 
     name = "onnx"
 
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, path: Path, threads: int, output: str | None = None) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -68,11 +73,33 @@ class OnnxRunner:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
+        batch = self.session.get_inputs()[0].shape[0]
+        self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
+        self.outputs = [output] if output else None
         self.path = path  # int8 and bf16 models are derived from this file
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        out: Any = self.session.run(None, {self.input: np.ascontiguousarray(batch, np.float32)})[0]
-        return np.ascontiguousarray(out, np.float32)
+        batch = np.ascontiguousarray(batch, np.float32)
+        n = self.fixed_batch
+        if n is None or len(batch) == n:
+            out: Any = self.session.run(self.outputs, {self.input: batch})[0]
+            return pooled(out)
+        parts = []
+        for start in range(0, len(batch), n):
+            part = batch[start : start + n]
+            padded = np.concatenate([part, np.zeros((n - len(part), *part.shape[1:]), np.float32)])
+            parts.append(self(padded)[: len(part)])
+        return np.concatenate(parts) if parts else np.empty((0, 0), np.float32)
+
+
+def pooled(out: np.ndarray) -> np.ndarray:
+    """One float32 vector per image: a feature map averaged over space, tokens over tokens."""
+    out = np.asarray(out, np.float32)
+    if out.ndim == 4:
+        out = out.mean(axis=(2, 3))
+    elif out.ndim == 3:
+        out = out.mean(axis=1)
+    return np.ascontiguousarray(out, np.float32)
 
 
 def export(module: nn.Module, size: tuple[int, int], path: Path) -> None:

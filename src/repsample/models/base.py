@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,26 +18,34 @@ from repsample.registry import Registry
 if TYPE_CHECKING:
     from torch import nn
 
+logger = logging.getLogger(__name__)
+
+ENTRY_POINTS = "repsample.models"  # the group under which other packages register models
+ONNX_PREFIX = "onnx:"  # --model onnx:PATH runs a user's ONNX image encoder
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
 class Preprocess:
-    """Resize to a fixed size (aspect ratio not kept, as the original method did), scale, normalise."""
+    """Resize to a fixed size, scale, normalise. The resize stretches (aspect ratio not kept, as
+    the original method did) or, with crop, fills the size and cuts the centre (CLIP's way)."""
 
     size: tuple[int, int]  # (width, height)
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     resample: str = "bilinear"
     draft: bool = True  # let JPEGs decode at a reduced DCT scale that is still >= size
+    crop: bool = False
 
     @property
     def identity(self) -> str:
         """Changes whenever the pixels reaching the model would change."""
         w, h = self.size
         draft = "-draft" if self.draft else ""
-        return f"resize{w}x{h}-{self.resample}{draft}-mean{self.mean}-std{self.std}"
+        crop = "-crop" if self.crop else ""  # absent from stretching keys: theirs stay as they were
+        return f"resize{w}x{h}-{self.resample}{draft}{crop}-mean{self.mean}-std{self.std}"
 
     @property
     def draft_size(self) -> tuple[int, int] | None:
@@ -43,9 +53,27 @@ class Preprocess:
 
     def __call__(self, img: Image.Image) -> np.ndarray:
         resample = getattr(Image.Resampling, self.resample.upper())
-        pixels = np.asarray(img.resize(self.size, resample), dtype=np.float32) / np.float32(255.0)
+        box = self._centre(img.size) if self.crop else None
+        pixels = np.asarray(img.resize(self.size, resample, box), dtype=np.float32) / np.float32(255.0)
         mean, std = np.asarray(self.mean, np.float32), np.asarray(self.std, np.float32)
         return np.ascontiguousarray(((pixels - mean) / std).transpose(2, 0, 1))  # HWC -> CHW
+
+    def _centre(self, source: tuple[int, int]) -> tuple[float, float, float, float]:
+        """The largest centred region of the source with the target's aspect ratio: resizing it
+        is resizing the shorter side to the target and cutting the centre, in one step."""
+        (sw, sh), (w, h) = source, self.size
+        scale = min(sw / w, sh / h)
+        cw, ch = w * scale, h * scale
+        return ((sw - cw) / 2, (sh - ch) / 2, (sw + cw) / 2, (sh + ch) / 2)
+
+
+@dataclass(frozen=True)
+class OnnxFile:
+    """A ready ONNX encoder: run as it is by ONNX Runtime, no torch. output: the graph output
+    taken (None: the first); a feature map (N, C, H, W) or tokens (N, T, D) are averaged."""
+
+    path: Path
+    output: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +92,10 @@ class ModelSpec:
     default_weights: str  # names the pretrained weights in the cache key
     offline: bool  # whether the default weights are available without network
     revision: int = 1  # bumped when build() changes its output: cached vectors of older ones go stale
+    onnx: OnnxFile | None = None  # set: build is not used, ONNX Runtime runs this file
+    identity: str | None = None
+    """Names the model in the cache key instead of ``name``: a file's content hash, so that
+    moving the file keeps its vectors."""
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -74,11 +106,45 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 
 def get_model(name: str) -> ModelSpec:
+    """A registered model (built in, or from a package's ``repsample.models`` entry point),
+    or ``onnx:PATH``: a user's ONNX encoder, preprocessed as the JSON file beside it says."""
+    if name.startswith(ONNX_PREFIX):
+        from repsample.models.onnx_file import onnx_model
+
+        return onnx_model(name[len(ONNX_PREFIX):])
+    load_plugins()
     return MODELS.get(name)
 
 
 def list_models(pattern: str = "*") -> list[str]:
+    load_plugins()
     return MODELS.names(pattern)
+
+
+@functools.cache  # the group is read once
+def load_plugins() -> None:
+    """Register the models that installed packages declare in the ``repsample.models``
+    entry-point group, once, on first use (not at import). An entry point names a ModelSpec, or
+    a callable returning one, whose name is the entry point's. A plugin that fails to load is
+    a warning naming it: it must not take the built-in models down with it."""
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=ENTRY_POINTS):
+        try:
+            found = point.load()
+            spec = found if isinstance(found, ModelSpec) else found()
+        except Exception as exc:  # a third party's import or factory can raise anything
+            logger.warning("model plugin %r (%s) not loaded: %s: %s", point.name, point.value,
+                           type(exc).__name__, exc)
+            continue
+        if not isinstance(spec, ModelSpec) or spec.name != point.name:
+            logger.warning("model plugin %r (%s) not loaded: it must give a ModelSpec named %r",
+                           point.name, point.value, point.name)
+        elif point.name not in MODELS:
+            register_model(spec)
+        elif MODELS.get(point.name) is not spec:  # the module registered it itself: same object
+            logger.warning("model plugin %r (%s) not loaded: the name is taken", point.name,
+                           point.value)
 
 
 def weights_identity(spec: ModelSpec, weights: str) -> str:
@@ -93,4 +159,5 @@ def weights_identity(spec: ModelSpec, weights: str) -> str:
 
 def model_key(spec: ModelSpec, weights: str) -> str:
     """Everything that decides an image's embedding, apart from the image itself."""
-    return f"{spec.name}|r{spec.revision}|{weights_identity(spec, weights)}|{spec.preprocess.identity}"
+    name = spec.identity or spec.name
+    return f"{name}|r{spec.revision}|{weights_identity(spec, weights)}|{spec.preprocess.identity}"

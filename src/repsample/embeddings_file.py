@@ -1,0 +1,191 @@
+"""Vectors computed elsewhere (CLIP, DINOv2, a fine-tuned network), read from a file and checked.
+
+Three layouts, those clip-retrieval and img2dataset users already have:
+
+- ``.npy``: a (rows, dim) matrix, with a paths file: one path a line, in row order (by default
+  beside it, same name, ``.txt``), or a ``.parquet`` with a path column (clip-retrieval's
+  metadata file);
+- ``.npz``: a (rows, dim) matrix and a 1-D array of paths (named as below, or the only ones);
+- ``.parquet``: a path column and a vector column (a list of numbers per row).
+
+A row's key is a path relative to INPUT (an absolute path under INPUT counts too) or a file's
+content hash (manifest.csv's ``hash``). Every problem in the file is one line: vectors that are
+not all of one dimension, NaN or infinite values, a key given twice, rows and paths that do not
+pair up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repsample.errors import UsageError, missing_extra
+
+logger = logging.getLogger(__name__)
+
+KEY_NAMES = ("path", "paths", "image_path", "filepath", "file", "key", "hash")
+VECTOR_NAMES = ("embedding", "embeddings", "vector", "vectors", "image_embedding", "img_emb")
+FORMATS = (".npy", ".npz", ".parquet")
+
+
+@dataclass(frozen=True)
+class VectorFile:
+    """Rows of vectors and the key (path or content hash) of each."""
+
+    path: Path
+    keys: list[str]
+    vectors: np.ndarray  # (rows, dim) float32, finite
+    digest: str  # of the file(s) read: names these vectors in the embedding cache
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def rows_by_key(self, roots: Sequence[Path] = ()) -> dict[str, int]:
+        """Key -> row; an absolute path under one of roots (INPUT, as given and resolved) made
+        relative to it. A key given twice: UsageError."""
+        rows: dict[str, int] = {}
+        for row, key in enumerate(self.keys):
+            norm = _relative(key, roots)
+            if norm in rows:
+                raise _bad(self.path, f"{key!r} appears twice (rows {rows[norm]} and {row})")
+            rows[norm] = row
+        return rows
+
+
+def read_vectors(path: Path, paths_file: Path | None = None) -> VectorFile:
+    """Read and check an embeddings file; every problem is a UsageError naming the file."""
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise _bad(path, f"is not one of {', '.join(FORMATS)}")
+    try:
+        if suffix == ".npy":
+            paths_file = paths_file or path.with_suffix(".txt")
+            if not paths_file.is_file():
+                raise _bad(path, f"needs its paths file: {paths_file} not found (one path a line, in "
+                                 "row order; or pass --embeddings-paths)")
+            matrix, keys = np.load(path, allow_pickle=False), _read_keys(paths_file)
+            sources = [path, paths_file]
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as arrays:
+                matrix, keys = _npz(path, {name: arrays[name] for name in arrays.files})
+            sources = [path]
+        else:
+            matrix, keys = _parquet(path)
+            sources = [path]
+    except (OSError, ValueError, EOFError) as exc:  # a damaged or truncated file
+        raise _bad(path, f"cannot be read ({type(exc).__name__}: {exc})") from None
+    return VectorFile(path, keys, _checked(path, matrix, keys), _digest(sources))
+
+
+def _checked(path: Path, matrix: Any, keys: Sequence[str]) -> np.ndarray:
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2 or not np.issubdtype(matrix.dtype, np.number) or 0 in matrix.shape:
+        raise _bad(path, f"holds {matrix.dtype} of shape {matrix.shape}, not a (rows, dim) matrix of "
+                         "numbers")
+    if len(keys) != len(matrix):
+        raise _bad(path, f"has {len(matrix)} vectors but {len(keys)} paths")
+    vectors = matrix.astype(np.float32)
+    bad = ~np.isfinite(vectors).all(axis=1)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise _bad(path, f"row {row} ({keys[row]!r}) has NaN or infinite values "
+                         f"({int(bad.sum())} row(s) in all)")
+    return np.ascontiguousarray(vectors)
+
+
+def _read_keys(paths_file: Path) -> list[str]:
+    if paths_file.suffix.lower() == ".parquet":
+        table = _read_parquet(paths_file)
+        return _keys(paths_file, table.column(_column(paths_file, table, KEY_NAMES, "path")))
+    return [line.rstrip("\r") for line in paths_file.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def _npz(path: Path, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, list[str]]:
+    def pick(names: tuple[str, ...], fits: Any, what: str) -> np.ndarray:
+        named = [arrays[n] for n in names if n in arrays]
+        found = named or [a for a in arrays.values() if fits(a)]
+        if len(found) != 1:
+            raise _bad(path, f"needs one {what} array (named {' or '.join(names[:3])}); it has: "
+                             f"{', '.join(arrays) or 'none'}")
+        return found[0]
+
+    keys = pick(KEY_NAMES, lambda a: a.ndim == 1 and a.dtype.kind in "US", "paths")
+    matrix = pick(VECTOR_NAMES, lambda a: a.ndim == 2, "vectors")
+    return matrix, [k.decode() if isinstance(k, bytes) else str(k) for k in keys.tolist()]
+
+
+def _read_parquet(path: Path) -> Any:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise missing_extra("pyarrow", "parquet") from None
+    try:
+        return pq.read_table(path)
+    except Exception as exc:  # pyarrow's ArrowInvalid and kin for a file that is not parquet
+        raise _bad(path, f"cannot be read as parquet ({type(exc).__name__}: {exc})") from None
+
+
+def _parquet(path: Path) -> tuple[np.ndarray, list[str]]:
+    import pyarrow as pa
+
+    table = _read_parquet(path)
+    keys = _keys(path, table.column(_column(path, table, KEY_NAMES, "path")))
+    column = table.column(_column(path, table, VECTOR_NAMES, "vector")).combine_chunks()
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
+            or pa.types.is_fixed_size_list(column.type)):
+        raise _bad(path, f"vector column holds {column.type}, not lists of numbers")
+    if column.null_count:
+        row = column.is_null().to_pylist().index(True)
+        raise _bad(path, f"row {row} ({keys[row]!r}) has no vector")
+    lengths = np.asarray(column.value_lengths())
+    if len(lengths) and (lengths != lengths[0]).any():
+        row = int(np.argmax(lengths != lengths[0]))
+        raise _bad(path, f"row {row} ({keys[row]!r}) has a {lengths[row]}-d vector, row 0 a "
+                         f"{lengths[0]}-d one")
+    values = np.asarray(column.flatten().to_numpy(zero_copy_only=False))
+    return values.reshape(len(column), int(lengths[0]) if len(lengths) else 0), keys
+
+
+def _column(path: Path, table: Any, names: tuple[str, ...], what: str) -> str:
+    for name in names:
+        if name in table.column_names:
+            return name
+    raise _bad(path, f"has no {what} column (one of: {', '.join(names)}); it has: "
+                     f"{', '.join(table.column_names)}")
+
+
+def _keys(path: Path, column: Any) -> list[str]:
+    keys = column.to_pylist()
+    if any(not isinstance(k, str) for k in keys):
+        raise _bad(path, "has a path that is empty or not text")
+    return list(keys)
+
+
+def _relative(key: str, roots: Sequence[Path]) -> str:
+    """A key as scanned paths are spelled: relative to INPUT, '/'-separated."""
+    key = key.strip()
+    for root in roots if key.startswith("/") else ():
+        if Path(key).is_relative_to(root):
+            return Path(key).relative_to(root).as_posix()
+    return key[2:] if key.startswith("./") else key
+
+
+def _digest(paths: Sequence[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def _bad(path: Path, problem: str) -> UsageError:
+    return UsageError(f"{path} {problem}", option="embeddings")
