@@ -342,6 +342,8 @@ def models_command() -> None:
     for name in list_models():
         spec = get_model(name)
         click.echo(f"{name:<20} {spec.summary}")
+    click.echo(f"{'onnx:PATH':<20} your ONNX image encoder: preprocessing from --input-size, --resize, "
+               "--mean, --std or the .json beside it")
 
 
 @cli.command("evaluate")
