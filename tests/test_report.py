@@ -1,7 +1,10 @@
-"""The report: built by select, rebuilt by `repsample report`, self-contained, escaped, relative."""
+"""The report: built by select, rebuilt by `repsample report`, one self-contained file, escaped."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import json
 import re
 import shutil
@@ -17,6 +20,7 @@ from repsample.cli import cli
 from repsample.report import Caps, build_report
 from repsample.report.embedmap import pca_2d, project_group
 from repsample.report.gather import Item, ReportGroup, read_run_data
+from repsample.report.html import esc
 from repsample.report.plan import strip
 
 FAST = ["--model", "resnet18", "--weights", "random"]
@@ -55,20 +59,61 @@ def attributes(html: str, name: str) -> list[str]:
     return re.findall(rf'\s{name}="([^"]*)"', html)
 
 
-def test_select_writes_report_with_a_thumbnail_per_shown_image(selection: Path) -> None:
+def figures(html: str) -> dict[str, str]:
+    """Each figure's id -> its picture's data URI (or "" when it has none)."""
+    out = {}
+    for ident, body in re.findall(r'<figure class="thumb[^"]*" id="([^"]+)"(.*?)</figure>', html, re.S):
+        found = re.search(r'<img src="([^"]+)"', body)
+        out[ident] = found.group(1) if found else ""
+    return out
+
+
+def list_rows(html: str) -> list[tuple[str, str]]:
+    """(file cell, status cell) of every row of the groups' image lists, in page order."""
+    lists = "".join(re.findall(r'<table class="list">.*?</table>', html, re.S))
+    return re.findall(r'<tr(?: id="r\d+")?><td>(.*?)<td>([^<]*)<td>', lists)
+
+
+def jpeg(uri: str) -> Image.Image:
+    head, _, data = uri.partition(",")
+    assert head == "data:image/jpeg;base64"
+    image = Image.open(io.BytesIO(base64.b64decode(data)))
+    image.load()
+    return image
+
+
+def test_select_writes_one_file_carrying_a_picture_per_shown_image(selection: Path) -> None:
     html = (selection / "report.html").read_text(encoding="utf-8")
     run_data = read_run_data(selection)
-    valid = [i for g in run_data.groups for i in g.items if i.status != "error"]
-    assert len(valid) == 24  # under every cap: each valid image is shown once
-    sources = [s for s in attributes(html, "src") if s.startswith(".report/thumbs/")]
-    assert len(sources) == 24
-    assert {s.split("/")[-1][:-4] for s in sources} == {i.hash for i in valid}
-    for src in sources:
-        with Image.open(selection / src) as thumb:
-            assert thumb.format == "JPEG" and max(thumb.size) <= 160
+    items = [i for g in run_data.groups for i in g.items]
+    valid = [i for i in items if i.status != "error"]
+    assert len(valid) == 24  # under every cap: each valid image is pictured once
+    shown = figures(html)  # v<n>: an image's first picture; w<n>: a repeat (the outlier gallery)
+    assert len([i for i in shown if i.startswith("v")]) == 24
+    assert all(ident.startswith(("v", "w")) for ident in shown)
+    assert set(shown.values()) == {shown[i] for i in shown if i.startswith("v")}
+    for n, item in enumerate(items):
+        if item.status == "error":
+            assert f"v{n}" not in shown
+            continue
+        cached = (selection / ".report" / "thumbs" / f"{item.hash}.jpg").read_bytes()
+        assert shown[f"v{n}"] == "data:image/jpeg;base64," + base64.b64encode(cached).decode()
+        assert max(jpeg(shown[f"v{n}"]).size) <= 160
     assert "Files that failed (1)" in html and "broken.jpg" in html
     assert "Silhouette against k" in html and "chosen k = " in html
     assert html.count('<svg class="chart"') >= 6  # silhouette, sizes and map per group
+
+
+def test_every_image_is_in_its_groups_list(selection: Path) -> None:
+    html = (selection / "report.html").read_text(encoding="utf-8")
+    items = [i for g in read_run_data(selection).groups for i in g.items]
+    rows = list_rows(html)
+    assert len(rows) == len(items)  # groups in order, each in manifest order
+    words = {"selected": "kept", "not_selected": "not kept", "error": "failed"}
+    for uid, ((name, status), item) in enumerate(zip(rows, items, strict=True)):
+        assert status == words[item.status] and esc(item.name) in name
+        # a pictured image's row links to its picture
+        assert (f'href="#v{uid}"' in name) is (item.status != "error")
 
 
 def test_file_names_are_text_not_markup(selection: Path) -> None:
@@ -78,17 +123,32 @@ def test_file_names_are_text_not_markup(selection: Path) -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;.jpg" in html
 
 
-def test_links_are_relative_and_nothing_comes_from_the_network(selection: Path) -> None:
+def test_nothing_loads_from_anywhere_and_only_the_hashed_script_runs(selection: Path) -> None:
     html = (selection / "report.html").read_text(encoding="utf-8")
-    links = attributes(html, "src") + attributes(html, "href")
-    assert links
-    for link in links:
-        assert not re.match(r"^([a-z]+:|/)", link), link
+    assert all(src.startswith("data:image/jpeg;base64,") for src in attributes(html, "src"))
+    for link in attributes(html, "href"):
+        assert not re.match(r"^([a-z]+:|/)", link), link  # in-page anchors or exported files
         if not link.startswith("#"):
             from urllib.parse import unquote
-            assert (selection / unquote(link)).exists(), link
-    assert "<script" not in html and "<link" not in html
+            assert (selection / unquote(link)).is_file(), link
+    assert "<link" not in html
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", html)
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.S)
+    assert len(scripts) == 1
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
+    assert policy is not None
+    assert policy.group(1) == (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+                               f"script-src 'sha256-{digest}'")
+
+
+def test_ids_are_unique_and_every_anchor_lands(selection: Path) -> None:
+    html = (selection / "report.html").read_text(encoding="utf-8")
+    ids = attributes(html, "id")
+    assert len(ids) == len(set(ids))
+    for link in attributes(html, "href"):
+        if link.startswith("#") and link != "#_":  # #_ closes an enlarged picture
+            assert link[1:] in ids, link
 
 
 def test_report_command_rebuilds_and_reuses_thumbnails(selection: Path, tmp_path: Path) -> None:
@@ -132,18 +192,16 @@ def test_no_report_flag(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / ".report").exists()
 
 
-def test_group_pages_when_the_contact_sheet_is_capped(selection: Path, tmp_path: Path) -> None:
+def test_a_small_budget_shows_fewer_pictures_and_lists_every_image(selection: Path,
+                                                                 tmp_path: Path) -> None:
     out = tmp_path / "capped"
     shutil.copytree(selection, out)
-    html = build_report(out, caps=Caps(sheet=1, strip=2)).read_text(encoding="utf-8")
-    assert 'href=".report/groups/g0.html"' in html
-    page = (out / ".report" / "groups" / "g0.html").read_text(encoding="utf-8")
-    sources = [s for s in attributes(page, "src")]
-    cats = [i for i in read_run_data(out).groups[0].items if i.status == "selected"]
-    assert len([s for s in sources if "thumbs/" in s]) >= len(cats)
-    for link in sources + attributes(page, "href"):
-        from urllib.parse import unquote
-        assert (out / ".report" / "groups" / unquote(link)).resolve().exists(), link
+    html = build_report(out, caps=Caps(thumbnails=4, group_min=4, strip=2)).read_text(encoding="utf-8")
+    groups = read_run_data(out).groups
+    assert len(figures(html)) == 8  # four per group
+    assert re.search(r"best \d+ of \d+ shown \(all are in the image list below\)", html)
+    assert len(list_rows(html)) == sum(len(g.items) for g in groups)
+    assert not (out / ".report" / "groups").exists()  # one file: no pages beside it
 
 
 def test_evaluation_and_check_files_are_shown(selection: Path, tmp_path: Path) -> None:
@@ -160,7 +218,7 @@ def test_evaluation_and_check_files_are_shown(selection: Path, tmp_path: Path) -
     assert "&lt;b&gt;not bold&lt;/b&gt;" in html
     assert 'id="check"' in html and "near_duplicate" in html
     check = html[html.index('id="check"'):]
-    assert check.count('src=".report/thumbs/') >= 2
+    assert check.count('src="data:image/jpeg;base64,') >= 2
 
 
 def test_a_bad_evaluation_file_does_not_break_the_report(selection: Path, tmp_path: Path) -> None:
@@ -218,7 +276,7 @@ def test_report_with_the_real_default_model(example_tree: Path, tmp_path: Path) 
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "efficientnet-lite0 (default)" in html
     assert html.count("Map (PCA") == 2 and "No map" not in html
-    assert html.count('src=".report/thumbs/') == 16
+    assert html.count('src="data:image/jpeg;base64,') == 16
 
 
 def test_an_evaluation_says_whether_it_scores_this_selection(selection: Path, tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
-"""The report: OUTPUT/report.html, a self-contained page that shows why each image was chosen.
+"""The report: OUTPUT/report.html, one self-contained page that shows why each image was chosen.
 
 Built from what a run leaves in OUTPUT (manifest.csv, run.json) plus the embedding cache for the
-maps. Thumbnails are written once under OUTPUT/.report/thumbs and linked relatively, so the
-folder can be moved or zipped and the page opens from the file system with no network.
+maps. The page carries its pictures inside (data URIs; thumbnails are cached once under
+OUTPUT/.report/thumbs for later rebuilds), so report.html alone can be mailed or moved and opens
+from the file system with no network and no server.
 """
 
 from __future__ import annotations
@@ -15,21 +16,22 @@ from repsample._version import __version__
 from repsample.export import write_atomic
 from repsample.progress import Progress
 from repsample.records import read_run
+from repsample.report import evaluation
 from repsample.report.embedmap import MapPoints, project_group
 from repsample.report.gather import RunData, load_vectors, read_run_data, thumbnail_hash
 from repsample.report.groups import group_section
 from repsample.report.html import Thumbs
 from repsample.report.optional_sections import check_section, evaluation_section, stale_evaluation_note
 from repsample.report.page import header, overview, page, toc
-from repsample.report.plan import Caps, needs_group_page, shown_items
-from repsample.report.thumbs import make_thumbnails
+from repsample.report.plan import Caps, GroupPlan, plan, shown_items
+from repsample.report.thumbs import data_uris, make_thumbnails
 
 __all__ = ["REPORT", "Caps", "build_report"]
 
 logger = logging.getLogger(__name__)
 
 REPORT = "report.html"
-GROUP_PAGES = Path(".report") / "groups"
+OPEN_GROUPS = 3  # more groups than this start folded, so a large report opens short and fast
 
 
 def build_report(
@@ -43,7 +45,7 @@ def build_report(
     staged: bool = False,
     previous: Path | None = None,
 ) -> Path:
-    """Write OUTPUT/report.html (and a page per large group) and return its path.
+    """Write OUTPUT/report.html and return its path.
 
     cache overrides the embedding cache recorded in run.json; projection is 'auto' (UMAP where
     installed, else PCA), 'pca' or 'umap'. Raises RepsampleError when OUTPUT holds no finished run.
@@ -59,17 +61,34 @@ def build_report(
             stage, cache=cache, projection=projection, caps=caps, workers=workers, progress=progress,
             staged=True))
         return Path(output_dir) / REPORT
-    out = Path(output_dir)
+    return write_report(read_run_data(Path(output_dir)), cache=cache, projection=projection,
+                        caps=caps, workers=workers, progress=progress, previous=previous)
+
+
+def write_report(
+    run: RunData,
+    *,
+    cache: str | Path | None = None,
+    projection: str = "auto",
+    caps: Caps | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    previous: Path | None = None,
+) -> Path:
+    """Write run.output/report.html from what was read of it (build_report's second half)."""
+    out = run.output
     caps = caps or Caps()
-    run = read_run_data(out)
+    plans = plan(run, caps)
     t0 = time.perf_counter()
-    available = make_thumbnails(out, _thumbnail_sources(run, caps), workers, progress, previous)
+    available = make_thumbnails(out, _thumbnail_sources(run, plans, caps), workers, progress, previous)
     thumb_seconds = time.perf_counter() - t0
     maps, map_notes = _maps(run, cache, projection)
     link_exports = (run.record.get("parameters") or {}).get("mode", "copy") != "none"
     generated = f"repsample {__version__}"
 
-    thumbs = Thumbs(out, available, "", link_exports)
+    thumbs = Thumbs(out, data_uris(out, available), run, link_exports)
+    scored = evaluation.parse(run.evaluation) if run.evaluation is not None else None
+    mmd = {s.name: s.figures.get("mmd") for s in scored.groups} if scored is not None else {}
     sections = [header(run), "<main>", toc(run), overview(run, {"thumbnails": thumb_seconds})]
     if run.evaluation is not None:
         sections.append(evaluation_section(run.evaluation, run.evaluation_state == "current"))
@@ -77,28 +96,21 @@ def build_report(
         sections.append(stale_evaluation_note())
     if run.check is not None:
         sections.append(check_section(run, thumbs, caps.check_rows))
+    opened = len(run.groups) <= OPEN_GROUPS
     for i, group in enumerate(run.groups):
-        sections.append(group_section(i, group, maps[i], map_notes[i], thumbs, caps))
+        sections.append(group_section(i, group, maps[i], map_notes[i], thumbs, caps, plans[i],
+                                      mmd.get(group.name), opened))
     sections.append("</main>")
     report = out / REPORT
     write_atomic(report, page("repsample report", "".join(sections), generated))
-
-    deep = Thumbs(out, available, "../../", link_exports)
-    for i, group in enumerate(run.groups):
-        if needs_group_page(group, caps):
-            (out / GROUP_PAGES).mkdir(parents=True, exist_ok=True)
-            body = (header(run, f": {group.name}") + '<main><p><a href="../../report.html">'
-                    "Back to the report</a></p>"
-                    + group_section(i, group, maps[i], map_notes[i], deep, caps, full=True) + "</main>")
-            write_atomic(out / GROUP_PAGES / f"g{i}.html", page(group.name, body, generated))
     logger.info("report written to %s", report)
     return report
 
 
-def _thumbnail_sources(run: RunData, caps: Caps) -> dict[str, list[Path]]:
+def _thumbnail_sources(run: RunData, plans: list[GroupPlan], caps: Caps) -> dict[str, list[Path]]:
     """Per content hash, the files that may hold it: the original, then the exported copy."""
     sources: dict[str, list[Path]] = {}
-    for item in shown_items(run, caps):
+    for item in shown_items(run, plans, caps):
         digest = thumbnail_hash(item)
         if digest is None:
             continue

@@ -21,6 +21,25 @@ logger = logging.getLogger(__name__)
 CHECK = "check.csv"
 Item = ManifestRow  # one manifest row, checked
 _HEX = re.compile(r"[0-9a-f]{16,128}")
+# Per-image scores a run may add to manifest.csv (issue 15), with how each reads; absent, none shown.
+SCORE_COLUMNS = {
+    "typicality": "typicality (higher = more typical)",
+    "outlier_score": "outlier score (higher = more unusual)",
+    "uniqueness": "uniqueness (distance to the nearest other image, higher = more unique)",
+    "duplicate_similarity": "similarity of its nearest duplicate",
+}
+REASON = "reason"
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One image's optional manifest scores (None: column absent or cell empty) and reason."""
+
+    values: dict[str, float | None]
+    reason: str = ""
+
+    def get(self, column: str) -> float | None:
+        return self.values.get(column)
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,11 @@ class RunData:
     evaluation: dict[str, Any] | None = None  # shown: it scores this selection, or does not say
     check: list[dict[str, str]] | None = field(default=None, repr=False)
     evaluation_state: str | None = None  # records.Evaluation.state; "stale" is never shown
+    scores: dict[str, Scores] = field(default_factory=dict, repr=False)  # by manifest path
+    score_columns: tuple[str, ...] = ()  # the SCORE_COLUMNS the manifest has
+
+    def scores_of(self, item: Item) -> Scores | None:
+        return self.scores.get(item.path)
 
     @property
     def cache_key(self) -> str:
@@ -77,6 +101,7 @@ def read_run_data(output_dir: Path) -> RunData:
     """Read OUTPUT's manifest and run record; raise RepsampleError if they are missing or bad."""
     run = read_run(output_dir)
     evaluation = read_evaluation(run)
+    scores, columns = read_scores(run.manifest.path)
     return RunData(
         output=output_dir,
         record=run.record.data,
@@ -84,6 +109,8 @@ def read_run_data(output_dir: Path) -> RunData:
         evaluation=None if evaluation is None or evaluation.state == "stale" else evaluation.data,
         check=_read_csv(output_dir / CHECK),
         evaluation_state=None if evaluation is None else evaluation.state,
+        scores=scores,
+        score_columns=columns,
     )
 
 
@@ -136,6 +163,37 @@ def _groups(items: Iterable[Item], recorded: dict[str, GroupRecord]) -> list[Rep
             note=info.note if info else None,
         ))
     return out
+
+
+def read_scores(path: Path) -> tuple[dict[str, Scores], tuple[str, ...]]:
+    """The optional score columns of a manifest.csv, by path, and which of them it has.
+
+    Read by column name beside records' checked rows, so the report shows the scores whichever
+    columns a run wrote and shows none for a manifest without them. A cell that is not a number
+    shows as no score rather than failing the report.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
+            reader = csv.DictReader(fh)
+            header = reader.fieldnames or []
+            columns = tuple(c for c in SCORE_COLUMNS if c in header)
+            if not columns and REASON not in header:
+                return {}, ()
+            out = {row.get("path") or "": Scores({c: _number(row.get(c)) for c in columns},
+                                                 row.get(REASON) or "")
+                   for row in reader}
+    except (OSError, csv.Error) as exc:
+        logger.warning("no scores from %s: %s", path, exc)
+        return {}, ()
+    return out, columns
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        number = float(value) if value else None
+    except ValueError:
+        return None
+    return number if number is not None and np.isfinite(number) else None
 
 
 def _read_csv(path: Path) -> list[dict[str, str]] | None:

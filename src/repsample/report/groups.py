@@ -1,43 +1,100 @@
-"""A group's section: how k was chosen, cluster sizes, the map, contact sheets, failed files."""
+"""A group's section: how k was chosen (and how much that mattered), cluster sizes, the map, the
+outliers, each cluster's kept and not-kept pictures, and every image of the group in a list."""
 
 from __future__ import annotations
 
 from repsample.report import svg
 from repsample.report.embedmap import MapPoints
-from repsample.report.gather import Item, ReportGroup
-from repsample.report.html import Thumbs, esc, table
-from repsample.report.plan import Caps, kept_in_order, needs_group_page, strip
+from repsample.report.evaluation import Figure
+from repsample.report.gather import SCORE_COLUMNS, Item, ReportGroup, RunData
+from repsample.report.html import Thumbs, esc, score_text, status_text, table
+from repsample.report.plan import OUTLIER, Caps, GroupPlan, kept_in_order
+
+# Kaufman and Rousseeuw, who introduced the silhouette ("Finding Groups in Data", 1990), read an
+# average silhouette of 0.25 or less as "no substantial structure has been found": below it the
+# clusters are slices of a continuum, and which k wins is close to chance.
+WEAK_SILHOUETTE = 0.25
+
+
+def is_weak(group: ReportGroup) -> bool:
+    return bool(group.silhouettes) and max(group.silhouettes.values()) < WEAK_SILHOUETTE
 
 
 def group_section(index: int, group: ReportGroup, points: MapPoints | None, map_note: str,
-                  thumbs: Thumbs, caps: Caps, full: bool = False) -> str:
-    """The section for one group; ``full`` (its own page) lifts the cap on contact sheets."""
+                  thumbs: Thumbs, caps: Caps, shown: GroupPlan, mmd: Figure | None = None,
+                  opened: bool = False) -> str:
+    """The section for one group, collapsible; mmd: its evaluation against random, if any."""
     valid = len(group.items) - len(group.errors)
-    facts = [f"{len(group.items)} images", f"{len(group.errors)} failed", f"{len(group.selected)} selected",
-             f"k = {group.k}" if group.k else "not clustered"]
+    facts = [f"{len(group.items)} images", f"{len(group.selected)} selected",
+             f"{len(group.errors)} failed", f"k = {group.k}" if group.k else "not clustered"]
+    if group.k in group.silhouettes:
+        facts.append(f"silhouette {group.silhouettes[group.k]:.2f}")
     # From the hygiene pass (manifest duplicate_of / leak_with); details in the duplicates section.
     dups, leaks = sum(bool(i.duplicate_of) for i in group.items), sum(bool(i.leak_with) for i in group.items)
     facts += [f"{dups} duplicates"] * bool(dups) + [f"{leaks} leaked to another split"] * bool(leaks)
-    parts = [f'<section class="card" id="g{index}"><h2>{esc(group.name)}</h2>',
-             f'<div class="muted">{esc(" · ".join(facts))}</div>']
+    badge = ' <span class="pill verdict-none">weak clustering</span>' if is_weak(group) else ""
+    parts = [f'<details class="card group" id="g{index}"{" open" if opened else ""}><summary>'
+             f'<h2>{esc(group.name)}{badge}</h2><span class="muted">{esc(" · ".join(facts))}'
+             "</span></summary>"]
     if group.note:
         parts.append(f'<div class="note">{esc(group.note)}</div>')
+    if is_weak(group):
+        parts.append(weak_note(group, mmd))
     parts.append('<div class="charts">')
     parts.append(_silhouette(group))
     if valid:
         parts.append(_sizes(group))
-    parts.append(_map(points, map_note))
+    chart, listed = _map(points, map_note, thumbs, caps, shown)
+    parts.append(chart)
     parts.append("</div>")
-    if not full and needs_group_page(group, caps):
-        parts.append(f'<p>Each cluster below shows its {caps.sheet} best-ranked selected images. '
-                     f'<a href=".report/groups/g{index}.html">All {len(group.selected)} selected '
-                     "images of this group</a>.</p>")
+    if shown.outliers:
+        parts.append(_outliers(thumbs, shown.outliers, thumbs.run, group))
     for label, items in group.clusters().items():
-        parts.append(_cluster(label, items, thumbs, None if full else caps.sheet, caps.strip))
+        parts.append(_cluster(index, label, items, thumbs, shown))
     if group.errors:
         parts.append(_errors(group.errors, caps.errors))
-    parts.append("</section>")
+    parts.append(image_list(index, group, thumbs, listed))
+    parts.append("</details>")
     return "".join(parts)
+
+
+def share_gap(group: ReportGroup) -> float | None:
+    """Total variation between the group's and the selection's cluster shares (0 = the same)."""
+    clusters = group.clusters()
+    total, kept = sum(map(len, clusters.values())), len(group.selected)
+    if not total or not kept:
+        return None
+    return 0.5 * sum(abs(len(v) / total - sum(i.status == "selected" for i in v) / kept)
+                     for v in clusters.values())
+
+
+def weak_note(group: ReportGroup, mmd: Figure | None) -> str:
+    best = max(group.silhouettes.values())
+    low = min(group.silhouettes.values())
+    text = (f"<b>Weak clustering.</b> The best silhouette is {best:.2f}, under {WEAK_SILHOUETTE}: "
+            "these images do not fall into well-separated groups (Kaufman and Rousseeuw, who "
+            f"introduced the measure, read {WEAK_SILHOUETTE} or less as no substantial structure). "
+            f"Every k tried scored between {low:.2f} and {best:.2f}, so k = {group.k} was a close "
+            "call and the choice matters little: the clusters are slices of a continuum. ")
+    gap = share_gap(group)
+    why = []
+    if gap is not None:
+        why.append(f"the selection's cluster shares differ from the group's by {gap:.0%} "
+                   "(total variation), so no slice is over- or under-sampled")
+    if mmd is not None and mmd.selection is not None and mmd.mean is not None:
+        verdict = mmd.verdict(lower_is_better=True)
+        versus = {"beats": "closer than", "within": "as close as", "worse": "further than"}.get(
+            verdict, "against")
+        spread = f" ± {mmd.std:.2g}" if mmd.std is not None else ""
+        why.append(f"its distance to the whole group (MMD {mmd.selection:.3g}) is {versus} random "
+                   f"subsets of the same size ({mmd.mean:.3g}{spread})")
+    if why:
+        text += "What keeps the selection representative is not the clusters: " + "; ".join(
+            esc(w) for w in why) + "."
+    else:
+        text += ("Run <code>repsample evaluate OUTPUT</code> to see how the selection compares "
+                 "with random subsets.")
+    return f'<div class="note weak">{text}</div>'
 
 
 def _figure(title: str, body: str) -> str:
@@ -49,7 +106,9 @@ def _silhouette(group: ReportGroup) -> str:
         return _figure("Silhouette against k", '<p class="muted">No k was tried (too few distinct '
                        "images to cluster).</p>")
     sample = f" (on a sample of {group.silhouette_sample})" if group.silhouette_sample else ""
-    chart = svg.line_chart(group.silhouettes, group.k or None, "k (clusters)", "silhouette")
+    chart = svg.line_chart(group.silhouettes, group.k or None, "k (clusters)", "silhouette",
+                           reference=(WEAK_SILHOUETTE, f"{WEAK_SILHOUETTE}: weak below"),
+                           weak=is_weak(group))
     return _figure(f"Silhouette against k{sample}: higher is better", chart)
 
 
@@ -65,38 +124,70 @@ def _sizes(group: ReportGroup) -> str:
     return _figure("Cluster sizes: group against selection", chart)
 
 
-def _map(points: MapPoints | None, note: str) -> str:
+def _map(points: MapPoints | None, note: str, thumbs: Thumbs, caps: Caps,
+         shown: GroupPlan) -> tuple[str, set[str]]:
+    """The map, and the paths whose point links to their row in the image list."""
     if points is None:
-        return _figure("Map of the embeddings", f'<p class="muted">{esc(note)}</p>')
+        return _figure("Map of the embeddings", f'<p class="muted">{esc(note)}</p>'), set()
+    pictured = {i.path for items in (*shown.kept.values(), *shown.others.values(), shown.outliers)
+                for i in items}
+    # Pictured images link to their picture; up to the cap, others link to their list row.
+    order = sorted(range(len(points.items)), key=lambda n: points.items[n].path not in pictured)
+    named, listed = [], set()
+    for n in order[:max(caps.map_named, len(pictured))]:
+        item = points.items[n]
+        uid = thumbs.uid[item.path]
+        target = f"v{uid}" if item.path in pictured else f"r{uid}"
+        if item.path not in pictured:
+            listed.add(item.path)
+        cluster = f", cluster {item.cluster}" if item.cluster is not None and item.cluster >= 0 else ""
+        named.append(svg.Point(n, f"{item.name} ({status_text(item)}{cluster})", target))
     chart = svg.scatter(points.xy, [i.cluster for i in points.items],
-                        [i.status == "selected" for i in points.items])
-    shown = len(points.items)
-    sample = f", {shown} of {points.total} points drawn" if shown < points.total else ""
-    return _figure(f"Map ({points.method}{sample}); selected images ringed", chart)
+                        [i.status == "selected" for i in points.items], named)
+    drawn = len(points.items)
+    sample = f", {drawn} of {points.total} points drawn" if drawn < points.total else ""
+    return _figure(f"Map ({points.method}{sample}); selected images ringed; a point opens its image",
+                   chart), listed
 
 
-def _cluster(label: int, items: list[Item], thumbs: Thumbs, sheet_cap: int | None,
-             strip_cap: int) -> str:
+def _outliers(thumbs: Thumbs, items: list[Item], run: RunData, group: ReportGroup) -> str:
+    set_aside = sum((s := run.scores_of(i)) is not None and s.reason == "outlier" for i in group.items)
+    aside = f"; {set_aside} set aside as outliers (shown first)" if set_aside else ""
+    figures = []
+    for item in items:
+        scores = run.scores_of(item)
+        value = scores.get(OUTLIER) if scores is not None else None
+        figures.append(thumbs.figure(item, item.status == "selected", None,
+                                     f"outlier score {score_text(value)}"))
+    return (f'<div class="cluster outliers"><h3>Most unusual images</h3><div class="sub">The '
+            f"{len(items)} highest outlier scores of the group (higher = more unusual){esc(aside)}."
+            f'</div><div class="sheet">{"".join(figures)}</div></div>')
+
+
+def _cluster(index: int, label: int, items: list[Item], thumbs: Thumbs, shown: GroupPlan) -> str:
     kept = kept_in_order(items)
     colour = svg.color(label)
     name = f"Cluster {label}" if label >= 0 else "Unclustered"
     share = f"{len(kept) / len(items):.0%}" if items else "0%"
-    parts = [f'<div class="cluster"><h3><span class="swatch" style="background:{colour}"></span>'
-             f"{esc(name)} <span class=\"muted\">· {len(items)} images, {len(kept)} selected "
-             f"({share})</span></h3>"]
-    shown = kept if sheet_cap is None else kept[:sheet_cap]
-    if shown:
-        more = f", best {len(shown)} of {len(kept)} shown" if len(shown) < len(kept) else ""
+    parts = [f'<details class="cluster" id="g{index}-c{label}" open><summary><h3><span class="swatch" '
+             f'style="background:{colour}"></span>{esc(name)} <span class="muted">· {len(items)} '
+             f"images, {len(kept)} selected ({share})</span></h3></summary>"]
+    pictured = shown.kept.get(label, [])
+    if kept:
+        more = (f", best {len(pictured)} of {len(kept)} shown (all are in the image list below)"
+                if len(pictured) < len(kept) else "")
         parts.append(f'<div class="sub">Selected, closest to the centre first{more}</div>')
-        parts.append('<div class="sheet">' + "".join(thumbs.figure(i, True, colour) for i in shown)
+        parts.append('<div class="sheet">' + "".join(thumbs.figure(i, True, colour) for i in pictured)
                      + "</div>")
-    left_out = strip(items, strip_cap)
-    if left_out:
-        not_kept = len(items) - len(kept)
-        parts.append(f'<div class="sub">Not kept: {len(left_out)} of {not_kept}, nearest to farthest '
-                     "from the centre</div>")
+    left_out = shown.others.get(label, [])
+    not_kept = sum(i.status == "not_selected" for i in items)
+    if not_kept:
+        spread = (f"{len(left_out)} of {not_kept} shown, spread from nearest to farthest from the "
+                  "centre; all are in the image list below" if len(left_out) < not_kept
+                  else "nearest to farthest from the centre")
+        parts.append(f'<div class="sub">Not kept: {spread}</div>')
         parts.append('<div class="strip">' + "".join(thumbs.figure(i) for i in left_out) + "</div>")
-    parts.append("</div>")
+    parts.append("</details>")
     return "".join(parts)
 
 
@@ -105,3 +196,38 @@ def _errors(errors: list[Item], cap: int) -> str:
     more = (f'<p class="muted">{len(errors) - cap} more in manifest.csv (status = error).</p>'
             if len(errors) > cap else "")
     return f"<h3>Files that failed ({len(errors)})</h3>" + table(("file", "why"), rows) + more
+
+
+def image_list(index: int, group: ReportGroup, thumbs: Thumbs, anchored: set[str]) -> str:
+    """Every image of the group, one row each, closed until opened: a pictured one links to its
+    picture; anchored rows (a map point links there) have an id. Terse markup (no closing tags a
+    parser implies) because a group may hold thousands."""
+    run = thumbs.run
+    columns = run.score_columns
+    head = "".join(f"<th>{esc(h)}</th>" for h in ("file", "status", "cluster", "distance", "rank"))
+    head += "".join(f'<th title="{esc(SCORE_COLUMNS[c])}">{esc(c.replace("_", " "))}</th>'
+                    for c in columns)
+    rows = []
+    for item in group.items:
+        scores = run.scores_of(item)
+        target = thumbs.target(item)
+        name = (f'<a href="#{target}">{esc(item.name)}</a>' if target else esc(item.name))
+        cells = [name, esc(status_text(item, scores)),
+                 "" if item.cluster is None or item.cluster < 0 else str(item.cluster),
+                 "" if item.distance is None else f"{item.distance:.4g}",
+                 "" if item.rank is None else str(item.rank)]
+        cells += [score_text(scores.get(c) if scores is not None else None) for c in columns]
+        ident = f' id="r{thumbs.uid[item.path]}"' if item.path in anchored else ""
+        rows.append(f"<tr{ident}><td>" + "<td>".join(cells))
+    clusters = sorted({i.cluster for i in group.items if i.cluster is not None and i.cluster >= 0})
+    options = "".join(f"<option>{c}</option>" for c in clusters)
+    controls = (f'<div class="controls" hidden><label>Search <input type="search" '
+                f'aria-label="search file names of {esc(group.name)}"></label> <label>Status '
+                '<select><option value="">any</option><option>kept</option><option>not kept'
+                '</option><option>failed</option></select></label> <label>Cluster <select>'
+                f'<option value="">any</option>{options}</select></label> <output></output> '
+                '<span class="muted">Click a column title to sort.</span></div>')
+    return (f'<details class="images" id="g{index}-list"><summary>All {len(group.items)} images of '
+            f"this group: name, status, cluster, distance, rank{', scores' if columns else ''}"
+            f"</summary>{controls}<div class=\"scroll\"><table class=\"list\"><thead><tr>{head}"
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div></details>")

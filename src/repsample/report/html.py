@@ -8,8 +8,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from repsample.export import exported_path
-from repsample.report.gather import Item, thumbnail_hash
-from repsample.report.thumbs import thumb_relpath
+from repsample.report.gather import SCORE_COLUMNS, Item, RunData, Scores, thumbnail_hash
 
 
 def esc(value: object) -> str:
@@ -23,34 +22,92 @@ def href(rel_path: str) -> str:
     return "/".join(quote(part.encode("utf-8", "surrogateescape")) for part in rel_path.split("/"))
 
 
+STATUS_TEXT = {"selected": "kept", "not_selected": "not kept", "error": "failed"}
+
+
+def status_text(item: Item, scores: Scores | None = None) -> str:
+    """kept / not kept / failed, with the manifest's reason when it gives one."""
+    text = STATUS_TEXT.get(item.status, item.status)
+    reason = scores.reason if scores is not None else ""
+    return f"{text}: {reason}" if reason and item.status == "not_selected" else text
+
+
+def score_text(value: float | None) -> str:
+    return "" if value is None else f"{value:.3g}"
+
+
 class Thumbs:
-    """Renders thumbnails from a page at some depth below OUTPUT (prefix '' or '../../')."""
+    """Renders thumbnails carried inside the page (data URIs), each one a link that enlarges it.
 
-    def __init__(self, output: Path, available: set[str], prefix: str, link_exports: bool) -> None:
-        self.output, self.available, self.prefix = output, available, prefix
-        self.link_exports = link_exports
+    An image's first figure on the page has the id ``v<uid>`` (the map and the image list link
+    there); a figure repeated elsewhere (the outlier gallery, a duplicate pair) gets its own id.
+    The enlarged view is the figure itself under CSS :target, so no picture is carried twice.
+    """
 
-    def figure(self, item: Item, kept: bool = False, cluster_color: str | None = None) -> str:
+    def __init__(self, output: Path, uris: dict[str, str], run: RunData, link_exports: bool) -> None:
+        self.output, self.uris, self.run, self.link_exports = output, uris, run, link_exports
+        self.uid = {item.path: n for n, item in enumerate(i for g in run.groups for i in g.items)}
+        self.placed: set[str] = set()  # paths whose v<uid> figure is on the page
+        self._repeats = 0
+
+    def target(self, item: Item) -> str | None:
+        """The id of the image's first figure, once it has been placed."""
+        return f"v{self.uid[item.path]}" if item.path in self.placed else None
+
+    def has_picture(self, item: Item) -> bool:
         digest = thumbnail_hash(item)
-        detail = [item.path]
-        if item.rank is not None:
-            detail.append(f"rank {item.rank} in its cluster")
-        if item.distance is not None:
-            detail.append(f"distance to centre {item.distance:.4g}")
-        title = esc(" | ".join(detail))
-        if digest and digest in self.available:
-            inner = (f'<img src="{self.prefix}{thumb_relpath(digest)}" alt="{esc(item.name)}" '
-                     'loading="lazy" decoding="async">')
+        return digest is not None and digest in self.uris
+
+    def figure(self, item: Item, kept: bool = False, cluster_color: str | None = None,
+               caption: str = "") -> str:
+        uid = self.uid.get(item.path)
+        if uid is None or item.path in self.placed:
+            self._repeats += 1
+            ident = f"w{self._repeats}"
         else:
-            inner = '<span class="none">no preview</span>'
-        if kept and self.link_exports:
-            rel = exported_path(Path(), item.group, item.path).as_posix()
-            if (self.output / rel).exists():
-                inner = f'<a href="{self.prefix}{href(rel)}">{inner}</a>'
+            ident = f"v{uid}"
+            self.placed.add(item.path)
+        scores = self.run.scores_of(item)
+        facts = self._facts(item, scores)
+        title = esc(" | ".join([item.path, *(f"{k} {v}" for k, v in facts[1:])]))
+        digest = thumbnail_hash(item)
+        if digest and digest in self.uris:
+            inner = (f'<img src="{self.uris[digest]}" alt="{esc(item.name)}" decoding="async" '
+                     'loading="lazy">')
+        else:
+            inner = (f'<span class="none" role="img" aria-label="{esc(item.name)}: no preview">'
+                     "no preview</span>")
         cls = "thumb kept" if kept else "thumb"
         style = f' style="--c:{cluster_color}"' if cluster_color else ""
-        return (f'<figure class="{cls}"{style} title="{title}"><div class="box">{inner}</div>'
-                f"<figcaption>{esc(item.name)}</figcaption></figure>")
+        extra = f'<div class="score">{esc(caption)}</div>' if caption else ""
+        rows = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts)
+        exported = ""
+        if item.status == "selected" and self.link_exports:
+            rel = exported_path(Path(), item.group, item.path).as_posix()
+            if (self.output / rel).exists():
+                exported = f' · <a href="{href(rel)}">the exported file (beside this report in OUTPUT)</a>'
+        return (f'<figure class="{cls}" id="{ident}"{style} title="{title}">'
+                f'<a class="open" href="#{ident}" aria-label="enlarge {esc(item.name)}">'
+                f'<div class="box">{inner}</div></a><figcaption>{esc(item.name)}</figcaption>{extra}'
+                f'<div class="zoomed"><dl>{rows}</dl><p><a href="#_" class="close">Close</a>'
+                f"{exported}</p></div></figure>")
+
+    def _facts(self, item: Item, scores: Scores | None) -> list[tuple[str, str]]:
+        facts = [("file", item.path), ("status", status_text(item, scores))]
+        if item.cluster is not None and item.cluster >= 0:
+            facts.append(("cluster", str(item.cluster)))
+        if item.rank is not None:
+            facts.append(("rank in its cluster", str(item.rank)))
+        if item.distance is not None:
+            facts.append(("distance to centre", f"{item.distance:.4g}"))
+        if scores is not None:
+            facts.extend((SCORE_COLUMNS[c].split(" (")[0], score_text(scores.get(c)))
+                         for c in self.run.score_columns if scores.get(c) is not None)
+        if item.duplicate_of:
+            facts.append(("duplicate of", item.duplicate_of))
+        if item.leak_with:
+            facts.append(("also in another split", item.leak_with))
+        return facts
 
 
 def tile(label: str, value: object, small: bool = False) -> str:

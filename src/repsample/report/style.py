@@ -1,4 +1,4 @@
-"""The page's stylesheet, inlined into every page so the report needs no other file but thumbnails."""
+"""The page's stylesheet, inlined so the report needs no other file."""
 
 CSS = """
 :root { --ink:#1d2430; --muted:#667085; --line:#e4e7ec; --bg:#f6f7f9; --card:#fff; --accent:#3b5bdb; }
@@ -44,6 +44,10 @@ svg .line { fill:none; stroke:var(--accent); stroke-width:2; }
 svg .dot { fill:var(--accent); }
 svg .chosen { fill:none; stroke:#d62728; stroke-width:2.5; }
 svg .guide { stroke:#d62728; stroke-dasharray:4 3; stroke-width:1; }
+svg .chosen.weak { stroke:#868e96; } svg .guide.weak { stroke:#adb5bd; }
+svg .reference { stroke:#e8590c; stroke-dasharray:2 3; stroke-width:1; }
+svg .pt { r:2.5px; opacity:.75; } svg .pt.pk { r:3.5px; opacity:1; stroke:#1d2430; stroke-width:1.2; }
+svg .dense .pt { r:1.5px; } svg .dense .pt.pk { r:2.5px; }
 svg .frame { fill:#fbfbfc; stroke:var(--line); }
 svg .other { stroke-width:5; stroke-linecap:round; opacity:.6; fill:none; }
 svg .kept { stroke-width:7; stroke-linecap:round; fill:none; }
@@ -52,20 +56,60 @@ svg .dense .other { stroke-width:3; } svg .dense .kept { stroke-width:4.5; }
 svg .dense .ring { stroke-width:6; }
 svg .pale { fill:#9aa4b5; opacity:.45; }
 svg .solid { fill:#475467; }
-.sheet { display:flex; flex-wrap:wrap; gap:6px; }
-.thumb { margin:0; width:88px; }
-.thumb .box { width:88px; height:88px; background:#eef0f4; border-radius:6px; overflow:hidden;
+.sheet { display:flex; flex-wrap:wrap; gap:8px; }
+.thumb { margin:0; width:104px; }
+.thumb .box { width:104px; height:104px; background:#eef0f4; border-radius:6px; overflow:hidden;
               display:flex; align-items:center; justify-content:center; }
-.thumb .box a { display:block; width:100%; height:100%; }
+.thumb a.open { display:block; border-radius:6px; }
 .thumb img { width:100%; height:100%; object-fit:contain; display:block; }
-.thumb figcaption { font-size:10.5px; color:var(--muted); white-space:nowrap; overflow:hidden;
-                    text-overflow:ellipsis; }
+.thumb figcaption { font-size:11px; color:var(--muted); line-height:1.25; overflow:hidden;
+                    overflow-wrap:anywhere; display:-webkit-box; -webkit-line-clamp:2;
+                    -webkit-box-orient:vertical; }
+.thumb .score { font-size:10.5px; color:var(--ink); }
 .thumb .none { font-size:10px; color:var(--muted); padding:4px; text-align:center; }
+.thumb .zoomed { display:none; }
 .kept .box { outline:3px solid var(--c,#3b5bdb); outline-offset:-3px; }
-.strip { display:flex; flex-wrap:wrap; gap:4px; opacity:.8; }
-.strip .thumb, .strip .thumb .box { width:64px; }
-.strip .thumb .box { height:64px; }
+.strip { display:flex; flex-wrap:wrap; gap:6px; }
+.strip .thumb, .strip .thumb .box { width:80px; }
+.strip .thumb .box { height:80px; opacity:.85; }
+/* The enlarged view: the figure itself, when the address names it (#v12), over a dimmed page. */
+.thumb:target { position:fixed; inset:0; margin:auto; z-index:10; width:min(94vw,540px);
+                height:fit-content; max-height:94vh; overflow:auto; background:#fff; padding:14px;
+                border-radius:10px; box-shadow:0 0 0 100vmax rgba(16,20,28,.75); }
+.thumb:target .box, .strip .thumb:target .box { width:100%; height:auto; aspect-ratio:1;
+                max-height:60vh; opacity:1; }
+.thumb:target img { image-rendering:auto; }
+.thumb:target figcaption { display:block; font-size:13px; color:var(--ink); margin-top:6px; }
+.thumb:target .zoomed { display:block; font-size:12.5px; }
+.zoomed dl { display:grid; grid-template-columns:max-content 1fr; gap:2px 10px; margin:6px 0; }
+.zoomed dt { color:var(--muted); } .zoomed dd { margin:0; overflow-wrap:anywhere; }
 .cluster { border-top:1px solid var(--line); padding-top:4px; margin-top:10px; }
+details > summary { cursor:pointer; }
+details.group > summary { list-style:none; }
+details.group > summary::-webkit-details-marker { display:none; }
+details.group > summary h2::before { content:"▸ "; color:var(--muted); }
+details.group[open] > summary h2::before { content:"▾ "; }
+details.cluster > summary { list-style-position:outside; margin-left:16px; }
+details.cluster > summary h3 { display:inline-flex; margin:10px 0 4px; }
+details.images { margin-top:14px; border-top:1px solid var(--line); padding-top:8px; }
+details.images > summary { font-weight:600; }
+.controls { margin:8px 0; display:flex; flex-wrap:wrap; gap:8px 14px; align-items:center; font-size:13px; }
+.controls input, .controls select { font:inherit; padding:2px 4px; }
+.scroll { max-height:480px; overflow:auto; border:1px solid var(--line); border-radius:6px; }
+table.list { font-size:12px; } table.list td { padding:2px 8px; overflow-wrap:anywhere; }
+table.list th { position:sticky; top:0; background:#fff; }
+table.list th button { font:inherit; color:inherit; background:none; border:0; padding:0; cursor:pointer; }
+table.list th[aria-sort=ascending] button::after { content:" ▲"; }
+table.list th[aria-sort=descending] button::after { content:" ▼"; }
+table.list tr:target { background:#fff3bf; }
+.note.weak { background:#f1f3f5; border-color:#ced4da; }
+a:focus-visible, summary:focus-visible, button:focus-visible { outline:3px solid var(--accent);
+                outline-offset:2px; }
+svg a:focus-visible circle { stroke:#1d2430; stroke-width:3; }
+@media (max-width: 600px) {
+  main { padding:10px; } .card { padding:12px; } header.top { padding:14px 12px; }
+  .thumb, .thumb .box { width:88px; } .thumb .box { height:88px; }
+}
 .sub { font-size:12px; color:var(--muted); margin:8px 0 4px; }
 nav.toc { font-size:13px; }
 nav.toc a { margin-right:10px; }

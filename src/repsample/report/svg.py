@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,17 +32,40 @@ def _text(x: float, y: float, text: str, anchor: str = "middle", cls: str = "tic
     return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" class="{cls}">{escape(text)}</text>'
 
 
+def ticks(lo: float, hi: float, count: int = 5) -> tuple[list[float], int]:
+    """Round values from at or below lo to at or above hi, steps of 1, 2, 2.5 or 5 x 10^n, and
+    the decimals that print every one of them differently (a fixed "{:.2f}" repeats labels on a
+    narrow range: 0.04, 0.04, 0.03)."""
+    if not math.isfinite(lo) or not math.isfinite(hi):
+        lo, hi = 0.0, 1.0
+    if hi - lo < 1e-12:
+        lo, hi = lo - (abs(lo) or 1.0) / 2, hi + (abs(hi) or 1.0) / 2
+    raw = (hi - lo) / max(count - 1, 1)
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+    first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
+    values = [round(i * step, 12) for i in range(first, last + 1)]
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    if abs(round(step * 10 ** decimals) - step * 10 ** decimals) > 1e-6:  # 2.5 x 10^n
+        decimals += 1
+    return values, decimals
+
+
 def line_chart(points: dict[int, float], marked: int | None, x_label: str, y_label: str,
+               reference: tuple[float, str] | None = None, weak: bool = False,
                width: int = 360, height: int = 220) -> str:
-    """A line over integer x (k), the marked x drawn as a ringed dot with a dashed guide."""
+    """A line over integer x (k), the marked x drawn as a ringed dot with a dashed guide.
+
+    The y axis starts at zero (or below, for negative values) so a small range does not look
+    like a big one; reference draws a labelled threshold line, which the axis always includes.
+    weak: the mark is drawn grey and says the choice was close, not decisive.
+    """
     xs = sorted(points)
     left, right, top, bottom = 46, 12, 14, 36
     ys = [points[x] for x in xs]
-    lo, hi = min(ys), max(ys)
-    if hi - lo < 1e-9:
-        lo, hi = lo - 0.05, hi + 0.05
-    pad = (hi - lo) * 0.08
-    lo, hi = lo - pad, hi + pad
+    lo, hi = min(0.0, *ys), max(0.0, *ys, reference[0] if reference else 0.0)
+    values, decimals = ticks(lo, hi, 5)
+    lo, hi = values[0], values[-1]
     x0, x1 = xs[0], xs[-1] if xs[-1] > xs[0] else xs[0] + 1
 
     def px(x: float) -> float:
@@ -52,11 +77,16 @@ def line_chart(points: dict[int, float], marked: int | None, x_label: str, y_lab
     parts = [f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" '
              'class="axis"/>',
              f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" class="axis"/>']
-    for y in np.linspace(lo + pad, hi - pad, 3):
+    for y in values:
         parts.append(f'<line x1="{left}" y1="{py(y):.1f}" x2="{width - right}" y2="{py(y):.1f}" '
                      'class="grid"/>')
-        parts.append(_text(left - 4, py(y) + 4, f"{y:.2f}", "end"))
-    step = max(1, len(xs) // 10)
+        parts.append(_text(left - 4, py(y) + 4, f"{y:.{decimals}f}", "end"))
+    if reference is not None:
+        ry = py(reference[0])
+        parts.append(f'<line x1="{left}" y1="{ry:.1f}" x2="{width - right}" y2="{ry:.1f}" '
+                     'class="reference"/>')
+        parts.append(_text(width - right - 2, ry - 4, reference[1], "end", "label"))
+    step = max(1, math.ceil(len(xs) / 10))
     for x in xs[::step]:
         parts.append(_text(px(x), height - bottom + 14, str(x)))
     parts.append(_text((left + width - right) / 2, height - 4, x_label, cls="label"))
@@ -64,15 +94,18 @@ def line_chart(points: dict[int, float], marked: int | None, x_label: str, y_lab
                  f'rotate(-90)" text-anchor="middle">{escape(y_label)}</text>')
     path = " ".join(f"{'M' if i == 0 else 'L'}{px(x):.1f} {py(points[x]):.1f}" for i, x in enumerate(xs))
     parts.append(f'<path d="{path}" class="line"/>')
-    parts.extend(f'<circle cx="{px(x):.1f}" cy="{py(points[x]):.1f}" r="2.5" class="dot"/>' for x in xs)
+    parts.extend(f'<circle cx="{px(x):.1f}" cy="{py(points[x]):.1f}" r="2.5" class="dot">'
+                 f"<title>k = {x}: {points[x]:.4f}</title></circle>" for x in xs)
     if marked is not None and marked in points:
         mx, my = px(marked), py(points[marked])
-        parts.append(f'<line x1="{mx:.1f}" y1="{top}" x2="{mx:.1f}" y2="{height - bottom}" class="guide"/>')
-        parts.append(f'<circle cx="{mx:.1f}" cy="{my:.1f}" r="6" class="chosen"/>')
+        state = " weak" if weak else ""
+        parts.append(f'<line x1="{mx:.1f}" y1="{top}" x2="{mx:.1f}" y2="{height - bottom}" '
+                     f'class="guide{state}"/>')
+        parts.append(f'<circle cx="{mx:.1f}" cy="{my:.1f}" r="6" class="chosen{state}"/>')
         anchor = "end" if mx > (left + width) / 2 else "start"
         shift = -9 if anchor == "end" else 9
-        parts.append(_text(mx + shift, height - bottom - 6, f"chosen k = {marked}", anchor,
-                           "label strong"))
+        text = f"chosen k = {marked}" + (" (a close call)" if weak else "")
+        parts.append(_text(mx + shift, top + 10, text, anchor, "label" if weak else "label strong"))
     return _svg(width, height, "".join(parts), f"{y_label} against {x_label}")
 
 
@@ -101,16 +134,28 @@ def paired_bars(labels: Sequence[str], first: Sequence[float], second: Sequence[
     return _svg(width, height, "".join(parts), f"{legend[0]} and {legend[1]} per cluster")
 
 
+@dataclass(frozen=True)
+class Point:
+    """A map point that names its image (an SVG <title>) and links to it (an anchor)."""
+
+    index: int  # into the map's rows
+    title: str
+    target: str  # an id on the page
+
+
 def scatter(xy: np.ndarray, clusters: Sequence[int | None], selected: Sequence[bool],
-            width: int = 360, height: int = 300) -> str:
+            named: Sequence[Point] = (), width: int = 360, height: int = 300) -> str:
     """Points as round zero-length path segments, one path per (cluster, kept): compact at
-    thousands of points. Kept images are larger, ringed and drawn last."""
+    thousands of points. Named points are drawn as linked circles with a title instead (a
+    hover names the image, a click or Enter opens it). Kept images are larger, ringed and on top."""
     pad = 10
     sx = pad + xy[:, 0] * (width - 2 * pad)
     sy = pad + (1 - xy[:, 1]) * (height - 2 * pad)
+    by_index = {p.index: p for p in named}
     paths: dict[tuple[bool, int | None], list[str]] = {}
-    for x, y, c, s in zip(sx, sy, clusters, selected, strict=True):
-        paths.setdefault((bool(s), c), []).append(f"M{x:.1f} {y:.1f}h0")
+    for i, (x, y, c, s) in enumerate(zip(sx, sy, clusters, selected, strict=True)):
+        if i not in by_index:
+            paths.setdefault((bool(s), c), []).append(f"M{x:.1f} {y:.1f}h0")
     parts = [f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" class="frame"/>']
     for (kept, c), segments in sorted(paths.items(), key=lambda kv: (kv[0][0], kv[0][1] or -1)):
         d = "".join(segments)
@@ -119,6 +164,11 @@ def scatter(xy: np.ndarray, clusters: Sequence[int | None], selected: Sequence[b
             parts.append(f'<path d="{d}" stroke="{color(c)}" class="kept"/>')
         else:
             parts.append(f'<path d="{d}" stroke="{color(c)}" class="other"/>')
+    for p in sorted(named, key=lambda p: bool(selected[p.index])):
+        cls, r = ("pt pk", 3.5) if selected[p.index] else ("pt", 2.5)
+        parts.append(f'<a href="#{escape(p.target)}"><circle cx="{sx[p.index]:.1f}" '
+                     f'cy="{sy[p.index]:.1f}" r="{r}" class="{cls}" fill="{color(clusters[p.index])}">'
+                     f"<title>{escape(p.title)}</title></circle></a>")
     body = "".join(parts)
     if len(xy) > 600:  # thousands of points: smaller marks so the kept ones stay distinct
         body = f'<g class="dense">{body}</g>'
@@ -173,8 +223,10 @@ def intervals(labels: Sequence[str], selection: Sequence[float | None], means: S
 
     parts = [f'<line x1="{left}" y1="{height - bottom}" x2="{left + plot}" y2="{height - bottom}" '
              'class="axis"/>']
-    for v in (lo + pad, hi - pad):
-        parts.append(_text(px(v), height - 5, f"{v:.3g}"))
+    values, decimals = ticks(lo + pad, hi - pad, 3)
+    for v in values:
+        if lo <= v <= hi:
+            parts.append(_text(px(v), height - 5, f"{v:.{decimals}f}"))
     if lower_is_better is not None:
         hint = "← better" if lower_is_better else "better →"
         parts.append(_text(left if lower_is_better else left + plot, 11, hint,

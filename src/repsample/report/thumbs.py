@@ -1,7 +1,12 @@
-"""Thumbnails: small JPEGs named by content hash, written once and reused by every later report."""
+"""Thumbnails: small JPEGs named by content hash, written once and reused by every later report.
+
+OUTPUT/.report/thumbs is their cache; report.html carries the ones it shows inside itself, as
+data URIs (data_uris), so the page needs no other file.
+"""
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -14,13 +19,20 @@ from repsample.progress import Progress, SilentProgress
 logger = logging.getLogger(__name__)
 
 THUMB_DIR = Path(".report") / "thumbs"
-THUMB_SIDE = 160  # px, longest side: sharp at the 2x density of a 80 px tile
-THUMB_QUALITY = 80
+THUMB_SIDE = 160  # px, longest side: sharp enough at the 2x density of a 104 px tile
+THUMB_QUALITY = 75  # each is carried inside report.html: ~2 kB for a photograph
 
 
-def thumb_relpath(digest: str) -> str:
-    """The thumbnail's link from report.html: relative, so OUTPUT can be moved or zipped."""
-    return f"{THUMB_DIR.as_posix()}/{digest}.jpg"
+def data_uris(output_dir: Path, digests: set[str]) -> dict[str, str]:
+    """The thumbnails of these hashes as data: URIs, for those that exist."""
+    out = {}
+    for digest in sorted(digests):
+        try:
+            data = (output_dir / THUMB_DIR / f"{digest}.jpg").read_bytes()
+        except OSError:
+            continue
+        out[digest] = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+    return out
 
 
 def make_thumbnails(
