@@ -26,6 +26,7 @@ from repsample.hygiene import Findings, find
 from repsample.hygiene.near import Pairs
 from repsample.hygiene.pairs import near_duplicates
 from repsample.models import ModelSpec
+from repsample.models.base import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from repsample.progress import Progress
 from repsample.scan import Group, scan
 
@@ -89,9 +90,11 @@ def embed_from_file(
     is embedded with the model (missing_vectors embed: the model must be the one that made
     them) or gets an error entry, which makes it an error row."""
     assert config.embeddings is not None
-    source = read_vectors(config.embeddings, config.embeddings_paths)
-    embedder = Embedder(_vectors_spec(source, config), config.weights, config.device, config.backend,
-                        precision=config.precision)
+    paths_file = config.embeddings_paths
+    source = read_vectors(Path(config.embeddings), Path(paths_file) if paths_file else None)
+    spec = _vectors_spec(source, config)
+    weights = config.weights if config.missing_vectors == "embed" else "default"  # no model runs
+    embedder = Embedder(spec, weights, config.device, config.backend, precision=config.precision)
     workers = decode_workers(config.workers)
     seconds: dict[str, dict[str, float]] = {g.name: {} for g in groups}
     prints: dict[str, list[Fingerprint]] = {}
@@ -112,10 +115,10 @@ def embed_from_file(
             elif fp.hash is not None:
                 missing[group.name].append((f.path, fp.hash))
     if not found:
-        raise UsageError(f"{config.embeddings}: none of its {len(source.keys)} rows matches a file "
+        raise UsageError(f"{source.path}: none of its {len(source.keys)} rows matches a file "
                          f"under INPUT by path relative to INPUT or content hash (row 0: "
                          f"{source.keys[0]!r})", option="embeddings")
-    logger.info("%s: %d of %d rows match files under INPUT", config.embeddings,
+    logger.info("%s: %d of %d rows match files under INPUT", source.path,
                 len(set(found.values())), len(source.keys))
     new = set(found) - cache.stored(list(found), embedder.key)
     cache.put_many(embedder.key, vectors=[(h, source.vectors[found[h]]) for h in sorted(new)])
@@ -128,7 +131,7 @@ def embed_from_file(
                 [p for p, _ in todo], [h for _, h in todo], embedder, cache, config.batch_size,
                 workers, progress)
         else:
-            no_vector = f"no vector in {config.embeddings.name}"
+            no_vector = f"no vector in {source.path.name}"
             cache.put_many(embedder.key, errors=[(h, no_vector) for _, h in todo])
             computed[group.name] = 0
         seconds[group.name]["embed"] = time.perf_counter() - t0
@@ -146,8 +149,10 @@ def _vectors_spec(source: VectorFile, config: SelectConfig) -> ModelSpec:
                              f"vectors; {model.name} gives {model.dim}-d", option="missing_vectors")
         return dataclasses.replace(model, name=f"{name}+{model.name}",
                                    identity=f"{identity}+{model.identity or model.name}")
-    return dataclasses.replace(model, name=name, summary=f"vectors read from {source.path}",
-                               dim=source.dim, onnx=None, identity=identity, build=_no_model)
+    # No model runs: nothing of --model may enter the key (a fixed preprocessing stands in).
+    return ModelSpec(name=name, summary=f"vectors read from {source.path}", dim=source.dim,
+                     preprocess=Preprocess((224, 224), IMAGENET_MEAN, IMAGENET_STD),
+                     build=_no_model, default_weights="in-file", offline=True, identity=identity)
 
 
 def _no_model(weights: str) -> nn.Module:
