@@ -50,7 +50,8 @@ class ModelName(OneOf):
         if isinstance(value, str) and value.startswith(ONNX_PREFIX):
             path = value[len(ONNX_PREFIX):]
             return None if Path(path).is_file() else f"{path!r}: no such ONNX file"
-        return super().problem(value)
+        problem = super().problem(value)
+        return problem and f"{problem}, or onnx:PATH"
 
 
 @dataclass(frozen=True)

@@ -52,13 +52,22 @@ def onnx_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
     if not file.is_file():
         raise UsageError(f"{ONNX_PREFIX}{path}: no such file; give onnx:PATH to an ONNX model file",
                          option="model")
-    given = tuple(sorted((k, v) for k, v in (overrides or {}).items() if v is not None))
-    st = file.stat()
-    return _spec(file, st.st_size, st.st_mtime_ns, given)
+    given = tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                         for k, v in (overrides or {}).items() if v is not None))
+    return _spec(file, _stat(file), _stat(sidecar(file)), given)
 
 
-@functools.lru_cache(maxsize=8)  # keyed by the file's stat: a changed file is read again
-def _spec(file: Path, size: int, mtime_ns: int, given: tuple[tuple[str, Any], ...]) -> ModelSpec:
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)  # keyed by the files' stats: a changed file is read again
+def _spec(file: Path, model_stat: tuple[int, int] | None, json_stat: tuple[int, int] | None,
+          given: tuple[tuple[str, Any], ...]) -> ModelSpec:
     settings = _Settings(file, dict(given))
     graph = _Graph(file)
     output = settings.get("output", str) or graph.default_output()
