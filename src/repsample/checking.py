@@ -1,20 +1,31 @@
 """The ``check`` orchestrator: the hygiene pass on its own, written to OUTPUT/check.csv and
-check.json. The same pass runs inside ``select`` (dataset.py)."""
+check.json, and each group's outliers to OUTPUT/outliers.csv. The same pass runs inside ``select``
+(dataset.py), and the same scores fill its manifest (pipeline.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from repsample import fsio
 from repsample.config import SelectConfig
-from repsample.dataset import open_dataset
+from repsample.dataset import Dataset, open_dataset
+from repsample.embed import gather
 from repsample.errors import UsageError
-from repsample.export import check_paths, write_atomic
-from repsample.hygiene import CHECK_CSV, Findings, write_check_csv
+from repsample.export import check_paths, format_distance, write_atomic
+from repsample.hygiene import (
+    CHECK_CSV,
+    OUTLIER_FIELDS,
+    OUTLIERS_CSV,
+    Findings,
+    write_check_csv,
+    write_csv,
+)
+from repsample.outliers import LISTED_SHARE, image_scores
 from repsample.progress import Progress, SilentProgress
 from repsample.publish import OutputTransaction
 
@@ -29,9 +40,11 @@ class CheckResult:
     csv_path: Path
     json_path: Path
     rows: int
+    outliers_path: Path
+    outliers: int  # images listed in outliers.csv
 
     def summary(self) -> dict[str, object]:
-        return self.findings.summary()
+        return {**self.findings.summary(), "outliers": self.outliers, "outlier_share": LISTED_SHARE}
 
 
 def check(
@@ -42,7 +55,8 @@ def check(
     progress: Progress | None = None,
     **options: Any,
 ) -> CheckResult:
-    """Find unreadable files, duplicates and split leaks under input_dir; write OUTPUT/check.csv.
+    """Find unreadable files, duplicates and split leaks under input_dir; write OUTPUT/check.csv,
+    and each group's top outliers (``LISTED_SHARE`` of it, by outlier score) to OUTPUT/outliers.csv.
 
     Uses the embedding options of a SelectConfig (model, weights, engine, cache, dup_threshold,
     overwrite, ...), given as a config or as keywords; embeddings come from (and go to) the same
@@ -60,8 +74,25 @@ def check(
                          exclude=(output.out, output.stage)) as dataset:
         findings = dataset.findings
         rows = write_check_csv(output.stage / CHECK_CSV, findings)
+        outliers = write_csv(output.stage / OUTLIERS_CSV, OUTLIER_FIELDS, _outlier_rows(dataset,
+                                                                                        config.seed))
+        result = CheckResult(findings, target / CHECK_CSV, target / CHECK_JSON, rows,
+                             target / OUTLIERS_CSV, outliers)
         record = {"input": fsio.display(src), "model": dataset.embedder.key,
-                  "summary": findings.summary()}
+                  "summary": result.summary()}
         write_atomic(output.stage / CHECK_JSON, json.dumps(record, indent=2) + "\n")
         output.publish()
-    return CheckResult(findings, target / CHECK_CSV, target / CHECK_JSON, rows)
+    return result
+
+
+def _outlier_rows(dataset: Dataset, seed: int) -> Iterator[dict[str, str]]:
+    """Each group's top LISTED_SHARE by outlier score, most unusual first: outliers.csv's rows."""
+    for group in dataset.groups:
+        embedded = gather(dataset.embedded.prints[group.name], dataset.cache, dataset.embedder)
+        scores = image_scores(embedded.vectors, seed)
+        path_of = {r: f.rel for f, r in zip(group.files, embedded.rows, strict=True) if r is not None}
+        for rank, r in enumerate(scores.top_outliers(LISTED_SHARE), start=1):
+            yield {"group": group.name, "rank": str(rank), "path": path_of[r],
+                   "outlier_score": format_distance(scores.outlier[r]),
+                   "typicality": format_distance(scores.typicality[r]),
+                   "uniqueness": format_distance(scores.uniqueness[r])}

@@ -271,10 +271,15 @@ def _summary(result: SelectResult) -> None:
     for g in result.groups:
         if g.note:
             out.print(f"note: {g.name}: {g.note}")
-    excluded = sum(g.excluded for g in result.groups)
+    outliers = sum(g.outliers for g in result.groups)
+    excluded = sum(g.excluded for g in result.groups) - outliers
     if excluded:
         out.print(f"{excluded} image(s) not eligible (duplicates or leaks): "
                   f"see {where}/check.csv")
+    if outliers:
+        out.print(f"{outliers} outlier(s) not eligible (--drop-outliers): "
+                  + ", ".join(f"{g.name} {g.outliers}" for g in result.groups if g.outliers)
+                  + f"; reason=outlier in {where}/manifest.csv")
     errors = sum(g.errors for g in result.groups)
     if errors:
         out.print(f"{errors} file(s) could not be used; see status=error rows in {where}/manifest.csv")
@@ -295,10 +300,10 @@ def check_command(input_dir: str, output_dir: Path, quiet: bool, **options: Any)
     with _progress(quiet) as progress:
         result = check(input_dir, output_dir, config, progress=progress)
     if not quiet:
-        _check_summary(result.summary(), result.csv_path)
+        _check_summary(result.summary(), result.csv_path, result.outliers_path)
 
 
-def _check_summary(summary: dict[str, Any], path: Path) -> None:
+def _check_summary(summary: dict[str, Any], path: Path, outliers: Path) -> None:
     table = Table(title="repsample check", title_justify="left")
     table.add_column("finding")
     table.add_column("images", justify="right")
@@ -312,9 +317,10 @@ def _check_summary(summary: dict[str, Any], path: Path) -> None:
         table.add_row(f"leaked: in {split} and another split", str(n))
     if not splits:
         table.add_row("leaks between splits", "- (fewer than two splits)")
+    table.add_row(f"outliers (top {summary['outlier_share']:.0%} of each group)", str(summary["outliers"]))
     out = Console()
     out.print(table)
-    out.print(f"written: {path}")
+    out.print(f"written: {path}, {outliers}")
 
 
 @cli.command("report")

@@ -142,6 +142,9 @@ class SelectConfig:
                          "still listed).")
     drop_leaks: bool = option(False, "Keep train images that also appear (exact or near) in "
                               "another split out of the selection.")
+    drop_outliers: float = option(0.0, "Share of each group made not eligible, the most unusual "
+                                  "first by outlier score (manifest.csv's outlier_score); 0: off.",
+                                  Interval(0, 1, "left"))
     dup_threshold: float = option(DEFAULT_THRESHOLD, "Embedding cosine similarity from which a pair "
                                   "is checked as a near-duplicate.", Interval(0, 1, "right"))
 

@@ -23,9 +23,16 @@ logger = logging.getLogger(__name__)
 MANIFEST = "manifest.csv"
 RUN_RECORD = "run.json"
 MANIFEST_FIELDS = ("path", "group", "status", "cluster", "distance", "rank", "hash", "error",
-                   "duplicate_of", "leak_with")
+                   "duplicate_of", "leak_with", "typicality", "outlier_score", "uniqueness",
+                   "duplicate_similarity", "reason")
 """duplicate_of: the image of the same group this one repeats (with --dedup it was not eligible,
-status not_selected); leak_with: its closest exact or near match in another split (check.csv)."""
+status not_selected); leak_with: its closest exact or near match in another split (check.csv);
+typicality, outlier_score, uniqueness: the image's scores within its group (repsample.outliers),
+empty for an error row or a lone image; duplicate_similarity: cosine similarity of its closest
+duplicate in the group, empty when it has none; reason: why a valid image was not eligible
+(``duplicate``: --dedup, ``leak``: --drop-leaks, ``outlier``: --drop-outliers), else empty."""
+LEGACY_MANIFEST_FIELDS = MANIFEST_FIELDS[:10]
+"""The columns of manifests written before the scores: still read (their scores empty)."""
 
 
 def check_input_apart(input_dir: Path, output_dir: Path) -> None:
@@ -147,5 +154,5 @@ def write_run_record(path: Path, record: Mapping[str, Any]) -> None:
     write_atomic(path, json.dumps(record, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def format_distance(value: float) -> str:
-    return "" if value != value else f"{value:.6g}"  # NaN -> empty
+def format_distance(value: float | None) -> str:
+    return "" if value is None or value != value else f"{value:.6g}"  # NaN -> empty

@@ -35,6 +35,7 @@ from repsample.export import (
 from repsample.hygiene import CHECK_CSV, Findings, write_check_csv
 from repsample.hygiene.leaks import TRAIN_SPLITS, is_train_split
 from repsample.models.base import weights_identity
+from repsample.outliers import ImageScores, image_scores
 from repsample.progress import Progress, SilentProgress, StageProgress
 from repsample.publish import STATE, OutputTransaction
 from repsample.scan import Group
@@ -56,7 +57,8 @@ class GroupResult:
     seconds: dict[str, float]
     note: str | None = None
     embedded: int = 0  # images decoded and embedded in this run (0: all from the cache)
-    excluded: int = 0  # valid images not eligible: duplicates (--dedup), leaks (--drop-leaks)
+    excluded: int = 0  # valid images not eligible: duplicates (--dedup), leaks (--drop-leaks), outliers
+    outliers: int = 0  # of the excluded, those --drop-outliers set aside
     outside_links: int = 0  # image symlinks leading outside INPUT, not followed
 
 
@@ -194,12 +196,14 @@ class _GroupFit:
     """One group selected, before export: which rows could be picked and what was picked.
 
     Rows are those of ``embedded.vectors``; ``eligible`` lists the ones selection saw (not a
-    duplicate dedup set aside, not a dropped leak), and the selector numbers them by position
-    in that list.
+    duplicate dedup set aside, not a dropped leak or outlier: ``reasons`` says which), and the
+    selector numbers them by position in that list.
     """
 
     group: Group
     embedded: Embedded
+    scores: ImageScores  # per row
+    reasons: dict[int, str]  # row -> why it is not eligible: duplicate, leak, outlier
     eligible: list[int]
     selector: ClusterSelector | None  # None: no eligible image
     chosen: set[int]  # positions in eligible
@@ -215,7 +219,9 @@ class _GroupFit:
 def _fit_group(group: Group, data: Dataset, config: SelectConfig, kept: frozenset[str]) -> _GroupFit:
     embedded = gather(data.embedded.prints[group.name], data.cache, data.embedder)
     t0 = time.perf_counter()
-    eligible = _eligible_rows(group, embedded, data.findings, config.dedup, config.drop_leaks, kept)
+    scores = image_scores(embedded.vectors, config.seed)
+    reasons = _exclusions(group, embedded, data.findings, config, kept, scores)
+    eligible = [r for r in range(len(embedded.vectors)) if r not in reasons]
     position = {r: i for i, r in enumerate(eligible)}
     keep_rows = [position[r] for f, r in zip(group.files, embedded.rows, strict=True)
                  if r is not None and f.rel in kept]
@@ -235,18 +241,32 @@ def _fit_group(group: Group, data: Dataset, config: SelectConfig, kept: frozense
         selector.fit(X, keep=keep_rows, clustering=clustering)
         chosen = set(selector.selected_indices_.tolist())
     seconds = {**data.embedded.seconds[group.name], "select": time.perf_counter() - t0}
-    return _GroupFit(group, embedded, eligible, selector, chosen, budget, len(keep_rows), seconds)
+    return _GroupFit(group, embedded, scores, reasons, eligible, selector, chosen, budget,
+                     len(keep_rows), seconds)
 
 
-def _eligible_rows(group: Group, embedded: Embedded, findings: Findings, dedup: bool,
-                   drop_leaks: bool, kept: frozenset[str]) -> list[int]:
-    """Rows selection may pick: every embedded image but the duplicates dedup sets aside and the
-    leaks --drop-leaks drops; an image an earlier selection kept always stays."""
-    excluded = {r for f, r in zip(group.files, embedded.rows, strict=True) if r is not None
-                and f.rel not in kept and findings.excluded(f.rel, dedup, drop_leaks)}
-    if excluded:
-        logger.info("group %s: %d images not eligible (duplicates or leaks)", group.name, len(excluded))
-    return [r for r in range(len(embedded.vectors)) if r not in excluded]
+def _exclusions(group: Group, embedded: Embedded, findings: Findings, config: SelectConfig,
+                kept: frozenset[str], scores: ImageScores) -> dict[int, str]:
+    """The rows selection may not pick, and why: a duplicate dedup sets aside, a leak --drop-leaks
+    drops, one of the top --drop-outliers share by outlier score; an image an earlier selection
+    kept always stays."""
+    reasons: dict[int, str] = {}
+    protected: set[int] = set()
+    for f, r in zip(group.files, embedded.rows, strict=True):
+        if r is None:
+            continue
+        if f.rel in kept:
+            protected.add(r)
+        elif findings.excluded(f.rel, config.dedup, drop_leaks=False):
+            reasons[r] = "duplicate"
+        elif findings.excluded(f.rel, dedup=False, drop_leaks=config.drop_leaks):
+            reasons[r] = "leak"
+    for r in scores.top_outliers(config.drop_outliers, frozenset(protected)):
+        reasons.setdefault(r, "outlier")
+    if reasons:
+        logger.info("group %s: %d images not eligible (duplicates, leaks or outliers)", group.name,
+                    len(reasons))
+    return reasons
 
 
 def _manifest_rows(fit: _GroupFit, findings: Findings) -> list[dict[str, Any]]:
@@ -259,6 +279,11 @@ def _manifest_rows(fit: _GroupFit, findings: Findings) -> list[dict[str, Any]]:
                                      strict=True):
         entry: dict[str, Any] = {"path": f.rel, "group": fit.group.name, "hash": digest,
                                  "error": error, **findings.manifest_fields(f.rel)}
+        if row is not None:
+            entry.update(typicality=format_distance(fit.scores.typicality[row]),
+                         outlier_score=format_distance(fit.scores.outlier[row]),
+                         uniqueness=format_distance(fit.scores.uniqueness[row]),
+                         reason=fit.reasons.get(row))
         at = position.get(row) if row is not None else None
         if at is None:
             entry["status"] = "error" if error is not None else "not_selected"  # or set aside
@@ -316,6 +341,7 @@ def _group_result(fit: _GroupFit, keep: Path | None, embedded_now: int) -> Group
         note=note,
         embedded=embedded_now,
         excluded=fit.excluded,
+        outliers=sum(reason == "outlier" for reason in fit.reasons.values()),
         outside_links=fit.group.outside_links,
     )
 
@@ -367,7 +393,7 @@ def _run_record(
     """run.json: what ran, on what, with which versions, and what it gave per group."""
     params = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()}
     params["cache"] = str(config.cache_path)
-    totals = ("images", "errors", "selected", "embedded", "excluded")
+    totals = ("images", "errors", "selected", "embedded", "excluded", "outliers")
     return {
         "repsample_version": __version__,
         "command": list(command) if command is not None else None,
@@ -414,6 +440,7 @@ def _group_record(r: GroupResult) -> dict[str, Any]:
         "selected": r.selected,
         "embedded": r.embedded,
         "excluded": r.excluded,
+        "outliers": r.outliers,
         "note": r.note,
         "seconds": r.seconds,
     }

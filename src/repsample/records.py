@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from repsample.errors import RepsampleError, UsageError, os_problem
-from repsample.export import MANIFEST, MANIFEST_FIELDS, RUN_RECORD
+from repsample.export import LEGACY_MANIFEST_FIELDS, MANIFEST, MANIFEST_FIELDS, RUN_RECORD
 
 logger = logging.getLogger(__name__)
 
 EVALUATION = "evaluation.json"
 STATUSES = ("selected", "not_selected", "error")
+REASONS = ("", "duplicate", "leak", "outlier")
 _HASH = re.compile(r"[0-9a-f]{64}")
 _COUNT = re.compile(r"[0-9]+")
 
@@ -46,6 +47,11 @@ class ManifestRow:
     error: str
     duplicate_of: str = ""
     leak_with: str = ""
+    typicality: float | None = None  # higher = more typical of its group
+    outlier_score: float | None = None  # higher = more unusual in its group
+    uniqueness: float | None = None  # distance to its group's nearest other image
+    duplicate_similarity: float | None = None  # cosine similarity of its closest duplicate
+    reason: str = ""  # why a valid image was not eligible: duplicate, leak, outlier
 
     @property
     def name(self) -> str:
@@ -189,15 +195,15 @@ def _parse_manifest(data: bytes) -> tuple[ManifestRow, ...]:
     rows: list[ManifestRow] = []
     first_line: dict[str, int] = {}
     try:
-        header = next(reader)
-        if tuple(header) != MANIFEST_FIELDS:
+        header = tuple(next(reader))
+        if header not in (MANIFEST_FIELDS, LEGACY_MANIFEST_FIELDS):
             raise RepsampleError(f"line 1: the header is {_show(','.join(header))}, not "
                                  f"{','.join(MANIFEST_FIELDS)}")
         for cells in reader:
             if not cells:
                 continue
             where = f"line {reader.line_num}"
-            row = _row(cells, where)
+            row = _row(header, cells, where)
             if row.path in first_line:
                 raise RepsampleError(f"{where}: path {_show(row.path)} is listed twice (first on "
                                      f"line {first_line[row.path]})")
@@ -208,11 +214,10 @@ def _parse_manifest(data: bytes) -> tuple[ManifestRow, ...]:
     return tuple(rows)
 
 
-def _row(cells: list[str], where: str) -> ManifestRow:
-    if len(cells) != len(MANIFEST_FIELDS):
-        raise RepsampleError(f"{where}: {len(cells)} cells, a manifest row has "
-                             f"{len(MANIFEST_FIELDS)}")
-    cell = dict(zip(MANIFEST_FIELDS, cells, strict=True))
+def _row(header: tuple[str, ...], cells: list[str], where: str) -> ManifestRow:
+    if len(cells) != len(header):
+        raise RepsampleError(f"{where}: {len(cells)} cells, a manifest row has {len(header)}")
+    cell = dict.fromkeys(MANIFEST_FIELDS, "") | dict(zip(header, cells, strict=True))
     status = cell["status"]
     if status not in STATUSES:
         raise RepsampleError(f"{where}: status {_show(status)} is not one of {', '.join(STATUSES)}")
@@ -233,6 +238,11 @@ def _row(cells: list[str], where: str) -> ManifestRow:
         rank=_count(cell["rank"], "rank", where, least=1),
         hash=digest, error=cell["error"], duplicate_of=cell["duplicate_of"],
         leak_with=cell["leak_with"],
+        typicality=_number(cell["typicality"], "typicality", where, least=0),
+        outlier_score=_number(cell["outlier_score"], "outlier_score", where),
+        uniqueness=_number(cell["uniqueness"], "uniqueness", where, least=0),
+        duplicate_similarity=_number(cell["duplicate_similarity"], "duplicate_similarity", where),
+        reason=_reason(cell["reason"], status, where),
     )
 
 
@@ -258,15 +268,31 @@ def _count(value: str, name: str, where: str, least: int = 0) -> int | None:
 
 
 def _distance(value: str, where: str) -> float | None:
+    return _number(value, "distance", where, least=0)
+
+
+def _number(value: str, name: str, where: str, least: float | None = None) -> float | None:
+    """An empty cell as None, else a finite number (at least ``least``)."""
     if value == "":
         return None
     try:
         number = float(value)
     except ValueError:
         number = math.nan
-    if not math.isfinite(number) or number < 0:
-        raise RepsampleError(f"{where}: distance {_show(value)} is not a number >= 0")
+    if not math.isfinite(number) or (least is not None and number < least):
+        bound = "" if least is None else f" >= {least:g}"
+        raise RepsampleError(f"{where}: {name} {_show(value)} is not a number{bound}")
     return number
+
+
+def _reason(value: str, status: str, where: str) -> str:
+    if value not in REASONS:
+        raise RepsampleError(f"{where}: reason {_show(value)} is not one of "
+                             f"{', '.join(r for r in REASONS if r)} (or empty)")
+    if value and status != "not_selected":
+        raise RepsampleError(f"{where}: reason {_show(value)} on a {status} row (only a "
+                             "not_selected image has one)")
+    return value
 
 
 # -- run.json -----------------------------------------------------------------------------------

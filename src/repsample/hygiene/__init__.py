@@ -7,15 +7,26 @@ member of a duplicate set stays eligible), leaks (splits), findings (the pass), 
 """
 
 from repsample.hygiene.findings import DEFAULT_THRESHOLD, Findings, Match, find
-from repsample.hygiene.output import CHECK_CSV, CHECK_FIELDS, check_rows, write_check_csv
+from repsample.hygiene.output import (
+    CHECK_CSV,
+    CHECK_FIELDS,
+    OUTLIER_FIELDS,
+    OUTLIERS_CSV,
+    check_rows,
+    write_check_csv,
+    write_csv,
+)
 
 __all__ = [
     "CHECK_CSV",
     "CHECK_FIELDS",
     "DEFAULT_THRESHOLD",
+    "OUTLIERS_CSV",
+    "OUTLIER_FIELDS",
     "Findings",
     "Match",
     "check_rows",
     "find",
     "write_check_csv",
+    "write_csv",
 ]

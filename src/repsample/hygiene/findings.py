@@ -52,6 +52,7 @@ class Findings:
     pairs: int  # pairs of distinct contents confirmed as near-duplicates
     near_searched: bool = True  # False: only exact copies were looked for
     _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    _repeated: dict[int, float] = field(default_factory=dict, repr=False, compare=False)
 
     def file(self, path: str) -> int:
         if not self._index:
@@ -68,10 +69,16 @@ class Findings:
 
     def manifest_fields(self, path: str) -> dict[str, str]:
         """duplicate_of: the image of the same group this one repeats (the one dedup keeps);
-        leak_with: its closest match in another split."""
+        duplicate_similarity: the cosine similarity of that image, or for the image others repeat
+        the closest of them (empty: no duplicate); leak_with: its closest match in another split."""
         f = self.file(path)
         dup, leak = self.duplicates.get(f), self.leaks.get(f)
+        if self.duplicates and not self._repeated:
+            for m in self.duplicates.values():
+                self._repeated[m.other] = max(m.similarity, self._repeated.get(m.other, -1.0))
+        similarity = dup.similarity if dup else self._repeated.get(f)
         return {"duplicate_of": self.paths[dup.other] if dup else "",
+                "duplicate_similarity": "" if similarity is None else f"{similarity:.6g}",
                 "leak_with": self.paths[leak.other] if leak else ""}
 
     def summary(self) -> dict[str, object]:

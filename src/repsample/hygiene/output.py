@@ -15,18 +15,25 @@ Columns (paths relative to INPUT):
 - ``error``: why an ``unreadable`` file cannot be used.
 
 Rows are sorted by kind, then path.
+
+outliers.csv (``repsample check``): each group's most unusual images, a row each, by group then
+``rank`` (1 = the most unusual): ``group``, ``rank``, ``path``, and the image's scores in its group
+(repsample.outliers) ``outlier_score`` (higher = more unusual), ``typicality`` (higher = more
+typical), ``uniqueness`` (distance to its nearest other image).
 """
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from repsample.hygiene.findings import Findings, Match
 
 CHECK_CSV = "check.csv"
+OUTLIERS_CSV = "outliers.csv"
+OUTLIER_FIELDS = ("group", "rank", "path", "outlier_score", "typicality", "uniqueness")
 CHECK_FIELDS = ("kind", "match", "path", "group", "other", "other_group", "similarity", "error")
 KINDS = ("duplicate", "cross_group", "leak", "unreadable")
 
@@ -51,13 +58,18 @@ def _pair_row(findings: Findings, kind: str, f: int, m: Match) -> dict[str, str]
 
 def write_check_csv(path: Path, findings: Findings) -> int:
     """Write atomically; returns the number of rows."""
+    return write_csv(path, CHECK_FIELDS, check_rows(findings))
+
+
+def write_csv(path: Path, fields: Sequence[str], rows: Iterable[Mapping[str, str]]) -> int:
+    """Write rows atomically; returns their number."""
     tmp = path.with_name(f".{path.name}.repsample-tmp")
     count = 0
     # surrogateescape: a file name that is not valid UTF-8 is written back byte for byte.
     with open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CHECK_FIELDS)
+        writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
-        for row in check_rows(findings):
+        for row in rows:
             writer.writerow(row)
             count += 1
     os.replace(tmp, path)
