@@ -311,3 +311,83 @@ def test_eligibility_follows_what_select_set_aside() -> None:
     assert eligible({"dedup": False, "drop_leaks": True}) == [True, True, False, True, True]
     assert eligible({"dedup": False, "drop_leaks": False}) == [True] * 5
     assert eligible(None) == [True] * 5  # a record from before the check: nothing was set aside
+
+
+# -- modes covered (issue 14) ----------------------------------------------------------------
+
+
+def test_modes_covered_counts_distinct_labels_and_names_the_missed() -> None:
+    from repsample.evaluate import GroupEmbeddings, mode_scores
+
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    labels = ["a"] * 20 + ["b"] * 6 + ["c"] * 2 + [None] * 2  # two images without a mode
+    spread = GroupEmbeddings("g", X, np.array([0, 20, 26, 28]), np.zeros(30, int), np.arange(30))
+    one_sided = GroupEmbeddings("g", X, np.arange(4), np.zeros(30, int), np.arange(30))
+    held = mode_scores(spread, 5, labels)
+    narrow = mode_scores(one_sided, 5, labels)
+    assert held is not None and narrow is not None
+    assert (held.total, held.selection, held.missed) == (3, 3, ())
+    assert (narrow.selection, narrow.missed) == (1, ("b", "c"))
+    assert held.random.mean is not None and 1 <= held.random.mean <= 3
+    assert len(held.random_counts) == 5
+    assert mode_scores(spread, 5, [None] * 30) is None  # no mode known: nothing to score
+
+
+def test_mode_labels_from_a_csv_column_and_from_a_pattern(tmp_path: Path) -> None:
+    from repsample.errors import UsageError
+    from repsample.evaluate import ModeLabels
+
+    table = tmp_path / "modes.csv"
+    table.write_text("path,source\ntrain/a/x_1.jpg,lake\ntrain/a/x_2.jpg,\n", encoding="utf-8")
+    labels = ModeLabels.from_csv(table, "source")
+    assert labels.label("train/a/x_1.jpg") == "lake" and labels.label("train/a/x_2.jpg") is None
+    assert labels.source == "modes.csv:source"
+    pattern = ModeLabels.from_pattern(r"/([a-z]+)_\d+\.jpg$")
+    assert pattern.label("train/a/lake_12.jpg") == "lake" and pattern.label("train/a/1.png") is None
+    assert ModeLabels.from_pattern(r"lake|hill").label("a/hill_3.jpg") == "hill"  # no group: the match
+
+    with pytest.raises(UsageError, match="has no 'mode' column .*path, source"):
+        ModeLabels.from_csv(table)
+    table.write_text("path,mode\na.jpg,x\na.jpg,y\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="line 3: a.jpg is labelled both 'x' and 'y'"):
+        ModeLabels.from_csv(table)
+    with pytest.raises(UsageError, match="cannot read"):
+        ModeLabels.from_csv(tmp_path / "missing.csv")
+    with pytest.raises(UsageError, match="mode_pattern is not a regular expression"):
+        ModeLabels.from_pattern("([a-z")
+
+
+def test_evaluate_scores_modes_covered_through_the_cli(make_tree: TreeFactory, tmp_path: Path,
+                                                       cache_path: Path) -> None:
+    root = make_tree({"train/a": 12, "train/b": 12})
+    out = tmp_path / "out"
+    code, text = run("select", str(root), str(out), "--per-class", "4", "--k-min", "2",
+                     "--k-max", "2", "--cache", str(cache_path), *FAST)
+    assert code == 0, text
+    # Mode = the image number's parity in train/a, its tens digit in train/b.
+    table = tmp_path / "modes.csv"
+    with open(table, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "kind"])
+        for i in range(12):
+            w.writerow([f"train/a/img_{i:03d}.jpg", f"p{i % 2}"])
+            w.writerow([f"train/b/img_{i:03d}.jpg", f"t{i // 10}"])
+    code, text = run("evaluate", str(out), "--modes", str(table), "--mode-column", "kind")
+    assert code == 0, text
+    data = json.loads((out / "evaluation.json").read_text())
+    assert data["modes"]["source"] == "modes.csv:kind" and data["modes"]["total"] == 4
+    picked = [r for r in manifest(out) if r["status"] == "selected"]
+    expected = {("a", f"p{int(r['path'][-7:-4]) % 2}") if "/a/" in r["path"] else
+                ("b", f"t{int(r['path'][-7:-4]) // 10}") for r in picked}
+    assert data["modes"]["selection"] == len(expected)
+    assert data["groups"]["train/a"]["modes"]["total"] == 2
+    assert f"modes covered (modes.csv:kind): {len(expected)} of 4" in text
+
+    code, text = run("evaluate", str(out), "--mode-pattern", r"img_0(\d)")
+    assert code == 0, text
+    assert json.loads((out / "evaluation.json").read_text())["modes"]["total"] == 4  # 0 and 1, twice
+
+    code, text = run("evaluate", str(out), "--mode-pattern", "nothing-matches")
+    assert code == 2 and "mode labels (pattern:nothing-matches) give no image" in text
+    code, text = run("evaluate", str(out), "--modes", str(table))
+    assert code == 2 and "has no 'mode' column" in text and "Traceback" not in text

@@ -358,11 +358,24 @@ def models_command() -> None:
               help="Random subsets of the same size to compare with.")
 @click.option("--cache", type=click.Path(path_type=Path), default=None,
               help="Embedding cache database [default: the one run.json names].")
-def evaluate_command(output_dir: Path, seeds: int, cache: Path | None) -> None:
+@click.option("--modes", "modes_file", type=click.Path(path_type=Path), default=None,
+              help="CSV file giving images a visual mode: a 'path' column (relative to INPUT) and "
+                   "--mode-column; modes covered are then scored against random.")
+@click.option("--mode-column", default="mode", show_default=True,
+              help="The --modes file's column that holds the mode.")
+@click.option("--mode-pattern", default=None, metavar="REGEX",
+              help="Or: a regular expression searched in each path; its first group is the mode "
+                   "(e.g. '/([^/]+)_[0-9]+[.]jpg$').")
+def evaluate_command(output_dir: Path, seeds: int, cache: Path | None, modes_file: Path | None,
+                     mode_column: str, mode_pattern: str | None) -> None:
     """Score a selection against random subsets; writes OUTPUT/evaluation.json."""
-    from repsample.evaluate import EVALUATION, evaluate_output
+    from repsample.evaluate import EVALUATION, ModeLabels, evaluate_output
 
-    result = evaluate_output(output_dir, seeds=seeds, cache=cache)
+    if modes_file is not None and mode_pattern is not None:
+        raise click.UsageError("give --modes or --mode-pattern, not both")
+    modes = (ModeLabels.from_csv(modes_file, mode_column) if modes_file is not None
+             else ModeLabels.from_pattern(mode_pattern) if mode_pattern is not None else None)
+    result = evaluate_output(output_dir, seeds=seeds, cache=cache, modes=modes)
     _evaluation_table(result, output_dir / EVALUATION)
     _refresh_report(output_dir, cache)
 
@@ -405,6 +418,15 @@ def _evaluation_table(result: EvaluationResult, path: Path) -> None:
         out.print(f"linear probe ({probe.train_split} subset -> all of {probe.test_split}): "
                   f"accuracy {probe.selection:.4f} vs random {probe.random.mean:.4f}"
                   f"±{probe.random.std or 0.0:.4f}")
+    if result.modes is not None:
+        held = result.modes
+        out.print(f"modes covered ({held.source}): {held.selection} of {held.total} vs random "
+                  f"{held.random.mean or 0.0:.1f}±{held.random.std or 0.0:.1f} (higher is better)")
+        for name, g in result.groups.items():
+            if g.modes is not None and g.modes.missed:
+                shown = ", ".join(g.modes.missed[:10]) + (" ..." if len(g.modes.missed) > 10 else "")
+                out.print(f"  {name}: {g.modes.selection} of {g.modes.total}; missed {shown}",
+                          markup=False, highlight=False)
     out.print(f"written: {path}")
 
 

@@ -11,12 +11,16 @@ eligible images, the only ones clustered.
 Where the groups are split/class folders with a train split and a held-out one (named as
 hygiene.leaks reads split names), a linear probe (logistic regression on the embeddings) trained on
 the subset is tested there.
+Where the user knows each image's visual mode (a column of a CSV file, or a pattern in its path:
+``ModeLabels``), the modes a group's subset holds are counted against random subsets too.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +30,7 @@ import numpy as np
 from sklearn.metrics import pairwise_distances, pairwise_distances_argmin_min
 from sklearn.neighbors import NearestNeighbors
 
-from repsample.errors import RepsampleError
+from repsample.errors import RepsampleError, UsageError
 from repsample.hygiene.leaks import held_out_split, is_train_split, split_of, train_split
 from repsample.records import EVALUATION as EVALUATION  # where evaluate writes (cli names it)
 from repsample.records import ManifestRow, Run, read_run
@@ -125,6 +129,58 @@ def random_subsets(n: int, size: int, seeds: int) -> list[np.ndarray]:
 
 
 @dataclass(frozen=True)
+class ModeLabels:
+    """The visual mode of each image as the user knows it (a source photograph, a breed, a
+    camera): ``label(path)`` for a manifest path (relative to INPUT), None where it has none."""
+
+    source: str  # what the labels come from, as evaluation.json records it
+    label: Callable[[str], str | None]
+
+    @classmethod
+    def from_csv(cls, path: str | Path, column: str = "mode") -> ModeLabels:
+        """A CSV file with a ``path`` column (relative to INPUT, as in manifest.csv) and ``column``;
+        an empty cell is no mode. A path listed twice with two labels is refused."""
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as fh:
+                reader = csv.DictReader(fh)
+                header = reader.fieldnames or []
+                for need in ("path", column):
+                    if need not in header:
+                        raise UsageError(f"{path} has no {need!r} column (its columns: "
+                                         f"{', '.join(header) or 'none'})", option="modes")
+                labels: dict[str, str] = {}
+                for line, row in enumerate(reader, start=2):
+                    rel, mode = (row.get("path") or "").strip(), (row.get(column) or "").strip()
+                    if rel and mode and labels.setdefault(rel, mode) != mode:
+                        raise UsageError(f"{path} line {line}: {rel} is labelled both "
+                                         f"{labels[rel]!r} and {mode!r}", option="modes")
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror or exc}", option="modes") from None
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise UsageError(f"{path} is not a UTF-8 CSV file ({exc})", option="modes") from None
+        if not labels:
+            raise UsageError(f"{path} labels no image in its {column!r} column", option="modes")
+        return cls(f"{Path(path).name}:{column}", labels.get)
+
+    @classmethod
+    def from_pattern(cls, pattern: str) -> ModeLabels:
+        """A regular expression searched in each path: its first group (else the whole match) is
+        the mode, e.g. ``'/(\\w+)_\\d+\\.jpg$'`` for ``<mode>_<n>.jpg`` names."""
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise UsageError(f"is not a regular expression: {exc}", option="mode_pattern") from None
+
+        def label(path: str) -> str | None:
+            found = compiled.search(path)
+            if found is None:
+                return None
+            return (found.group(1) if compiled.groups else found.group(0)) or None
+
+        return cls(f"pattern:{pattern}", label)
+
+
+@dataclass(frozen=True)
 class Spread:
     """A figure over the random subsets: mean and standard deviation (None: no subset had it)."""
 
@@ -160,6 +216,21 @@ def linear_probe(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray,
 
 
 @dataclass(frozen=True)
+class ModeScores:
+    """Modes covered: how many of the labelled modes a subset holds (higher is better)."""
+
+    total: int  # distinct modes among the images scored
+    selection: int
+    random: Spread
+    random_counts: tuple[int, ...]  # per random seed, to sum across groups
+    missed: tuple[str, ...]  # the modes the selection lacks, sorted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "selection": self.selection, "random": self.random.to_dict(),
+                "missed": list(self.missed)}
+
+
+@dataclass(frozen=True)
 class GroupScores:
     """One group: the selection's figures and random subsets' of the same size."""
 
@@ -167,10 +238,14 @@ class GroupScores:
     selected: int
     selection: Scores
     random: dict[str, Spread]  # metric -> spread over the random subsets
+    modes: ModeScores | None = None  # where mode labels were given and label one of its images
 
     def to_dict(self) -> dict[str, Any]:
-        return {"images": self.images, "selected": self.selected, "selection": dict(self.selection),
-                "random": {m: s.to_dict() for m, s in self.random.items()}}
+        out = {"images": self.images, "selected": self.selected, "selection": dict(self.selection),
+               "random": {m: s.to_dict() for m, s in self.random.items()}}
+        if self.modes is not None:
+            out["modes"] = self.modes.to_dict()
+        return out
 
 
 @dataclass(frozen=True)
@@ -203,6 +278,20 @@ class ProbeScores:
 
 
 @dataclass(frozen=True)
+class OverallModes:
+    """Modes covered in all groups together (a mode counts once per group that holds it)."""
+
+    source: str  # ModeLabels.source
+    total: int
+    selection: int
+    random: Spread  # of the per-seed sums over groups
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "total": self.total, "selection": self.selection,
+                "random": self.random.to_dict()}
+
+
+@dataclass(frozen=True)
 class EvaluationResult:
     """What `evaluate_output` found; ``to_dict()`` is the content of OUTPUT/evaluation.json."""
 
@@ -212,13 +301,17 @@ class EvaluationResult:
     groups: dict[str, GroupScores]
     overall: OverallScores
     linear_probe: ProbeScores | None  # None: no train and held-out split with two shared classes
+    modes: OverallModes | None = None  # None: no mode labels given, or none matched an image
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scored": dict(self.scored), "seeds": self.seeds,
-                "duplicate_min_cosine": self.duplicate_min_cosine,
-                "groups": {name: g.to_dict() for name, g in self.groups.items()},
-                "overall": self.overall.to_dict(),
-                "linear_probe": None if self.linear_probe is None else self.linear_probe.to_dict()}
+        out = {"scored": dict(self.scored), "seeds": self.seeds,
+               "duplicate_min_cosine": self.duplicate_min_cosine,
+               "groups": {name: g.to_dict() for name, g in self.groups.items()},
+               "overall": self.overall.to_dict(),
+               "linear_probe": None if self.linear_probe is None else self.linear_probe.to_dict()}
+        if self.modes is not None:
+            out["modes"] = self.modes.to_dict()
+        return out
 
 
 # -- an OUTPUT folder of `repsample select` ---------------------------------------------------
@@ -233,16 +326,18 @@ class GroupEmbeddings:
     selected: np.ndarray  # row numbers
     clusters: np.ndarray  # label per row, -1 where none (an image not eligible has no cluster)
     eligible: np.ndarray  # row numbers the selector could pick; random subsets draw from these
+    paths: tuple[str, ...] = ()  # per row, relative to INPUT (mode labels are looked up by it)
 
     def random_subset(self, seed: int) -> np.ndarray:
         """Seeded uniform rows, as many as were selected, among the eligible ones."""
         return np.asarray(self.eligible[random_subset(len(self.eligible), len(self.selected), seed)])
 
 
-def evaluate_output(output: str | Path, *, seeds: int = 5, cache: str | Path | None = None
-                    ) -> EvaluationResult:
+def evaluate_output(output: str | Path, *, seeds: int = 5, cache: str | Path | None = None,
+                    modes: ModeLabels | None = None) -> EvaluationResult:
     """Score the selection in OUTPUT against random subsets; writes OUTPUT/evaluation.json,
-    which names the selection it scored (records.Run.selection_id)."""
+    which names the selection it scored (records.Run.selection_id). modes: each image's visual
+    mode where the user knows it; modes covered are then scored too."""
     from repsample.export import write_atomic
     from repsample.publish import update_output
 
@@ -255,9 +350,13 @@ def evaluate_output(output: str | Path, *, seeds: int = 5, cache: str | Path | N
         # Read under OUTPUT's lock: the selection scored is the one the evaluation lands beside.
         run = read_run(stage)
         groups = load_groups(run, Path(cache or run.record.cache))
-        scores = {g.name: evaluate_group(g, seeds) for g in groups}
+        scores = {g.name: evaluate_group(g, seeds, modes) for g in groups}
+        held = None if modes is None else overall_modes(scores, modes.source)
+        if modes is not None and held is None:
+            raise UsageError(f"the mode labels ({modes.source}) give no image of {out} a mode "
+                             "(paths are relative to INPUT, as in manifest.csv)")
         result = EvaluationResult(run.selection_id, seeds, DUPLICATE_COSINE, scores, overall(scores),
-                                  probe_splits(groups, seeds))
+                                  probe_splits(groups, seeds), held)
         write_atomic(stage / EVALUATION, json.dumps(result.to_dict(), indent=2) + "\n")
         return result
 
@@ -287,7 +386,8 @@ def load_groups(run: Run, cache_path: Path) -> list[GroupEmbeddings]:
         selected = np.flatnonzero([r.status == "selected" for r in members])
         clusters = np.asarray([-1 if r.cluster is None else r.cluster for r in members])
         eligible = np.flatnonzero([could_pick(r) for r in members])
-        groups.append(GroupEmbeddings(name, X, selected, clusters, eligible))
+        groups.append(GroupEmbeddings(name, X, selected, clusters, eligible,
+                                      tuple(r.path for r in members)))
     return groups
 
 
@@ -309,11 +409,38 @@ def eligibility(run: Run) -> Callable[[ManifestRow], bool]:
     return could_pick
 
 
-def evaluate_group(g: GroupEmbeddings, seeds: int) -> GroupScores:
+def evaluate_group(g: GroupEmbeddings, seeds: int, modes: ModeLabels | None = None) -> GroupScores:
     ref = Reference.build(g.X, g.clusters)
     chance = [ref.score(g.random_subset(s)) for s in range(seeds)]
+    held = None if modes is None else mode_scores(g, seeds, [modes.label(p) for p in g.paths])
     return GroupScores(len(g.X), len(g.selected), ref.score(g.selected),
-                       {m: summarize([c[m] for c in chance]) for m in METRICS})
+                       {m: summarize([c[m] for c in chance]) for m in METRICS}, held)
+
+
+def mode_scores(g: GroupEmbeddings, seeds: int, labels: Sequence[str | None]) -> ModeScores | None:
+    """Modes the selection holds and random subsets (the same as for the other figures) hold;
+    None when no image of the group has a mode."""
+    present = {m for m in labels if m is not None}
+    if not present:
+        return None
+
+    def held(rows: np.ndarray) -> set[str]:
+        return {m for m in (labels[int(i)] for i in rows) if m is not None}
+
+    mine = held(g.selected)
+    counts = tuple(len(held(g.random_subset(s))) for s in range(seeds))
+    return ModeScores(len(present), len(mine), summarize([float(c) for c in counts]), counts,
+                      tuple(sorted(present - mine)))
+
+
+def overall_modes(groups: Mapping[str, GroupScores], source: str) -> OverallModes | None:
+    """Sums over the groups that have modes; random's spread is over the per-seed sums."""
+    held = [g.modes for g in groups.values() if g.modes is not None]
+    if not held:
+        return None
+    per_seed = np.sum([m.random_counts for m in held], axis=0)
+    return OverallModes(source, sum(m.total for m in held), sum(m.selection for m in held),
+                        summarize([float(c) for c in per_seed]))
 
 
 def overall(groups: Mapping[str, GroupScores]) -> OverallScores:
