@@ -121,6 +121,36 @@ def test_feature_map_fixed_batch_and_json_preprocessing(tmp_path: Path) -> None:
     assert flagged.key != model_key(spec, "default")
 
 
+class TwoHeads(nn.Module):
+    """Tokens (N, T, 16) and a pooled embedding (N, 16), as vision transformers export them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = tiny_net(2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = self.body(x).flatten(2).transpose(1, 2)
+        return tokens, tokens.amax(1)
+
+
+def test_output_choice_embedding_first_tokens_averaged(tmp_path: Path) -> None:
+    net = TwoHeads().eval()
+    model = tmp_path / "vit.onnx"
+    torch.onnx.export(net, (torch.zeros(1, 3, 32, 32),), str(model), input_names=["pixels"],
+                      output_names=["tokens", "pooled"], opset_version=17, dynamo=False,
+                      dynamic_axes={"pixels": {0: "n"}, "tokens": {0: "n"}, "pooled": {0: "n"}})
+    batch = np.random.default_rng(0).normal(size=(3, 3, 32, 32)).astype(np.float32)
+    with torch.inference_mode():
+        tokens, pooled = net(torch.from_numpy(batch))
+    default = Embedder(f"onnx:{model}")
+    assert default.spec.onnx is not None and default.spec.onnx.output == "pooled"
+    assert np.allclose(default(batch), pooled.numpy(), atol=1e-5)
+    (tmp_path / "vit.json").write_text('{"output": "tokens"}')
+    averaged = Embedder(f"onnx:{model}")
+    assert np.allclose(averaged(batch), tokens.mean(1).numpy(), atol=1e-5)
+    assert averaged.key != default.key
+
+
 def test_cache_key_is_the_files_content_not_its_place(tmp_path: Path) -> None:
     first = export(tiny_net(0), tmp_path / "m.onnx", (32, 32))
     moved = tmp_path / "elsewhere.onnx"
@@ -164,8 +194,7 @@ PLUGIN = '''
 import torch
 from torch import nn
 
-from repsample.models import ModelSpec
-from repsample.models.base import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from repsample.models import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, Preprocess
 
 
 def build(weights):
