@@ -161,6 +161,24 @@ def test_cache_key_is_the_files_content_not_its_place(tmp_path: Path) -> None:
     assert model_key(get_model(f"onnx:{other}"), "default") != key
 
 
+def test_weights_in_an_external_data_file_are_in_the_key(tmp_path: Path) -> None:
+    """Models over 2 GB keep their weights beside the graph: changing them changes the key."""
+    import onnx
+
+    graph = onnx.load(str(export(tiny_net(0), tmp_path / "plain.onnx", (32, 32))))
+    model = tmp_path / "big.onnx"
+    onnx.save_model(graph, str(model), save_as_external_data=True, location="big.weights",
+                    size_threshold=0)
+    key = model_key(get_model(f"onnx:{model}"), "default")
+    batch = np.ones((1, 3, 32, 32), np.float32)
+    before = Embedder(f"onnx:{model}")(batch)
+    weights = bytearray((tmp_path / "big.weights").read_bytes())
+    weights[:4] = np.float32(3.0).tobytes()  # the first weight of the first convolution
+    (tmp_path / "big.weights").write_bytes(bytes(weights))
+    after = Embedder(f"onnx:{model}")
+    assert model_key(after.spec, "default") != key and not np.allclose(after(batch), before)
+
+
 @pytest.mark.parametrize(
     ("extra", "needles"),
     [

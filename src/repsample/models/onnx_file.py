@@ -16,6 +16,7 @@ holds the file's content hash, the output and the preprocessing; not where the f
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -54,7 +55,9 @@ def onnx_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
                          option="model")
     given = tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                          for k, v in (overrides or {}).items() if v is not None))
-    return _spec(file, _stat(file), _stat(sidecar(file)), given)
+    model_stat = _stat(file)
+    external = tuple(_stat(file.parent / name) for name in _read_graph(file, model_stat).external)
+    return _spec(file, model_stat, _stat(sidecar(file)), external, given)
 
 
 def _stat(path: Path) -> tuple[int, int] | None:
@@ -65,11 +68,19 @@ def _stat(path: Path) -> tuple[int, int] | None:
     return (st.st_size, st.st_mtime_ns)
 
 
-@functools.lru_cache(maxsize=8)  # keyed by the files' stats: a changed file is read again
+# Both keyed by the files' stats (the model, its JSON, its external weights): a changed file is
+# read again, an unchanged one is not (engine workers ask for the spec once per batch).
+@functools.lru_cache(maxsize=8)
+def _read_graph(file: Path, model_stat: tuple[int, int] | None) -> _Graph:
+    return _Graph(file)
+
+
+@functools.lru_cache(maxsize=8)
 def _spec(file: Path, model_stat: tuple[int, int] | None, json_stat: tuple[int, int] | None,
+          external_stats: tuple[tuple[int, int] | None, ...],
           given: tuple[tuple[str, Any], ...]) -> ModelSpec:
     settings = _Settings(file, dict(given))
-    graph = _Graph(file)
+    graph = _read_graph(file, model_stat)
     output = settings.get("output", str) or graph.default_output()
     width, height = settings.size() or graph.input_size() or settings.missing_size()
     graph.check_input_size(width, height)
@@ -79,7 +90,9 @@ def _spec(file: Path, model_stat: tuple[int, int] | None, json_stat: tuple[int, 
         resample=settings.choice("interpolation", INTERPOLATIONS, "bicubic" if crop else "bilinear"),
         crop=crop)
     dim = graph.dim(output) or _probe_dim(file, output, (width, height))
-    digest = hash_file(file)[:16]
+    # Weights may lie in external data files beside the graph (models over 2 GB): hash those too.
+    parts = [hash_file(f) for f in (file, *(file.parent / name for name in graph.external))]
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16] if len(parts) > 1 else parts[0][:16]
     return ModelSpec(
         name=f"{ONNX_PREFIX}{file}",
         summary=f"user ONNX model {file.name}, {dim}-d",
@@ -193,6 +206,8 @@ class _Graph:
             raise self._refuse(f"takes {onnx.TensorProto.DataType.Name(elem).lower()} of shape "
                                f"{_show(self.input)}")
         self.outputs: dict[str, list[int | None]] = {o.name: _shape(o) for o in model.graph.output}
+        self.external = sorted({entry.value for tensor in model.graph.initializer
+                                for entry in tensor.external_data if entry.key == "location"})
 
     def _refuse(self, what: str) -> UsageError:
         return UsageError(f"{self.file} {what}; repsample feeds one float32 image batch of shape "
