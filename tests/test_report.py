@@ -8,6 +8,7 @@ import io
 import json
 import re
 import shutil
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,6 @@ from repsample.cli import cli
 from repsample.report import Caps, build_report
 from repsample.report.embedmap import pca_2d, project_group
 from repsample.report.gather import Item, ReportGroup, read_run_data
-from repsample.report.html import esc
 from repsample.report.plan import strip
 
 FAST = ["--model", "resnet18", "--weights", "random"]
@@ -69,9 +69,13 @@ def figures(html: str) -> dict[str, str]:
 
 
 def list_rows(html: str) -> list[tuple[str, str]]:
-    """(file cell, status cell) of every row of the groups' image lists, in page order."""
-    lists = "".join(re.findall(r'<table class="list">.*?</table>', html, re.S))
-    return re.findall(r'<tr(?: id="r\d+")?><td>(.*?)<td>([^<]*)<td>', lists)
+    """(file name, status) of every line of the groups' image lists, in page order."""
+    out = []
+    for text in re.findall(r'<pre class="list">(.*?)</pre>', html, re.S):
+        header, *lines = unescape(text).split("\n")
+        name_at, cluster_at = header.index("file"), header.index("cluster")
+        out += [(line[name_at:], line[:cluster_at].strip()) for line in lines]
+    return out
 
 
 def jpeg(uri: str) -> Image.Image:
@@ -110,10 +114,8 @@ def test_every_image_is_in_its_groups_list(selection: Path) -> None:
     rows = list_rows(html)
     assert len(rows) == len(items)  # groups in order, each in manifest order
     words = {"selected": "kept", "not_selected": "not kept", "error": "failed"}
-    for uid, ((name, status), item) in enumerate(zip(rows, items, strict=True)):
-        assert status == words[item.status] and esc(item.name) in name
-        # a pictured image's row links to its picture
-        assert (f'href="#v{uid}"' in name) is (item.status != "error")
+    for (name, status), item in zip(rows, items, strict=True):
+        assert name == item.name and status.startswith(words[item.status])
 
 
 def test_file_names_are_text_not_markup(selection: Path) -> None:
@@ -276,7 +278,7 @@ def test_report_with_the_real_default_model(example_tree: Path, tmp_path: Path) 
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "efficientnet-lite0 (default)" in html
     assert html.count("Map (PCA") == 2 and "No map" not in html
-    assert html.count('src="data:image/jpeg;base64,') == 16
+    assert len([i for i in figures(html) if i.startswith("v")]) == 16  # w<n>: the outlier gallery
 
 
 def test_an_evaluation_says_whether_it_scores_this_selection(selection: Path, tmp_path: Path) -> None:

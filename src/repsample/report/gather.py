@@ -166,11 +166,11 @@ def _groups(items: Iterable[Item], recorded: dict[str, GroupRecord]) -> list[Rep
 
 
 def read_scores(path: Path) -> tuple[dict[str, Scores], tuple[str, ...]]:
-    """The optional score columns of a manifest.csv, by path, and which of them it has.
+    """The optional score columns of a manifest.csv, by path, and which of them hold a score.
 
     Read by column name beside records' checked rows, so the report shows the scores whichever
-    columns a run wrote and shows none for a manifest without them. A cell that is not a number
-    shows as no score rather than failing the report.
+    columns a run wrote, and none for a manifest without them (or with them all empty). A cell
+    that is not a number shows as no score rather than failing the report.
     """
     try:
         with open(path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
@@ -185,7 +185,8 @@ def read_scores(path: Path) -> tuple[dict[str, Scores], tuple[str, ...]]:
     except (OSError, csv.Error) as exc:
         logger.warning("no scores from %s: %s", path, exc)
         return {}, ()
-    return out, columns
+    held = tuple(c for c in columns if any(s.values[c] is not None for s in out.values()))
+    return out, held
 
 
 def _number(value: str | None) -> float | None:

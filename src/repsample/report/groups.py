@@ -6,7 +6,7 @@ from __future__ import annotations
 from repsample.report import svg
 from repsample.report.embedmap import MapPoints
 from repsample.report.evaluation import Figure
-from repsample.report.gather import SCORE_COLUMNS, Item, ReportGroup, RunData
+from repsample.report.gather import Item, ReportGroup, RunData
 from repsample.report.html import Thumbs, esc, score_text, status_text, table
 from repsample.report.plan import OUTLIER, Caps, GroupPlan, kept_in_order
 
@@ -44,8 +44,7 @@ def group_section(index: int, group: ReportGroup, points: MapPoints | None, map_
     parts.append(_silhouette(group))
     if valid:
         parts.append(_sizes(group))
-    chart, listed = _map(points, map_note, thumbs, caps, shown)
-    parts.append(chart)
+    parts.append(_map(index, points, map_note, thumbs, caps, shown))
     parts.append("</div>")
     if shown.outliers:
         parts.append(_outliers(thumbs, shown.outliers, thumbs.run, group))
@@ -53,7 +52,7 @@ def group_section(index: int, group: ReportGroup, points: MapPoints | None, map_
         parts.append(_cluster(index, label, items, thumbs, shown))
     if group.errors:
         parts.append(_errors(group.errors, caps.errors))
-    parts.append(image_list(index, group, thumbs, listed))
+    parts.append(image_list(index, group, thumbs.run))
     parts.append("</details>")
     return "".join(parts)
 
@@ -124,30 +123,26 @@ def _sizes(group: ReportGroup) -> str:
     return _figure("Cluster sizes: group against selection", chart)
 
 
-def _map(points: MapPoints | None, note: str, thumbs: Thumbs, caps: Caps,
-         shown: GroupPlan) -> tuple[str, set[str]]:
-    """The map, and the paths whose point links to their row in the image list."""
+def _map(index: int, points: MapPoints | None, note: str, thumbs: Thumbs, caps: Caps,
+         shown: GroupPlan) -> str:
     if points is None:
-        return _figure("Map of the embeddings", f'<p class="muted">{esc(note)}</p>'), set()
+        return _figure("Map of the embeddings", f'<p class="muted">{esc(note)}</p>')
     pictured = {i.path for items in (*shown.kept.values(), *shown.others.values(), shown.outliers)
                 for i in items}
-    # Pictured images link to their picture; up to the cap, others link to their list row.
+    # Pictured images link to their picture; up to the cap, others to the group's image list.
     order = sorted(range(len(points.items)), key=lambda n: points.items[n].path not in pictured)
-    named, listed = [], set()
+    named = []
     for n in order[:max(caps.map_named, len(pictured))]:
         item = points.items[n]
-        uid = thumbs.uid[item.path]
-        target = f"v{uid}" if item.path in pictured else f"r{uid}"
-        if item.path not in pictured:
-            listed.add(item.path)
+        target = f"v{thumbs.uid[item.path]}" if item.path in pictured else f"g{index}-list"
         cluster = f", cluster {item.cluster}" if item.cluster is not None and item.cluster >= 0 else ""
         named.append(svg.Point(n, f"{item.name} ({status_text(item)}{cluster})", target))
     chart = svg.scatter(points.xy, [i.cluster for i in points.items],
                         [i.status == "selected" for i in points.items], named)
     drawn = len(points.items)
     sample = f", {drawn} of {points.total} points drawn" if drawn < points.total else ""
-    return _figure(f"Map ({points.method}{sample}); selected images ringed; a point opens its image",
-                   chart), listed
+    return _figure(f"Map ({points.method}{sample}); selected images ringed; a point names its image "
+                   "and opens it", chart)
 
 
 def _outliers(thumbs: Thumbs, items: list[Item], run: RunData, group: ReportGroup) -> str:
@@ -198,36 +193,40 @@ def _errors(errors: list[Item], cap: int) -> str:
     return f"<h3>Files that failed ({len(errors)})</h3>" + table(("file", "why"), rows) + more
 
 
-def image_list(index: int, group: ReportGroup, thumbs: Thumbs, anchored: set[str]) -> str:
-    """Every image of the group, one row each, closed until opened: a pictured one links to its
-    picture; anchored rows (a map point links there) have an id. Terse markup (no closing tags a
-    parser implies) because a group may hold thousands."""
-    run = thumbs.run
-    columns = run.score_columns
-    head = "".join(f"<th>{esc(h)}</th>" for h in ("file", "status", "cluster", "distance", "rank"))
-    head += "".join(f'<th title="{esc(SCORE_COLUMNS[c])}">{esc(c.replace("_", " "))}</th>'
-                    for c in columns)
-    rows = []
+LIST_COLUMNS = ("status", "cluster", "distance", "rank")
+
+
+def image_list(index: int, group: ReportGroup, run: RunData) -> str:
+    """Every image of the group, one line each, in a closed <details>: plain aligned text, which a
+    browser lays out in no time at thousands of lines (a table of 100,000 rows took seconds).
+    The file name comes last, so the columns before it have fixed widths the script can cut at."""
+    columns = [*LIST_COLUMNS, *(c.replace("_", " ") for c in run.score_columns)]
+    lines = []
     for item in group.items:
         scores = run.scores_of(item)
-        target = thumbs.target(item)
-        name = (f'<a href="#{target}">{esc(item.name)}</a>' if target else esc(item.name))
-        cells = [name, esc(status_text(item, scores)),
+        cells = [status_text(item, scores),
                  "" if item.cluster is None or item.cluster < 0 else str(item.cluster),
                  "" if item.distance is None else f"{item.distance:.4g}",
                  "" if item.rank is None else str(item.rank)]
-        cells += [score_text(scores.get(c) if scores is not None else None) for c in columns]
-        ident = f' id="r{thumbs.uid[item.path]}"' if item.path in anchored else ""
-        rows.append(f"<tr{ident}><td>" + "<td>".join(cells))
+        cells += [score_text(scores.get(c) if scores is not None else None) for c in run.score_columns]
+        lines.append((cells, item.name.replace("\n", "\\n").replace("\r", "\\r")))  # one line each
+    widths = [max([len(h), *(len(cells[j]) for cells, _ in lines)]) for j, h in enumerate(columns)]
+
+    def line(cells: list[str], name: str) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + "  " + name
+
+    text = "\n".join([line(columns, "file"), *(line(cells, name) for cells, name in lines)])
     clusters = sorted({i.cluster for i in group.items if i.cluster is not None and i.cluster >= 0})
     options = "".join(f"<option>{c}</option>" for c in clusters)
+    sorts = "".join(f"<option>{esc(c)}</option>" for c in ("file", *columns))
     controls = (f'<div class="controls" hidden><label>Search <input type="search" '
                 f'aria-label="search file names of {esc(group.name)}"></label> <label>Status '
-                '<select><option value="">any</option><option>kept</option><option>not kept'
-                '</option><option>failed</option></select></label> <label>Cluster <select>'
-                f'<option value="">any</option>{options}</select></label> <output></output> '
-                '<span class="muted">Click a column title to sort.</span></div>')
+                '<select name="status"><option value="">any</option><option>kept</option><option>'
+                'not kept</option><option>failed</option></select></label> <label>Cluster <select '
+                f'name="cluster"><option value="">any</option>{options}</select></label> <label>Sort '
+                f'by <select name="sort"><option value="">manifest order</option>{sorts}</select>'
+                '</label> <label><input type="checkbox" name="desc"> highest first</label> '
+                "<output></output></div>")
+    about = ", ".join((*columns, "file"))
     return (f'<details class="images" id="g{index}-list"><summary>All {len(group.items)} images of '
-            f"this group: name, status, cluster, distance, rank{', scores' if columns else ''}"
-            f"</summary>{controls}<div class=\"scroll\"><table class=\"list\"><thead><tr>{head}"
-            f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div></details>")
+            f'this group ({esc(about)})</summary>{controls}<pre class="list">{esc(text)}</pre></details>')

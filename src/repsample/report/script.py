@@ -12,50 +12,49 @@ import hashlib
 SCRIPT = """
 (function () {
   "use strict";
-  function rows(table) { return [].slice.call(table.tBodies[0].rows); }
-  function filter(box) {
-    var table = box.querySelector("table.list"), q = box.querySelector("input").value.toLowerCase();
-    var picks = box.querySelectorAll(".controls select"), status = picks[0].value, cluster = picks[1].value;
-    var shown = 0, all = rows(table);
-    all.forEach(function (r) {
-      var c = r.cells;
-      var ok = (!q || c[0].textContent.toLowerCase().indexOf(q) >= 0) &&
-               (!status || c[1].textContent.indexOf(status) === 0) &&
-               (!cluster || c[2].textContent === cluster);
-      r.hidden = !ok;
-      if (ok) { shown += 1; }
+  // A list is aligned text: the header's words mark where each column starts; the file is last.
+  function parse(pre) {
+    var lines = pre.textContent.split("\\n"), header = lines[0], starts = [0], i;
+    for (i = 2; i < header.length; i += 1) {
+      if (header[i] !== " " && header[i - 1] === " " && header[i - 2] === " ") { starts.push(i); }
+    }
+    var names = starts.map(function (s, j) { return header.slice(s, starts[j + 1]).trim(); });
+    var rows = lines.slice(1).map(function (text, n) {
+      var cells = starts.map(function (s, j) {
+        return j === starts.length - 1 ? text.slice(s) : text.slice(s, starts[j + 1]).trim();
+      });
+      return {text: text, cells: cells, n: n};
     });
-    box.querySelector("output").textContent = shown + " of " + all.length + " shown";
+    return {header: header, names: names, rows: rows};
   }
-  function sortBy(table, th, column) {
-    var up = th.getAttribute("aria-sort") !== "ascending";
-    [].forEach.call(th.parentNode.cells, function (h) { h.removeAttribute("aria-sort"); });
-    th.setAttribute("aria-sort", up ? "ascending" : "descending");
-    var keyed = rows(table).map(function (r) {
-      var text = r.cells[column] ? r.cells[column].textContent : "", n = parseFloat(text);
-      return [text === "" ? 1 : 0, isNaN(n) ? text.toLowerCase() : n, r];
+  function update(box) {
+    var pre = box.querySelector("pre.list"), list = box.__list || (box.__list = parse(pre));
+    var get = function (name) { return box.querySelector("[name=" + name + "]"); };
+    var q = box.querySelector("input[type=search]").value.toLowerCase();
+    var status = get("status").value, cluster = get("cluster").value;
+    var column = list.names.indexOf(get("sort").value), down = get("desc").checked;
+    var last = list.names.length - 1;
+    var shown = list.rows.filter(function (r) {
+      return (!q || r.cells[last].toLowerCase().indexOf(q) >= 0) &&
+             (!status || r.cells[0].indexOf(status) === 0) && (!cluster || r.cells[1] === cluster);
     });
-    keyed.sort(function (a, b) {
-      if (a[0] !== b[0]) { return a[0] - b[0]; }
-      var d = a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0;
-      return up ? d : -d;
-    });
-    var body = table.tBodies[0];
-    keyed.forEach(function (k) { body.appendChild(k[2]); });
+    if (column >= 0) {
+      shown.sort(function (a, b) {
+        var x = a.cells[column], y = b.cells[column];
+        if ((x === "") !== (y === "")) { return x === "" ? 1 : -1; }  // blanks last either way
+        var nx = parseFloat(x), ny = parseFloat(y);
+        var d = !isNaN(nx) && !isNaN(ny) ? nx - ny : x < y ? -1 : x > y ? 1 : 0;
+        return (down ? -d : d) || a.n - b.n;
+      });
+    }
+    pre.textContent = [list.header].concat(shown.map(function (r) { return r.text; })).join("\\n");
+    box.querySelector("output").textContent = shown.length + " of " + list.rows.length + " shown";
   }
   [].forEach.call(document.querySelectorAll("details.images"), function (box) {
-    var controls = box.querySelector(".controls"), table = box.querySelector("table.list");
+    var controls = box.querySelector(".controls");
     controls.hidden = false;
-    controls.addEventListener("input", function () { filter(box); });
-    controls.addEventListener("change", function () { filter(box); });
-    [].forEach.call(table.tHead.rows[0].cells, function (th, column) {
-      var button = document.createElement("button");
-      button.type = "button";
-      button.textContent = th.textContent;
-      button.addEventListener("click", function () { sortBy(table, th, column); });
-      th.textContent = "";
-      th.appendChild(button);
-    });
+    controls.addEventListener("input", function () { update(box); });
+    controls.addEventListener("change", function () { update(box); });
   });
   document.addEventListener("keydown", function (e) {
     if (e.key === "Escape" && location.hash.indexOf("#v") === 0) { location.hash = "_"; }

@@ -95,13 +95,9 @@ details.images { margin-top:14px; border-top:1px solid var(--line); padding-top:
 details.images > summary { font-weight:600; }
 .controls { margin:8px 0; display:flex; flex-wrap:wrap; gap:8px 14px; align-items:center; font-size:13px; }
 .controls input, .controls select { font:inherit; padding:2px 4px; }
-.scroll { max-height:480px; overflow:auto; border:1px solid var(--line); border-radius:6px; }
-table.list { font-size:12px; } table.list td { padding:2px 8px; overflow-wrap:anywhere; }
-table.list th { position:sticky; top:0; background:#fff; }
-table.list th button { font:inherit; color:inherit; background:none; border:0; padding:0; cursor:pointer; }
-table.list th[aria-sort=ascending] button::after { content:" ▲"; }
-table.list th[aria-sort=descending] button::after { content:" ▼"; }
-table.list tr:target { background:#fff3bf; }
+pre.list { max-height:480px; overflow:auto; font-size:12px; line-height:1.5; margin:6px 0;
+           white-space:pre; background:#f8f9fb; border:1px solid var(--line); }
+pre.list::first-line { font-weight:700; }
 .note.weak { background:#f1f3f5; border-color:#ced4da; }
 a:focus-visible, summary:focus-visible, button:focus-visible { outline:3px solid var(--accent);
                 outline-offset:2px; }
@@ -109,6 +105,7 @@ svg a:focus-visible circle { stroke:#1d2430; stroke-width:3; }
 @media (max-width: 600px) {
   main { padding:10px; } .card { padding:12px; } header.top { padding:14px 12px; }
   .thumb, .thumb .box { width:88px; } .thumb .box { height:88px; }
+  table { display:block; overflow-x:auto; }  /* a wide table scrolls, not the page */
 }
 .sub { font-size:12px; color:var(--muted); margin:8px 0 4px; }
 nav.toc { font-size:13px; }

@@ -85,7 +85,7 @@ def line_chart(points: dict[int, float], marked: int | None, x_label: str, y_lab
         ry = py(reference[0])
         parts.append(f'<line x1="{left}" y1="{ry:.1f}" x2="{width - right}" y2="{ry:.1f}" '
                      'class="reference"/>')
-        parts.append(_text(width - right - 2, ry - 4, reference[1], "end", "label"))
+        parts.append(_text(left + 4, ry + 12, reference[1], "start", "label"))
     step = max(1, math.ceil(len(xs) / 10))
     for x in xs[::step]:
         parts.append(_text(px(x), height - bottom + 14, str(x)))
