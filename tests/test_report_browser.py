@@ -99,9 +99,12 @@ def headless(browser: str, profile: Path, *args: str) -> subprocess.CompletedPro
 
 
 def probe(browser: str, report: Path, profile: Path, fragment: str = "", width: int = 1280,
-          lazy: bool = False) -> dict[str, Any]:
-    """Open a probed copy of report (beside it) and return what the probe found."""
+          lazy: bool = False, page_script: bool = True) -> dict[str, Any]:
+    """Open a probed copy of report (beside it) and return what the probe found; page_script
+    False: the page's own script taken out, as for a reader with scripts off."""
     html = report.read_text(encoding="utf-8")
+    if not page_script:
+        html = re.sub(r"<script>.*?</script>", "", html, flags=re.S)
     probed = html.replace("<head>", "<head>" + PROBE % json.dumps(XSS_NAME), 1)
     if not lazy:
         probed = probed.replace(' loading="lazy"', "")
@@ -159,6 +162,12 @@ def test_report_alone_in_another_folder_in_headless_chromium(tmp_path: Path) -> 
 
     enlarged = probe(browser, alone, profile, "#v0")
     assert enlarged["target"] == ["v0", "fixed"] and enlarged["problems"] == []
+
+    # Without the page's script (the probe alone runs): the same pictures, all loaded, and the
+    # lists; no control shown that would do nothing.
+    static = probe(browser, alone, profile, page_script=False)
+    assert static["images"] == findings["images"] and static["broken"] == []
+    assert static["revealed"] == 0 and static["problems"] == []
 
     narrow = probe(browser, alone, profile, width=400)
     assert narrow["overflow"] <= 0, "the page scrolls sideways at 400 px"

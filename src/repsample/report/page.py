@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from repsample.report.gather import RunData
+from repsample.report.groups import is_weak
 from repsample.report.html import esc, seconds, table, tile
 from repsample.report.script import csp_source, script_tag
 from repsample.report.style import CSS
@@ -89,6 +90,7 @@ def _groups_table(run: RunData) -> str:
     rows = []
     for i, g in enumerate(run.groups):
         best = f"{g.silhouettes[g.k]:.3f}" if g.k in g.silhouettes else "-"
+        best += " (weak)" if is_weak(g) else ""
         link = f'<a href="#g{i}">{esc(g.name)}</a>'
         rows.append((link, len(g.items), len(g.errors), g.k or "-", esc(best), len(g.selected),
                      esc(g.note or "")))
