@@ -11,7 +11,7 @@ contaminated with planted outliers:
 
 Every image is embedded with the real default model (efficientnet-lite0) through
 ``repsample.embed_images`` and its SQLite cache under --root, so a rerun embeds nothing. Each score
-in ``repsample.outliers.OUTLIER_SCORERS`` ranks each folder's unit-length vectors, as repsample
+in ``repsample.hygiene.outliers.OUTLIER_SCORERS`` ranks each folder's unit-length vectors, as repsample
 scores them; so do a few variants: the same on the raw vectors (``-raw``), the mean distance to
 the 20 nearest (1 / typicality), the nearest neighbour's distance alone (uniqueness), and the
 distance to the KMeans centre (k by silhouette) that repsample's selection uses. The top ``--top``
@@ -41,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # quality.py: the Fashion-MNIST 
 from quality import CLASSES, SOURCE, embed, read_idx
 
 from repsample.cluster import choose_k
-from repsample.outliers import DEFAULT_SCORER, OUTLIER_SCORERS, Neighbours, unit_rows
+from repsample.hygiene.outliers import DEFAULT_SCORER, OUTLIER_SCORERS, Neighbours, unit_rows
+from repsample.scores import knn
 
 Scorer = Callable[[np.ndarray, Neighbours, int], np.ndarray]
 
@@ -99,7 +100,7 @@ def write_dataset(data: Path, classes: list[str], per_class: int, cross: float, 
 def _raw(scorer: Scorer) -> Callable[[np.ndarray, np.ndarray, int], np.ndarray]:
     """The scorer on the vectors as the model gives them, not scaled to unit length."""
     def score(X: np.ndarray, U: np.ndarray, seed: int) -> np.ndarray:
-        return scorer(X, Neighbours.of(X), seed)
+        return scorer(X, Neighbours(*knn(X, 20)), seed)
     return score
 
 

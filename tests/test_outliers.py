@@ -18,7 +18,14 @@ from conftest import EXAMPLE
 from repsample.cli import cli
 from repsample.errors import RepsampleError
 from repsample.export import LEGACY_MANIFEST_FIELDS, MANIFEST_FIELDS
-from repsample.outliers import OUTLIER_SCORERS, ImageScores, image_scores
+from repsample.cache import EmbeddingCache
+from repsample.hygiene.outliers import (
+    OUTLIER_SCORERS,
+    ImageScores,
+    group_scores,
+    image_scores,
+    scores_key,
+)
 from repsample.records import read_manifest, read_run
 
 GROUP = "train/Ankle boot"
@@ -65,6 +72,23 @@ def test_top_outliers_take_the_share_and_spare_protected_rows() -> None:
     assert scores.top_outliers(0.25) == [9, 8, 7]  # 2.5 rounds half up
     assert scores.top_outliers(0.25, protected=frozenset({8})) == [9, 7]
     assert scores.top_outliers(0.04) == []  # 0.4 of an image
+
+
+def test_scores_are_stored_and_a_damaged_entry_is_recomputed(tmp_path: Path) -> None:
+    X = _blob(np.random.default_rng(2), 25)
+    contents = [f"{i:064x}" for i in range(25)]
+    with EmbeddingCache(tmp_path / "cache.sqlite") as cache:
+        first = group_scores(X, contents, "model-a", cache, seed=0)
+        np.testing.assert_allclose(first.outlier, image_scores(X, seed=0).outlier)
+        key = scores_key("model-a", contents, 0)
+        assert cache.get_blob(key) is not None and scores_key("model-b", contents, 0) != key
+
+        cache.put_blob(key, b"not an npz")
+        again = group_scores(X, contents, "model-a", cache, seed=0)
+        np.testing.assert_allclose(again.outlier, first.outlier)  # computed again, stored again
+        with EmbeddingCache(tmp_path / "cache.sqlite") as reopened:
+            stored = group_scores(X[::-1] * 0, contents, "model-a", reopened, seed=0)
+        np.testing.assert_allclose(stored.outlier, first.outlier)  # read, not recomputed
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from repsample.hygiene import (
     write_check_csv,
     write_csv,
 )
-from repsample.outliers import LISTED_SHARE, image_scores
+from repsample.hygiene.outliers import LISTED_SHARE, group_scores, row_contents
 from repsample.progress import Progress, SilentProgress
 from repsample.publish import OutputTransaction
 
@@ -89,7 +89,8 @@ def _outlier_rows(dataset: Dataset, seed: int) -> Iterator[dict[str, str]]:
     """Each group's top LISTED_SHARE by outlier score, most unusual first: outliers.csv's rows."""
     for group in dataset.groups:
         embedded = gather(dataset.embedded.prints[group.name], dataset.cache, dataset.embedder)
-        scores = image_scores(embedded.vectors, seed)
+        scores = group_scores(embedded.vectors, row_contents(embedded.hashes, embedded.rows),
+                              dataset.embedder.key, dataset.cache, seed)
         path_of = {r: f.rel for f, r in zip(group.files, embedded.rows, strict=True) if r is not None}
         for rank, r in enumerate(scores.top_outliers(LISTED_SHARE), start=1):
             yield {"group": group.name, "rank": str(rank), "path": path_of[r],

@@ -27,7 +27,7 @@ MANIFEST_FIELDS = ("path", "group", "status", "cluster", "distance", "rank", "ha
                    "duplicate_similarity", "reason")
 """duplicate_of: the image of the same group this one repeats (with --dedup it was not eligible,
 status not_selected); leak_with: its closest exact or near match in another split (check.csv);
-typicality, outlier_score, uniqueness: the image's scores within its group (repsample.outliers),
+typicality, outlier_score, uniqueness: the image's scores within its group (repsample.hygiene.outliers),
 empty for an error row or a lone image; duplicate_similarity: cosine similarity of its closest
 duplicate in the group, empty when it has none; reason: why a valid image was not eligible
 (``duplicate``: --dedup, ``leak``: --drop-leaks, ``outlier``: --drop-outliers), else empty."""

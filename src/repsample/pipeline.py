@@ -34,8 +34,8 @@ from repsample.export import (
 )
 from repsample.hygiene import CHECK_CSV, Findings, write_check_csv
 from repsample.hygiene.leaks import TRAIN_SPLITS, is_train_split
+from repsample.hygiene.outliers import ImageScores, group_scores, row_contents
 from repsample.models.base import weights_identity
-from repsample.outliers import ImageScores, image_scores
 from repsample.progress import Progress, SilentProgress, StageProgress
 from repsample.publish import STATE, OutputTransaction
 from repsample.scan import Group
@@ -219,7 +219,8 @@ class _GroupFit:
 def _fit_group(group: Group, data: Dataset, config: SelectConfig, kept: frozenset[str]) -> _GroupFit:
     embedded = gather(data.embedded.prints[group.name], data.cache, data.embedder)
     t0 = time.perf_counter()
-    scores = image_scores(embedded.vectors, config.seed)
+    scores = group_scores(embedded.vectors, row_contents(embedded.hashes, embedded.rows),
+                          data.embedder.key, data.cache, config.seed)
     reasons = _exclusions(group, embedded, data.findings, config, kept, scores)
     eligible = [r for r in range(len(embedded.vectors)) if r not in reasons]
     position = {r: i for i, r in enumerate(eligible)}

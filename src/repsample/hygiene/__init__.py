@@ -1,9 +1,9 @@
-"""Dataset hygiene: unreadable files, exact and near-duplicates, leaks between splits.
+"""Dataset hygiene: unreadable files, exact and near-duplicates, leaks between splits, outliers.
 
 Pure algorithms, one stage per module: exact (content hashes), near (nearest-neighbour
 candidates), verify (confirmation from the pixels), pairs (both, cached by content), dedup (which
-member of a duplicate set stays eligible), leaks (splits), findings (the pass), output
-(check.csv). The orchestrators that run the pass live above: dataset.py and checking.py.
+member of a duplicate set stays eligible), leaks (splits), findings (the pass), outliers (each
+image's scores in its group), output (check.csv, outliers.csv). The orchestrators that run the pass live above: dataset.py and checking.py.
 """
 
 from repsample.hygiene.findings import DEFAULT_THRESHOLD, Findings, Match, find

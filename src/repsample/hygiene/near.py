@@ -92,6 +92,22 @@ def candidate_pairs(
     return Pairs(first[once], second[once], similarity[once])
 
 
+def nearest_rows(U: np.ndarray, k: int, exact_up_to: int = EXACT_UP_TO) -> tuple[np.ndarray, np.ndarray]:
+    """Each unit-length row's k nearest other rows (k < len(U)): their cosine similarities, the
+    most similar first, and their row numbers (-1 where the approximate search found too few)."""
+    U = np.ascontiguousarray(U, dtype=np.float32)
+    nearest = _Exact(U) if len(U) <= exact_up_to else _Approximate(U)
+    similarities, rows = [], []
+    for start in range(0, len(U), _CHUNK):
+        similarity, found = nearest(U[start : start + _CHUNK], k + 1)  # + 1: a row finds itself
+        own = found == np.arange(start, start + len(found))[:, None]
+        # Drop the row itself; where an exact copy hid it, the last one found goes instead.
+        keep = np.argsort(own, axis=1, kind="stable")[:, :k]
+        similarities.append(np.take_along_axis(similarity, keep, 1))
+        rows.append(np.take_along_axis(found, keep, 1))
+    return np.concatenate(similarities), np.concatenate(rows).astype(np.int64)
+
+
 def confirmed(pairs: Pairs, keep: Callable[[np.ndarray, np.ndarray], np.ndarray],
               chunk: int = 1 << 16) -> Pairs:
     """The pairs that ``keep(first, second) -> mask`` confirms, asked a chunk at a time."""

@@ -18,7 +18,7 @@ Rows are sorted by kind, then path.
 
 outliers.csv (``repsample check``): each group's most unusual images, a row each, by group then
 ``rank`` (1 = the most unusual): ``group``, ``rank``, ``path``, and the image's scores in its group
-(repsample.outliers) ``outlier_score`` (higher = more unusual), ``typicality`` (higher = more
+(repsample.hygiene.outliers) ``outlier_score`` (higher = more unusual), ``typicality`` (higher = more
 typical), ``uniqueness`` (distance to its nearest other image).
 """
 
