@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from conftest import EXAMPLE
+from repsample.cache import EmbeddingCache
 from repsample.cli import cli
 from repsample.errors import RepsampleError
 from repsample.export import LEGACY_MANIFEST_FIELDS, MANIFEST_FIELDS
-from repsample.cache import EmbeddingCache
 from repsample.hygiene.outliers import (
     OUTLIER_SCORERS,
     ImageScores,

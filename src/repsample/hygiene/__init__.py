@@ -3,7 +3,8 @@
 Pure algorithms, one stage per module: exact (content hashes), near (nearest-neighbour
 candidates), verify (confirmation from the pixels), pairs (both, cached by content), dedup (which
 member of a duplicate set stays eligible), leaks (splits), findings (the pass), outliers (each
-image's scores in its group), output (check.csv, outliers.csv). The orchestrators that run the pass live above: dataset.py and checking.py.
+image's scores in its group), output (check.csv, outliers.csv). The orchestrators that run the
+pass live above: dataset.py and checking.py.
 """
 
 from repsample.hygiene.findings import DEFAULT_THRESHOLD, Findings, Match, find
