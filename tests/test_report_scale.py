@@ -19,7 +19,7 @@ from synthetic_run import write_run
 from test_report_browser import chromium, probe, screenshot
 
 GROUPS, PER_GROUP, KEPT = 50, 2000, 100
-BUDGET_BYTES = 20_000_000  # the README's figure for 100,000 images
+BUDGET_BYTES = 22_000_000  # the README's figure for 100,000 images (photographs: bench/report_size.py)
 
 
 @pytest.fixture(scope="module")

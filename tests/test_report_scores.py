@@ -94,17 +94,17 @@ def test_scores_show_on_hover_in_the_enlarged_view_and_in_the_list(plain: Path, 
     items = [i for g in read_run_data(plain).groups for i in g.items]
     n = next(k for k, i in enumerate(items) if i.status == "selected")
     row = rows[items[n].path]
-    figure = re.search(rf'<figure class="thumb[^"]*" id="v{n}"[^>]*title="([^"]*)"(.*?)</figure>',
-                       html, re.S)
+    figure = re.search(rf'<figure class="thumb[^"]*" id="v{n}"[^>]*>(.*?)</figure>', html, re.S)
     assert figure is not None
-    title, body = unescape(figure.group(1)), unescape(figure.group(2))
-    typicality = f"{float(row['typicality']):.3g}"
-    assert f"typicality {typicality}" in title  # on hover
-    assert f"<dt>typicality</dt><dd>{typicality}</dd>" in body  # enlarged
-    assert f"<dt>outlier score</dt><dd>{float(row['outlier_score']):.3g}</dd>" in body
+    facts = unescape(figure.group(1))
+    facts = facts[facts.index('<div class="zoomed">'):]  # shown on hover or focus, and enlarged
+    assert f"<dt>typicality</dt><dd>{float(row['typicality']):.3g}</dd>" in facts
+    assert f"<dt>outlier score</dt><dd>{float(row['outlier_score']):.3g}</dd>" in facts
+    assert ".thumb:not(:target):hover .zoomed, .thumb:not(:target):focus-within .zoomed" in html
     header = unescape(re.findall(r'<pre class="list">(.*?)</pre>', html, re.S)[0]).split("\n")[0]
-    assert header.split() == ["status", "cluster", "distance", "rank", "typicality", "outlier",
-                              "score", "uniqueness", "duplicate", "similarity", "file"]
+    assert header.split() == ["status", "cluster", "distance", "rank", "typical", "outlier",
+                              "unique", "dup", "sim", "file"]
+    assert "outlier: outlier score, higher = more unusual" in html  # the columns' legend
     assert "not kept: outlier" in html  # the reason, in the list and the enlarged view
 
 

@@ -21,12 +21,23 @@ logger = logging.getLogger(__name__)
 CHECK = "check.csv"
 Item = ManifestRow  # one manifest row, checked
 _HEX = re.compile(r"[0-9a-f]{16,128}")
-# Per-image scores a run may add to manifest.csv (issue 15), with how each reads; absent, none shown.
+
+
+@dataclass(frozen=True)
+class ScoreColumn:
+    label: str  # in the enlarged view
+    short: str  # a column title in the image lists
+    about: str  # how to read it
+
+
+# Per-image scores a run may add to manifest.csv (issue 15); absent or empty, none is shown.
 SCORE_COLUMNS = {
-    "typicality": "typicality (higher = more typical)",
-    "outlier_score": "outlier score (higher = more unusual)",
-    "uniqueness": "uniqueness (distance to the nearest other image, higher = more unique)",
-    "duplicate_similarity": "similarity of its nearest duplicate",
+    "typicality": ScoreColumn("typicality", "typical", "higher = more typical"),
+    "outlier_score": ScoreColumn("outlier score", "outlier", "higher = more unusual"),
+    "uniqueness": ScoreColumn("uniqueness", "unique", "distance to the nearest other image of its "
+                              "group, higher = more unique"),
+    "duplicate_similarity": ScoreColumn("duplicate similarity", "dup sim",
+                                        "cosine similarity of its nearest duplicate"),
 }
 REASON = "reason"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from repsample.report import svg
 from repsample.report.embedmap import MapPoints
 from repsample.report.evaluation import Figure
-from repsample.report.gather import Item, ReportGroup, RunData
+from repsample.report.gather import SCORE_COLUMNS, Item, ReportGroup, RunData
 from repsample.report.html import Thumbs, esc, score_text, status_text, table
 from repsample.report.plan import OUTLIER, Caps, GroupPlan, kept_in_order
 
@@ -200,7 +200,7 @@ def image_list(index: int, group: ReportGroup, run: RunData) -> str:
     """Every image of the group, one line each, in a closed <details>: plain aligned text, which a
     browser lays out in no time at thousands of lines (a table of 100,000 rows took seconds).
     The file name comes last, so the columns before it have fixed widths the script can cut at."""
-    columns = [*LIST_COLUMNS, *(c.replace("_", " ") for c in run.score_columns)]
+    columns = [*LIST_COLUMNS, *(SCORE_COLUMNS[c].short for c in run.score_columns)]
     lines = []
     for item in group.items:
         scores = run.scores_of(item)
@@ -228,5 +228,9 @@ def image_list(index: int, group: ReportGroup, run: RunData) -> str:
                 '</label> <label><input type="checkbox" name="desc"> highest first</label> '
                 "<output></output></div>")
     about = ", ".join((*columns, "file"))
+    legend = "; ".join(f"{SCORE_COLUMNS[c].short}: {SCORE_COLUMNS[c].label}, {SCORE_COLUMNS[c].about}"
+                       for c in run.score_columns)
+    legend = f'<p class="muted">{esc(legend)}.</p>' if legend else ""
     return (f'<details class="images" id="g{index}-list"><summary>All {len(group.items)} images of '
-            f'this group ({esc(about)})</summary>{controls}<pre class="list">{esc(text)}</pre></details>')
+            f'this group ({esc(about)})</summary>{legend}{controls}<pre class="list">{esc(text)}</pre>'
+            "</details>")

@@ -69,7 +69,6 @@ class Thumbs:
             self.placed.add(item.path)
         scores = self.run.scores_of(item)
         facts = self._facts(item, scores)
-        title = esc(" | ".join([item.path, *(f"{k} {v}" for k, v in facts[1:])]))
         digest = thumbnail_hash(item)
         if digest and digest in self.uris:
             inner = (f'<img src="{self.uris[digest]}" alt="{esc(item.name)}" decoding="async" '
@@ -86,7 +85,8 @@ class Thumbs:
             rel = exported_path(Path(), item.group, item.path).as_posix()
             if (self.output / rel).exists():
                 exported = f' · <a href="{href(rel)}">the exported file (beside this report in OUTPUT)</a>'
-        return (f'<figure class="{cls}" id="{ident}"{style} title="{title}">'
+        # The facts show on hover or focus (CSS), and beside the enlarged picture.
+        return (f'<figure class="{cls}" id="{ident}"{style}>'
                 f'<a class="open" href="#{ident}" aria-label="enlarge {esc(item.name)}">'
                 f'<div class="box">{inner}</div></a><figcaption>{esc(item.name)}</figcaption>{extra}'
                 f'<div class="zoomed"><dl>{rows}</dl><p><a href="#_" class="close">Close</a>'
@@ -101,7 +101,7 @@ class Thumbs:
         if item.distance is not None:
             facts.append(("distance to centre", f"{item.distance:.4g}"))
         if scores is not None:
-            facts.extend((SCORE_COLUMNS[c].split(" (")[0], score_text(scores.get(c)))
+            facts.extend((SCORE_COLUMNS[c].label, score_text(scores.get(c)))
                          for c in self.run.score_columns if scores.get(c) is not None)
         if item.duplicate_of:
             facts.append(("duplicate of", item.duplicate_of))

@@ -32,7 +32,7 @@ class Caps:
     """Not-kept pictures per cluster at most."""
     outliers: int = 12
     """Pictures in a group's outlier gallery (when the manifest has outlier scores)."""
-    map_named: int = 200
+    map_named: int = 120
     """Map points per group that name and link their image; the others are plain dots."""
     errors: int = 200
     """Failed files listed per group (all are in manifest.csv and the group's image list)."""

@@ -57,7 +57,7 @@ svg .dense .ring { stroke-width:6; }
 svg .pale { fill:#9aa4b5; opacity:.45; }
 svg .solid { fill:#475467; }
 .sheet { display:flex; flex-wrap:wrap; gap:8px; }
-.thumb { margin:0; width:104px; }
+.thumb { margin:0; width:104px; position:relative; }
 .thumb .box { width:104px; height:104px; background:#eef0f4; border-radius:6px; overflow:hidden;
               display:flex; align-items:center; justify-content:center; }
 .thumb a.open { display:block; border-radius:6px; }
@@ -81,6 +81,12 @@ svg .solid { fill:#475467; }
 .thumb:target img { image-rendering:auto; }
 .thumb:target figcaption { display:block; font-size:13px; color:var(--ink); margin-top:6px; }
 .thumb:target .zoomed { display:block; font-size:12.5px; }
+/* The same facts as a card on hover or keyboard focus (scores included), without the links. */
+.thumb:not(:target):hover .zoomed, .thumb:not(:target):focus-within .zoomed {
+  display:block; position:absolute; left:0; top:100%; z-index:5; width:250px; font-size:11.5px;
+  background:#fff; border:1px solid var(--line); border-radius:6px; padding:4px 8px;
+  box-shadow:0 4px 14px rgba(16,20,28,.18); pointer-events:none; }
+.thumb:not(:target) .zoomed p { display:none; }
 .zoomed dl { display:grid; grid-template-columns:max-content 1fr; gap:2px 10px; margin:6px 0; }
 .zoomed dt { color:var(--muted); } .zoomed dd { margin:0; overflow-wrap:anywhere; }
 .cluster { border-top:1px solid var(--line); padding-top:4px; margin-top:10px; }

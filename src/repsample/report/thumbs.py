@@ -19,8 +19,8 @@ from repsample.progress import Progress, SilentProgress
 logger = logging.getLogger(__name__)
 
 THUMB_DIR = Path(".report") / "thumbs"
-THUMB_SIDE = 160  # px, longest side: sharp enough at the 2x density of a 104 px tile
-THUMB_QUALITY = 75  # each is carried inside report.html: ~2 kB for a photograph
+THUMB_SIDE = 128  # px, longest side: about as sharp as a 104 px tile needs; fits the size budget
+THUMB_QUALITY = 75  # each is carried inside report.html: ~2 kB for a photograph, as base64
 
 
 def data_uris(output_dir: Path, digests: set[str]) -> dict[str, str]:
