@@ -21,10 +21,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
-from speed import photo_group  # noqa: E402
-from synthetic_run import write_run  # noqa: E402
+from speed import photo_group  # noqa: E402  (bench/)
 
 from repsample.report import build_report  # noqa: E402
+from synthetic_run import write_run  # noqa: E402  (tests/)
 
 SCALES = ((5, 200, 100), (5, 2000, 100), (50, 2000, 100), (50, 2000, 1000))  # groups, images, kept
 

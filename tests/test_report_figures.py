@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 from html import unescape
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def test_ticks_are_round_cover_the_range_and_print_differently(lo: float, hi: fl
     labels = [f"{v:.{decimals}f}" for v in values]
     assert len(set(labels)) == len(labels) >= 3
     assert values[0] <= lo and values[-1] >= hi
-    steps = {round(b - a, 12) for a, b in zip(values, values[1:], strict=False)}
+    steps = {round(b - a, 12) for a, b in pairwise(values)}
     assert len(steps) == 1  # evenly spaced
 
 

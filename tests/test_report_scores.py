@@ -1,8 +1,8 @@
 """Per-image scores in the report (issue 15's manifest columns): on hover, in the enlarged view, in
 the image list, and an outlier gallery per group; nothing of it when the columns are absent.
 
-A real select run, then its manifest rewritten with score columns of known values, so the report
-is tested whether or not this repsample's select writes them yet.
+test_report's real select run, then its manifest rewritten with score columns of known values, so
+the report is tested whether or not this repsample's select writes them yet.
 """
 
 from __future__ import annotations
@@ -19,20 +19,15 @@ import pytest
 from repsample.export import MANIFEST_FIELDS
 from repsample.report import build_report, write_report
 from repsample.report.gather import read_run_data, read_scores
-from test_report import FAST, make_dataset, run
+from test_report import selection  # noqa: F401  (the fixture below uses it)
 
 SCORE_FIELDS = ("typicality", "outlier_score", "uniqueness", "duplicate_similarity", "reason")
 
 
-@pytest.fixture(scope="module")
-def plain(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("scores")
-    data = make_dataset(base / "data")
-    out = base / "out"
-    code, text = run("select", str(data), str(out), "--per-class", "5", "--k-min", "2",
-                     "--k-max", "4", "--cache", str(base / "cache.sqlite"), "-q", "--no-report", *FAST)
-    assert code == 0, text
-    return out
+@pytest.fixture
+def plain(selection: Path) -> Path:  # noqa: F811
+    """test_report's real select run (read only: each test works on a copy)."""
+    return selection
 
 
 def scored_manifest(source: Path, target: Path) -> dict[str, dict[str, str]]:
