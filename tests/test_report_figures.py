@@ -88,3 +88,11 @@ def test_a_weak_group_in_a_real_report(selection: Path, tmp_path: Path) -> None:
     for chart in re.findall(r"<svg.*?</svg>", html, re.S):
         labels = tick_labels(chart)
         assert len(set(labels)) == len(labels), labels
+
+
+@pytest.mark.parametrize("means", [(1.07, 5.13), (0.6, 16.0), (0.13, 0.24)])
+def test_the_evaluation_axis_has_at_least_two_distinct_round_labels(means: tuple[float, float]) -> None:
+    chart = svg.intervals(["a", "b"], [means[0] * 0.9, means[1] * 0.8], list(means), [0.01, 0.02],
+                          ["beats", "beats"], lower_is_better=True)
+    labels = re.findall(r'text-anchor="middle" class="tick">([^<]*)</text>', chart)
+    assert len(labels) >= 2 and len(set(labels)) == len(labels)

@@ -223,10 +223,13 @@ def intervals(labels: Sequence[str], selection: Sequence[float | None], means: S
 
     parts = [f'<line x1="{left}" y1="{height - bottom}" x2="{left + plot}" y2="{height - bottom}" '
              'class="axis"/>']
-    values, decimals = ticks(lo + pad, hi - pad, 3)
-    for v in values:
-        if lo <= v <= hi:
-            parts.append(_text(px(v), height - 5, f"{v:.{decimals}f}"))
+    for count in (4, 6, 8):  # round values inside the axis, at least two where it can
+        values, decimals = ticks(lo, hi, count)
+        inside = [v for v in values if lo <= v <= hi]
+        if len(inside) >= 2:
+            break
+    for v in inside:
+        parts.append(_text(px(v), height - 5, f"{v:.{decimals}f}"))
     if lower_is_better is not None:
         hint = "← better" if lower_is_better else "better →"
         parts.append(_text(left if lower_is_better else left + plot, 11, hint,
