@@ -72,7 +72,8 @@ addEventListener("load", function () {
     revealed: document.querySelectorAll(".controls:not([hidden])").length,
     filtered: filtered,
     sorted: sorted,
-    target: target ? [target.id, getComputedStyle(target).position] : null,
+    target: target ? [target.id, getComputedStyle(target).position,
+                      !target.closest("details:not([open])")] : null,
     overflow: document.documentElement.scrollWidth - innerWidth,
     load_ms: loaded
   });
@@ -160,8 +161,10 @@ def test_report_alone_in_another_folder_in_headless_chromium(tmp_path: Path) -> 
     assert len(lines) == 5 and all(line.startswith("kept ") for line in lines)
     assert distances == sorted(distances, reverse=True)
 
-    enlarged = probe(browser, alone, profile, "#v0")
-    assert enlarged["target"] == ["v0", "fixed"] and enlarged["problems"] == []
+    enlarged = probe(browser, alone, profile, "#v0")  # the figure itself, fixed over the page
+    assert enlarged["target"] == ["v0", "fixed", True] and enlarged["problems"] == []
+    listed = probe(browser, alone, profile, "#g1-list")  # where an unpictured map point leads
+    assert listed["target"] == ["g1-list", "static", True]  # opened by the script
 
     # Without the page's script (the probe alone runs): the same pictures, all loaded, and the
     # lists; no control shown that would do nothing.

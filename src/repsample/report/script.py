@@ -56,6 +56,13 @@ SCRIPT = """
     controls.addEventListener("input", function () { update(box); });
     controls.addEventListener("change", function () { update(box); });
   });
+  // A map point whose image has no picture links to its group's list: open it, not just scroll.
+  function reveal() {
+    var target = location.hash.length > 1 && document.getElementById(location.hash.slice(1));
+    if (target && target.tagName === "DETAILS") { target.open = true; }
+  }
+  addEventListener("hashchange", reveal);
+  reveal();
   document.addEventListener("keydown", function (e) {
     if (e.key === "Escape" && location.hash.indexOf("#v") === 0) { location.hash = "_"; }
   });
