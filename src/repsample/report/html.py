@@ -39,8 +39,8 @@ def score_text(value: float | None) -> str:
 class Thumbs:
     """Renders thumbnails carried inside the page (data URIs), each one a link that enlarges it.
 
-    An image's first figure on the page has the id ``v<uid>`` (the map and the image list link
-    there); a figure repeated elsewhere (the outlier gallery, a duplicate pair) gets its own id.
+    An image's first figure on the page has the id ``v<uid>`` (its point on the map links there);
+    a figure repeated elsewhere (the outlier gallery, a duplicate pair) gets an id of its own.
     The enlarged view is the figure itself under CSS :target, so no picture is carried twice.
     """
 
@@ -49,14 +49,6 @@ class Thumbs:
         self.uid = {item.path: n for n, item in enumerate(i for g in run.groups for i in g.items)}
         self.placed: set[str] = set()  # paths whose v<uid> figure is on the page
         self._repeats = 0
-
-    def target(self, item: Item) -> str | None:
-        """The id of the image's first figure, once it has been placed."""
-        return f"v{self.uid[item.path]}" if item.path in self.placed else None
-
-    def has_picture(self, item: Item) -> bool:
-        digest = thumbnail_hash(item)
-        return digest is not None and digest in self.uris
 
     def figure(self, item: Item, kept: bool = False, cluster_color: str | None = None,
                caption: str = "") -> str:
