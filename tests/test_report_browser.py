@@ -24,6 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from repsample.cli import cli
+from repsample.report.gather import read_run_data
 from test_report import FAST, XSS_NAME, make_dataset
 
 ARTIFACTS = Path(__file__).parent.parent / "artifacts"
@@ -48,7 +49,7 @@ addEventListener("load", function () {
   var imgs = [].slice.call(document.images);
   var controls = [].slice.call(document.querySelectorAll("a, summary, button, input, select"));
   var target = document.querySelector(":target");
-  var box = document.querySelector("details.images"), filtered = null, sorted = null;
+  var box = document.querySelector("details.images"), filtered = null, sorted = null, least = null;
   if (box && box.querySelector(".controls")) {  // as a person would: kept only, farthest first
     box.querySelector("[name=status]").value = "kept";
     box.querySelector("[name=sort]").value = "distance";
@@ -56,6 +57,10 @@ addEventListener("load", function () {
     box.querySelector("[name=desc]").dispatchEvent(new Event("change", {bubbles: true}));
     filtered = box.querySelector("output").textContent;
     sorted = box.querySelector("pre.list").textContent;
+    box.querySelector("[name=measure]").value = "distance";
+    box.querySelector("[name=least]").value = "3.5";
+    box.querySelector("[name=least]").dispatchEvent(new Event("input", {bubbles: true}));
+    least = box.querySelector("output").textContent;
   }
   var out = document.createElement("pre");
   out.id = "probe";
@@ -72,6 +77,7 @@ addEventListener("load", function () {
     revealed: document.querySelectorAll(".controls:not([hidden])").length,
     filtered: filtered,
     sorted: sorted,
+    least: least,
     target: target ? [target.id, getComputedStyle(target).position,
                       !target.closest("details:not([open])")] : null,
     overflow: document.documentElement.scrollWidth - innerWidth,
@@ -141,6 +147,8 @@ def test_report_alone_in_another_folder_in_headless_chromium(tmp_path: Path) -> 
                                       "--k-min", "2", "--k-max", "4", "--cache",
                                       str(tmp_path / "c.sqlite"), "-q", *FAST])
     assert result.exit_code == 0, result.output
+    cats = read_run_data(out).groups[0].items
+    far = sum(i.status == "selected" and (i.distance or 0) >= 3.5 for i in cats)
     alone = tmp_path / "elsewhere" / "report.html"  # mailed or uploaded: no OUTPUT beside it
     alone.parent.mkdir()
     shutil.copy(out / "report.html", alone)
@@ -160,6 +168,7 @@ def test_report_alone_in_another_folder_in_headless_chromium(tmp_path: Path) -> 
     distances = [float(line[at:].split()[0]) for line in lines]
     assert len(lines) == 5 and all(line.startswith("kept ") for line in lines)
     assert distances == sorted(distances, reverse=True)
+    assert findings["least"] == f"{far} of 16 shown"  # and at a distance of 3.5 or more
 
     enlarged = probe(browser, alone, profile, "#v0")  # the figure itself, fixed over the page
     assert enlarged["target"] == ["v0", "fixed", True] and enlarged["problems"] == []

@@ -29,16 +29,24 @@ def image_list(index: int, group: ReportGroup, run: RunData) -> str:
         return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + "  " + name
 
     text = "\n".join([line(columns, "file"), *(line(cells, name) for cells, name in lines)])
+    return _details(index, group, run, columns, text)
+
+
+def _details(index: int, group: ReportGroup, run: RunData, columns: list[str], text: str) -> str:
+    """The list in its <details>, with the controls the script reveals (hidden without it)."""
     clusters = sorted({i.cluster for i in group.items if i.cluster is not None and i.cluster >= 0})
     options = "".join(f"<option>{c}</option>" for c in clusters)
     sorts = "".join(f"<option>{esc(c)}</option>" for c in ("file", *columns))
+    measures = "".join(f"<option>{esc(c)}</option>" for c in columns[2:] if c != "rank")
     controls = (f'<div class="controls" hidden><label>Search <input type="search" '
                 f'aria-label="search file names of {esc(group.name)}"></label> <label>Status '
                 '<select name="status"><option value="">any</option><option>kept</option><option>'
                 'not kept</option><option>failed</option></select></label> <label>Cluster <select '
-                f'name="cluster"><option value="">any</option>{options}</select></label> <label>Sort '
-                f'by <select name="sort"><option value="">manifest order</option>{sorts}</select>'
-                '</label> <label><input type="checkbox" name="desc"> highest first</label> '
+                f'name="cluster"><option value="">any</option>{options}</select></label> <label>'
+                f'<select name="measure" aria-label="a measure">{measures}</select> at least '
+                '<input type="number" name="least" step="any" size="6" aria-label="at least"></label> '
+                f'<label>Sort by <select name="sort"><option value="">manifest order</option>{sorts}'
+                '</select></label> <label><input type="checkbox" name="desc"> highest first</label> '
                 "<output></output></div>")
     about = ", ".join((*columns, "file"))
     legend = "; ".join(f"{SCORE_COLUMNS[c].short}: {SCORE_COLUMNS[c].label}, {SCORE_COLUMNS[c].about}"

@@ -1,4 +1,5 @@
-"""The page's one script: search, filter and sort the image lists, and Escape to close a picture.
+"""The page's one script: search, filter (status, cluster, a measure at least) and sort the image
+lists, open a list a link leads to, and close an enlarged picture with Escape.
 
 Inline and allowed by its hash in the page's security policy (nothing else may run). The page
 shows everything without it: the controls it drives start hidden and it only reveals them.
@@ -33,10 +34,12 @@ SCRIPT = """
     var q = box.querySelector("input[type=search]").value.toLowerCase();
     var status = get("status").value, cluster = get("cluster").value;
     var column = list.names.indexOf(get("sort").value), down = get("desc").checked;
+    var measure = list.names.indexOf(get("measure").value), least = parseFloat(get("least").value);
     var last = list.names.length - 1;
     var shown = list.rows.filter(function (r) {
       return (!q || r.cells[last].toLowerCase().indexOf(q) >= 0) &&
-             (!status || r.cells[0].indexOf(status) === 0) && (!cluster || r.cells[1] === cluster);
+             (!status || r.cells[0].indexOf(status) === 0) && (!cluster || r.cells[1] === cluster) &&
+             (isNaN(least) || parseFloat(r.cells[measure]) >= least);
     });
     if (column >= 0) {
       shown.sort(function (a, b) {
