@@ -101,6 +101,7 @@ details.images { margin-top:14px; border-top:1px solid var(--line); padding-top:
 details.images > summary { font-weight:600; }
 .controls { margin:8px 0; display:flex; flex-wrap:wrap; gap:8px 14px; align-items:center; font-size:13px; }
 .controls input, .controls select { font:inherit; padding:2px 4px; }
+.controls input[type=number] { width:6em; }
 pre.list { max-height:480px; overflow:auto; font-size:12px; line-height:1.5; margin:6px 0;
            white-space:pre; background:#f8f9fb; border:1px solid var(--line); }
 pre.list::first-line { font-weight:700; }
