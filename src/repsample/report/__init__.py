@@ -26,7 +26,7 @@ from repsample.report.page import header, overview, page, toc
 from repsample.report.plan import Caps, GroupPlan, plan, shown_items
 from repsample.report.thumbs import data_uris, make_thumbnails
 
-__all__ = ["REPORT", "Caps", "build_report"]
+__all__ = ["REPORT", "Caps", "build_report", "write_report"]
 
 logger = logging.getLogger(__name__)
 
