@@ -232,9 +232,11 @@ def _config_options(*names: str) -> Callable[[F], F]:
 
 def _config(extensions: str, groups: tuple[str, ...], **options: Any) -> SelectConfig:
     """A SelectConfig from the command line's values (extensions and groups as typed)."""
-    if options.get("per_class", 0) is not None and options.get("fraction") is not None:
-        _fail("give --per-class or --fraction, not both")
-    if options.get("per_class", 0) is None:
+    budgets = [f"--{n.replace('_', '-')}" for n in ("per_class", "fraction", "total")
+               if options.get(n) is not None]
+    if len(budgets) > 1:
+        _fail(f"give one of --per-class, --fraction or --total, not {' and '.join(budgets)}")
+    if "per_class" in options and options["per_class"] is None:
         del options["per_class"]  # the config's default
     return SelectConfig(extensions=tuple(e for e in extensions.split(",") if e.strip()) or ("",),
                         groups=groups or None, **options)
@@ -246,7 +248,10 @@ def _config(extensions: str, groups: tuple[str, ...], **options: Any) -> SelectC
 @_config_options(*(f.name for f in dataclasses.fields(SelectConfig)))
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
 def select_command(input_dir: str, output_dir: str, quiet: bool, **options: Any) -> None:
-    """Select a representative subset of every class folder under INPUT into OUTPUT."""
+    """Select a representative subset of every class folder under INPUT into OUTPUT.
+
+    INPUT may also be a .csv, .jsonl or .parquet listing (a path or image bytes, a label, a
+    split) or hf://NAME_OR_PATH, a Hugging Face dataset: its groups are split/label or label."""
     from repsample.pipeline import select
 
     config = _config(**options)

@@ -5,6 +5,7 @@ constraint), validated in one place; the command line is built from these declar
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,12 @@ from repsample.cache import default_cache_path
 from repsample.engines import ENGINES
 from repsample.errors import UsageError
 from repsample.hygiene.findings import DEFAULT_THRESHOLD
+from repsample.listing import Columns
 from repsample.models.base import ONNX_PREFIX, ModelSpec
 from repsample.models.onnx_file import RESIZES, onnx_model
 from repsample.params import Constraint, Device, ExistingFile, Integer, Interval, OneOf, validate
 from repsample.scan import DEFAULT_EXTENSIONS, normalize_extensions
+from repsample.sources import InputOptions
 
 EXPORT_MODES = ("copy", "hardlink", "symlink", "none")
 ONNX_OPTIONS = ("input_size", "resize", "mean", "std")  # an onnx:PATH model's preprocessing
@@ -75,6 +78,12 @@ class SelectConfig:
                              "with fewer eligible images keeps them all.", Integer(1))
     fraction: float | None = option(None, "Instead of per_class: keep this share of each group "
                                     "(at least 1 image).", Interval(0, 1, "right", optional=True))
+    total: int | None = option(None, "Instead of per_class: this many images in all, split across "
+                               "groups by --balance (a group gives at most what it has, the others "
+                               "take up the rest).", Integer(1, optional=True))
+    balance: str | None = option(None, "With --total: equal (classes as even as the data allows), "
+                                 "proportional or sqrt (of group sizes) [default: equal].",
+                                 MaybeOneOf(_allocations))
     keep: Path | None = option(None, "manifest.csv of an earlier selection: its selected images "
                                "stay, new ones top them up.",
                                ExistingFile(optional=True, hint="point it at a manifest.csv"))
@@ -116,6 +125,16 @@ class SelectConfig:
     extensions: tuple[str, ...] = option(DEFAULT_EXTENSIONS, "Image file extensions, matched in "
                                          "any case.")
     groups: tuple[str, ...] | None = option(None, "Only these groups (paths relative to INPUT).")
+    path_column: str | None = option(None, "Listing INPUT (.csv, .jsonl, .parquet) or hf:// INPUT: "
+                                     "the column of image paths or bytes [default: the first of "
+                                     "path, image, file_name, filename, file, filepath, image_path; "
+                                     "hf://: the image feature].")
+    label_column: str | None = option(None, "Listing or hf:// INPUT: the label column [default: "
+                                      "label; hf://: else the one ClassLabel feature].")
+    split_column: str | None = option(None, "Listing or hf:// INPUT: the split column [default: "
+                                      "split, where there is one]; groups are split/label.")
+    hf_split: str | None = option(None, "hf:// INPUT: only this split of the dataset [default: "
+                                  "every split].")
     follow_symlinks: bool = option(False, "Follow symlinks that lead outside INPUT (by default "
                                    "they are skipped and counted).")
     mode: str = option("copy", "How selected files reach OUTPUT (none: the manifest only).",
@@ -153,6 +172,10 @@ class SelectConfig:
         validate({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, CONSTRAINTS)
         if self.k_min > self.k_max:
             raise UsageError(f"({self.k_min}) must not exceed k_max ({self.k_max})", option="k_min")
+        if self.total is not None and self.fraction is not None:
+            raise UsageError("and fraction exclude each other", option="total")
+        if self.balance is not None and self.total is None:
+            raise UsageError("needs total", option="balance")
         if self.ray_address and self.engine != "ray":
             raise UsageError("needs engine ray", option="ray_address")
         if self.device != "auto":
@@ -195,6 +218,20 @@ class SelectConfig:
             return self.per_class
         return max(1, int(self.fraction * valid + 0.5))  # round half up
 
+    def budgets(self, valid: Sequence[int]) -> list[int]:
+        """Each group's budget: its own, or with total its share by the balance rule."""
+        if self.total is None:
+            return [self.budget(v) for v in valid]
+        from repsample.allocate import allocate
+
+        return [int(b) for b in allocate(valid, self.total, self.balance or "equal")]
+
+    def input_options(self) -> InputOptions:
+        """What scanning INPUT needs (repsample.sources)."""
+        return InputOptions(self.extensions, self.groups, self.follow_symlinks,
+                            Columns(self.path_column, self.label_column, self.split_column),
+                            self.hf_split)
+
 
 CONSTRAINTS: dict[str, Constraint] = {
     f.name: f.metadata["constraint"] for f in dataclasses.fields(SelectConfig)
@@ -202,7 +239,8 @@ CONSTRAINTS: dict[str, Constraint] = {
 }
 
 
-CHECK_OPTIONS = ("extensions", "groups", "follow_symlinks", "model", "weights", *ONNX_OPTIONS,
+CHECK_OPTIONS = ("extensions", "groups", "path_column", "label_column", "split_column", "hf_split",
+                 "follow_symlinks", "model", "weights", *ONNX_OPTIONS,
                  "embeddings", "embeddings_paths", "missing_vectors", "device", "backend",
                  "precision", "batch_size", "workers", "engine", "ray_address", "cache",
                  "dup_threshold", "overwrite")

@@ -28,7 +28,8 @@ from repsample.hygiene.pairs import near_duplicates
 from repsample.models import ModelSpec
 from repsample.models.base import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from repsample.progress import Progress
-from repsample.scan import Group, scan
+from repsample.scan import Group
+from repsample.sources import SelectionWriter, scan_input
 
 if TYPE_CHECKING:
     from torch import nn
@@ -45,6 +46,7 @@ class Dataset:
     cache: EmbeddingCache
     embedded: EmbedStage
     findings: Findings
+    write_selection: SelectionWriter | None = None  # a listing or dataset INPUT, in its own form
 
 
 @contextmanager
@@ -62,8 +64,14 @@ def open_dataset(
     kept, never marked duplicates; near: whether to search near-duplicates (exact copies are
     always found).
     """
-    groups = scan(src, config.extensions, config.groups, follow_symlinks=config.follow_symlinks,
-                  exclude=tuple(exclude))
+    scanned = scan_input(src, config.input_options(), exclude)
+    groups = scanned.groups
+    if scanned.holds_bytes and config.mode in ("hardlink", "symlink"):
+        raise UsageError(f"needs image files; {src} holds its images as bytes: choose copy or none",
+                         option="mode")
+    if scanned.holds_bytes and config.engine != "local":
+        raise UsageError(f"{src} holds its images as bytes, which only engine local reads",
+                         option="engine")
     with EmbeddingCache(config.cache_path) as cache:
         # The engine hashes, decodes and embeds; everything after reads the cache.
         if config.embeddings is not None:
@@ -78,7 +86,7 @@ def open_dataset(
                 progress)
         findings = hygiene_pass(groups, embedded.prints, cache, embedder, config.dup_threshold,
                                 kept, decode_workers(config.workers), progress, near)
-        yield Dataset(groups, embedder, cache, embedded, findings)
+        yield Dataset(groups, embedder, cache, embedded, findings, scanned.write_selection)
 
 
 def embed_from_file(

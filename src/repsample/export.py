@@ -40,7 +40,8 @@ def check_input_apart(input_dir: Path, output_dir: Path) -> None:
     if not input_dir.exists():
         raise RepsampleError(f"INPUT {input_dir} does not exist")
     if not input_dir.is_dir():
-        raise RepsampleError(f"INPUT {input_dir} is not a folder; point it at the dataset folder")
+        raise RepsampleError(f"INPUT {input_dir} is not a folder; point it at the dataset folder "
+                             "or at a .csv, .jsonl or .parquet listing")
     src, dst = input_dir.resolve(), output_dir.resolve()
     if dst == src or src in dst.parents:
         raise RepsampleError(f"OUTPUT {output_dir} is inside INPUT {input_dir}; choose a folder outside it")

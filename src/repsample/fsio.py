@@ -108,11 +108,11 @@ def list_images(root: str, extensions: Sequence[str]) -> list[tuple[str, str, in
         if info.get("type", "file") != "file" or not path.lower().endswith(tuple(extensions)):
             continue
         rel = path[len(base):].lstrip("/")
-        out.append((join(root, rel), rel, int(info.get("size") or 0), _version_stamp(info)))
+        out.append((join(root, rel), rel, int(info.get("size") or 0), version_stamp(info)))
     return out
 
 
-def _version_stamp(info: dict[str, Any]) -> int:
+def version_stamp(info: dict[str, Any]) -> int:
     """A stand-in for mtime_ns from whatever the store reports, so the files fast path works.
 
     Stores name it differently (local mtime, S3 LastModified, GCS updated, memory created);

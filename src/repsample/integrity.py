@@ -12,12 +12,16 @@ from pathlib import Path
 
 from repsample.cache import hash_file
 from repsample.export import MANIFEST, RUN_RECORD, exported_path
+from repsample.hf_input import SELECTION_FOLDER
+from repsample.listing import SELECTION_FILES
 from repsample.publish import STATE
 from repsample.records import read_run
 
 # What a run writes besides the selected files (evaluation.json once `repsample evaluate` ran).
-RECORDS = frozenset({MANIFEST, RUN_RECORD, "check.csv", "report.html", "evaluation.json"})
+RECORDS = frozenset({MANIFEST, RUN_RECORD, "check.csv", "report.html", "evaluation.json",
+                     *SELECTION_FILES})
 REPORT_ASSETS = ".report"
+RECORD_FOLDERS = (REPORT_ASSETS, STATE, SELECTION_FOLDER)  # SELECTION_FOLDER: an hf:// input's
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ def verify_output(output: str | Path) -> Verification:
 
 def _record(rel: str) -> bool:
     top = rel.split("/", 1)[0]
-    return rel in RECORDS or top in (REPORT_ASSETS, STATE)
+    return rel in RECORDS or top in RECORD_FOLDERS
 
 
 def _entries(root: Path) -> list[str]:

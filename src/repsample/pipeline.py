@@ -24,6 +24,7 @@ from repsample.embed import Embedded, Embedder, gather
 from repsample.errors import RepsampleError, UsageError
 from repsample.export import (
     MANIFEST,
+    MANIFEST_FIELDS,
     RUN_RECORD,
     check_paths,
     export_file,
@@ -40,6 +41,7 @@ from repsample.progress import Progress, SilentProgress, StageProgress
 from repsample.publish import STATE, OutputTransaction
 from repsample.scan import Group
 from repsample.select import STRATEGIES, ClusterSelector
+from repsample.sources import local_root, locate
 
 logger = logging.getLogger(__name__)
 
@@ -113,11 +115,12 @@ def select(
     if isinstance(target, str):
         return _select_to_url(input_dir, target, config, progress, command)
     kept = _kept_paths(config.keep) if config.keep else {}
-    src = fsio.as_location(input_dir)
+    src = locate(input_dir)
     if isinstance(src, str):
         fsio.check_url_paths(src, None, config.mode)
-    else:
-        check_paths(src, target)
+    root = local_root(src)
+    if root is not None:
+        check_paths(root, target)
     with OutputTransaction(target, replace=config.overwrite) as output:
         result = _build(src, output, config, kept, progress or SilentProgress(), command)
         output.publish()
@@ -137,8 +140,11 @@ def _build(
                       near=config.dedup or config.drop_leaks) as data:
         findings = data.findings
         _check_drop_leaks(config.drop_leaks, findings)
-        fits = [_fit_group(group, data, config, kept.get(group.name, frozenset()))
-                for group in data.groups]
+        prepared = [_eligible(group, data, config, kept.get(group.name, frozenset()))
+                    for group in data.groups]
+        budgets = config.budgets([len(p.eligible) for p in prepared])
+        fits = [_fit_group(p, data, config, budget) for p, budget in zip(prepared, budgets, strict=True)]
+        write_selection = data.write_selection
     write_check_csv(dst / CHECK_CSV, findings)
     bar = _export_bar(fits, config.mode, progress)
     results, rows = [], []
@@ -153,6 +159,8 @@ def _build(
     bar.close()
 
     write_manifest(dst / MANIFEST, rows)
+    if config.mode == "none" and write_selection is not None:  # a listing or dataset, in its form
+        write_selection(rows, MANIFEST_FIELDS, dst)
     record = _run_record(src, output.out, config, data.embedder, results, command, started)
     record["check"] = {**findings.summary(), "dedup": config.dedup, "drop_leaks": config.drop_leaks,
                        "file": CHECK_CSV}
@@ -216,7 +224,20 @@ class _GroupFit:
         return len(self.embedded.vectors) - len(self.eligible)
 
 
-def _fit_group(group: Group, data: Dataset, config: SelectConfig, kept: frozenset[str]) -> _GroupFit:
+@dataclass(frozen=True)
+class _Eligible:
+    """One group before selection: its rows, their scores, which may be picked and why not."""
+
+    group: Group
+    embedded: Embedded
+    scores: ImageScores
+    reasons: dict[int, str]
+    eligible: list[int]
+    keep_rows: list[int]  # positions in eligible
+    seconds: float
+
+
+def _eligible(group: Group, data: Dataset, config: SelectConfig, kept: frozenset[str]) -> _Eligible:
     embedded = gather(data.embedded.prints[group.name], data.cache, data.embedder)
     t0 = time.perf_counter()
     scores = group_scores(embedded.vectors, row_contents(embedded.hashes, embedded.rows),
@@ -226,9 +247,15 @@ def _fit_group(group: Group, data: Dataset, config: SelectConfig, kept: frozense
     position = {r: i for i, r in enumerate(eligible)}
     keep_rows = [position[r] for f, r in zip(group.files, embedded.rows, strict=True)
                  if r is not None and f.rel in kept]
-    budget = config.budget(len(eligible))
+    return _Eligible(group, embedded, scores, reasons, eligible, keep_rows, time.perf_counter() - t0)
+
+
+def _fit_group(prepared: _Eligible, data: Dataset, config: SelectConfig, budget: int) -> _GroupFit:
+    group, embedded, eligible, keep_rows = (prepared.group, prepared.embedded, prepared.eligible,
+                                            prepared.keep_rows)
+    t0 = time.perf_counter() - prepared.seconds
     selector, chosen = None, set()
-    if eligible:
+    if eligible and budget > 0:  # with --total, a group may get no share
         selector = STRATEGIES.get(config.strategy)(
             budget, allocation=config.allocation, k_min=config.k_min, k_max=config.k_max,
             silhouette_sample=config.silhouette_sample, random_state=config.seed)
@@ -242,8 +269,8 @@ def _fit_group(group: Group, data: Dataset, config: SelectConfig, kept: frozense
         selector.fit(X, keep=keep_rows, clustering=clustering)
         chosen = set(selector.selected_indices_.tolist())
     seconds = {**data.embedded.seconds[group.name], "select": time.perf_counter() - t0}
-    return _GroupFit(group, embedded, scores, reasons, eligible, selector, chosen, budget,
-                     len(keep_rows), seconds)
+    return _GroupFit(group, embedded, prepared.scores, prepared.reasons, eligible, selector, chosen,
+                     budget, len(keep_rows), seconds)
 
 
 def _exclusions(group: Group, embedded: Embedded, findings: Findings, config: SelectConfig,

@@ -68,7 +68,7 @@ def scan(
     """
     exts = normalize_extensions(extensions)
     if fsio.is_url(root):
-        return _pick_groups(_scan_url(str(root), exts), groups, root, exts)
+        return pick_groups(_scan_url(str(root), exts), groups, root, exts)
     root = Path(root).absolute()
     inside = _Confinement(root, follow_symlinks, exclude)
     found: dict[str, list[ImageFile]] = {}
@@ -111,7 +111,7 @@ def scan(
         first = next(iter(outside.values()))[0]
         logger.warning("skipped %d symlink(s) that lead outside INPUT (first: %s); "
                        "pass --follow-symlinks to use them", count, first)
-    picked = _pick_groups(found, groups, root, exts)
+    picked = pick_groups(found, groups, root, exts)
     return [dataclasses.replace(g, outside_links=len(outside.get(g.name, ()))) for g in picked]
 
 
@@ -128,13 +128,13 @@ class _Confinement:
         if not path.is_symlink():
             return not self.exclude or self._allowed(os.path.realpath(path))
         real = os.path.realpath(path)
-        return (self.follow or _within(real, self.root)) and self._allowed(real)
+        return (self.follow or within(real, self.root)) and self._allowed(real)
 
     def _allowed(self, real: str) -> bool:
-        return not any(_within(real, e) for e in self.exclude)
+        return not any(within(real, e) for e in self.exclude)
 
 
-def _within(path: str, folder: str) -> bool:
+def within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
@@ -146,7 +146,7 @@ def _scan_url(root: str, exts: tuple[str, ...]) -> dict[str, list[ImageFile]]:
     return found
 
 
-def _pick_groups(
+def pick_groups(
     found: dict[str, list[ImageFile]], groups: Sequence[str] | None, root: Path | str,
     exts: tuple[str, ...],
 ) -> list[Group]:

@@ -1,0 +1,479 @@
+"""Listings: a CSV, JSONL or Parquet file that names images (a path, or the image's bytes) with
+a label and an optional split, scanned into the groups a folder scan gives (``split/label`` or
+``label``), so that everything downstream works as for folders.
+
+A row's manifest path is ``<group>/<name>``, its place in the mirrored OUTPUT tree: name is the
+file name of its path cell (``<row>-<file name>`` where two rows of a group share one), or
+``<row>.<ext>`` for a row that holds bytes; rows are numbered from 0, the header apart.
+Relative paths are read from the listing's folder and may not leave it (``..``, or a symlink
+unless follow_symlinks); absolute paths and URLs are read as written: the listing names them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import posixpath
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from repsample import fsio, rowbytes
+from repsample.errors import UsageError, missing_extra
+from repsample.scan import Group, ImageFile, pick_groups, within
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+logger = logging.getLogger(__name__)
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+PATH_COLUMNS = ("path", "image", "file_name", "filename", "file", "filepath", "image_path")
+SELECTION_FILES = frozenset(f"selection{suffix}" for suffix in FORMATS)
+"""--mode none: the selection written in the listing's format, beside the manifest."""
+MISSING = -1  # the size of a listed file that cannot be stat'ed: an error row, as for a folder
+
+
+def listing_format(location: Path | str) -> str | None:
+    """csv, jsonl or parquet for a listing file (by its suffix), else None."""
+    return FORMATS.get(posixpath.splitext(str(location).lower())[1])
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which columns hold the image, the label and the split (None: the default)."""
+
+    path: str | None = None
+    label: str | None = None
+    split: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageColumn:
+    """Per row, the path it names, or the byte length of the image it holds (a row may have both:
+    a Hugging Face image keeps its file name beside its bytes)."""
+
+    paths: list[str | None]
+    sizes: list[int | None]
+    read: Callable[[int], bytes] | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A listing, or one split of a dataset: its column names and their values by name."""
+
+    where: str  # for messages: the listing's path, or the dataset and split
+    names: tuple[str, ...]
+    length: int
+    cells: Callable[[str], list[Any]]
+    images: Callable[[str], ImageColumn]
+    split: str | None = None  # a dataset split's name, which the groups then start with
+    raw: Any = None  # the rows as read (records, or an Arrow table): the selection is written from it
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """The groups, and per manifest path the table and row it came from."""
+
+    groups: list[Group]
+    origin: dict[str, tuple[int, int]]  # rel -> (table, row)
+    location: dict[str, Path | str]  # rel -> the file a path row names
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+def read_listing(location: Path | str, fmt: str) -> Table:
+    """The listing's table; a file that cannot be read as its format is one line, exit 2."""
+    if fmt == "parquet":
+        return arrow_table(_read_parquet(location), str(location))
+    try:
+        with fsio.open_binary(location) as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+            records, names = _read_csv(text) if fmt == "csv" else _read_jsonl(text, location)
+    except FileNotFoundError:
+        raise UsageError(f"INPUT {location} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{location} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise UsageError(f"{location} is not CSV ({exc})") from None
+    return _records_table(records, names, str(location))
+
+
+def _read_csv(text: io.TextIOWrapper) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    reader = csv.DictReader(text)
+    records = list(reader)
+    return records, tuple(reader.fieldnames or ())
+
+
+def _read_jsonl(text: io.TextIOWrapper, location: Path | str) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    records: list[dict[str, Any]] = []
+    names: dict[str, None] = {}
+    for number, line in enumerate(text, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{location} line {number} is not JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise UsageError(f"{location} line {number} is not a JSON object")
+        names.update(dict.fromkeys(record))
+        records.append(record)
+    return records, tuple(names)
+
+
+def _records_table(records: list[dict[str, Any]], names: tuple[str, ...], where: str) -> Table:
+    def cells(name: str) -> list[Any]:
+        return [r.get(name) for r in records]
+
+    def images(name: str) -> ImageColumn:
+        values = cells(name)
+        return ImageColumn([None if v is None else str(v) for v in values], [None] * len(values))
+
+    return Table(where, names, len(records), cells, images, raw=records)
+
+
+def _read_parquet(location: Path | str) -> pa.Table:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise missing_extra("pyarrow", "parquet") from None
+    try:
+        if isinstance(location, str):
+            fs, path = fsio.url_fs(location)
+            return pq.read_table(path, filesystem=fs)
+        return pq.read_table(location, memory_map=True)
+    except FileNotFoundError:
+        raise UsageError(f"INPUT {location} does not exist") from None
+    except Exception as exc:  # pyarrow raises its own types for a file that is not Parquet
+        raise UsageError(f"{location} is not a readable Parquet file ({exc})") from None
+
+
+def arrow_table(table: pa.Table, where: str, split: str | None = None,
+                label_names: Mapping[str, Sequence[str]] | None = None) -> Table:
+    """A table read by Arrow; label_names: class names of integer columns (Hugging Face's ClassLabel)."""
+
+    def cells(name: str) -> list[Any]:
+        values: list[Any] = table.column(name).to_pylist()
+        names = (label_names or {}).get(name)
+        if names is None:
+            return values
+        return [names[v] if isinstance(v, int) and 0 <= v < len(names) else v for v in values]
+
+    return Table(where, tuple(table.column_names), table.num_rows, cells,
+                 lambda name: arrow_images(table.column(name), f"{where} column {name!r}"), split,
+                 raw=table)
+
+
+def arrow_images(column: pa.ChunkedArray, where: str) -> ImageColumn:
+    """Paths (a string column) or bytes (binary, or a struct with ``bytes`` and ``path`` fields,
+    as Hugging Face stores images); bytes are read one row at a time, when asked for."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return ImageColumn(column.to_pylist(), [None] * len(column))
+    paths: list[str | None] = [None] * len(column)
+    if pa.types.is_struct(kind) and kind.get_field_index("bytes") >= 0:
+        if kind.get_field_index("path") >= 0:
+            paths = pc.struct_field(column, "path").to_pylist()
+        column = pc.struct_field(column, "bytes")
+        kind = column.type
+    if not (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
+        raise UsageError(f"{where} holds {kind}, not image paths or bytes; name the image column "
+                         "with --path-column")
+    data = column
+
+    def read(row: int) -> bytes:
+        value = data[row].as_py()
+        if value is None:
+            raise KeyError(row)
+        return bytes(value)
+
+    return ImageColumn(paths, pc.binary_length(column).to_pylist(), read)
+
+
+# -- choosing columns --------------------------------------------------------------------------------
+
+def choose_columns(table: Table, asked: Columns, image_default: str | None = None,
+                   label_default: str | None = None) -> Columns:
+    """The columns to read: those asked for (which must exist), else the defaults."""
+    def need(name: str, option: str) -> str:
+        if name not in table.names:
+            raise UsageError(f"{table.where} has no column {name!r} (its columns: "
+                             f"{', '.join(table.names) or 'none'}); name it with --{option}")
+        return name
+
+    if asked.path is not None:
+        path = need(asked.path, "path-column")
+    else:
+        path = image_default or next((n for n in PATH_COLUMNS if n in table.names), PATH_COLUMNS[0])
+        need(path, "path-column")
+    label = need(asked.label or label_default or "label", "label-column")
+    split = need(asked.split, "split-column") if asked.split else (
+        "split" if "split" in table.names and table.split is None else None)
+    return Columns(path, label, split)
+
+
+# -- groups ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Where:
+    """What a listing's paths are read against, and what they may not reach."""
+
+    root: Path | str  # the listing's folder (a str: a URL)
+    follow_symlinks: bool = False
+    exclude: Sequence[Path] = ()  # OUTPUT and its stage
+    stamp: int = 0  # stands in for a bytes row's mtime: changes when the listing does
+    source: str = ""  # rowbytes token of the bytes rows
+
+
+@dataclass(frozen=True)
+class _Row:
+    table: int
+    index: int
+    group: str
+    name: str
+    location: Path | str | None  # a path row's file
+    size: int | None = None  # a bytes row's length
+
+
+def scan_tables(tables: Sequence[Table], columns: Sequence[Columns], where: Where,
+                groups: Sequence[str] | None = None) -> Scanned:
+    """The groups of every table's rows; a listing that cannot be trusted is one line, exit 2."""
+    rows: list[_Row] = []
+    readers: dict[int, Callable[[int], bytes]] = {}
+    for t, (table, cols) in enumerate(zip(tables, columns, strict=True)):
+        if not table.length:
+            raise UsageError(f"{table.where} has no rows")
+        images = table.images(cols.path or "")
+        if images.read is not None:
+            readers[t] = images.read
+        rows.extend(_table_rows(t, table, cols, images, where))
+    rows = _unique_names(rows)
+    _refuse_duplicates(rows, tables)
+    found: dict[str, list[ImageFile]] = {}
+    outside: dict[str, int] = {}
+    origin: dict[str, tuple[int, int]] = {}
+    location: dict[str, Path | str] = {}
+    inside = os.path.realpath(where.root) if isinstance(where.root, Path) else ""
+    for row in rows:
+        rel = f"{row.group}/{row.name}"
+        origin[rel] = (row.table, row.index)
+        if row.location is None:
+            assert row.size is not None
+            image = ImageFile(rowbytes.url(where.source, rel), rel, row.group, row.size, where.stamp)
+        else:
+            location[rel] = row.location
+            if _leads_out(row.location, where, inside):
+                outside[row.group] = outside.get(row.group, 0) + 1
+                continue
+            image = _stat(row.location, rel, row.group)
+        found.setdefault(row.group, []).append(image)
+    if readers:
+        rowbytes.serve(where.source, _reader(origin, readers))
+    if outside:
+        logger.warning("skipped %d listed file(s) reached through a symlink that leads outside %s; "
+                       "pass --follow-symlinks to use them", sum(outside.values()), where.root)
+    picked = pick_groups({g: sorted(f, key=lambda i: i.rel) for g, f in found.items()}, groups,
+                         tables[0].where, ("any",))
+    import dataclasses
+
+    picked = [dataclasses.replace(g, outside_links=outside.get(g.name, 0)) for g in picked]
+    return Scanned(picked, origin, location)
+
+
+def _table_rows(t: int, table: Table, cols: Columns, images: ImageColumn, where: Where) -> list[_Row]:
+    labels = table.cells(cols.label or "")
+    splits = table.cells(cols.split) if cols.split else [table.split] * table.length
+    if not any(_text(v) for v in labels):
+        raise UsageError(f"{table.where}: column {cols.label!r} is empty; name the label column "
+                         "with --label-column")
+    rows = []
+    for i in range(table.length):
+        label = _part(labels[i], "label", table.where, i)
+        split = None if splits[i] is None and cols.split is None else _part(
+            splits[i], "split", table.where, i)
+        group = f"{split}/{label}" if split else label
+        path, size = images.paths[i], images.sizes[i]
+        if size is not None:
+            rows.append(_Row(t, i, group, f"{i}{_extension(images, i, path)}", None, size))
+        elif path:
+            location = _locate(path, where.root, table.where, i)
+            rows.append(_Row(t, i, group, _file_name(location, table.where, i), location))
+        else:
+            raise UsageError(f"{table.where} row {i} has an empty {cols.path!r} cell")
+    return rows
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _part(value: Any, what: str, where: str, row: int) -> str:
+    """A label or split as one folder name in OUTPUT: never empty, '.', '..' or with a slash."""
+    text = _text(value)
+    if not text:
+        raise UsageError(f"{where} row {row} has an empty {what}")
+    if text in (".", "..") or "/" in text or "\\" in text or "\x00" in text or (
+            len(text) == 2 and text[1] == ":"):
+        raise UsageError(f"{where} row {row}: {what} {text!r} cannot name a folder (no '/', '\\', "
+                         "'.' or '..')")
+    return text
+
+
+def _extension(images: ImageColumn, row: int, hint: str | None) -> str:
+    assert images.read is not None
+    return rowbytes.extension(b"" if hint else images.read(row)[:16], hint)
+
+
+def _locate(cell: str, root: Path | str, where: str, row: int) -> Path | str:
+    """The file a path cell names: a URL or absolute path as written, else under root."""
+    if fsio.is_url(cell):
+        return fsio.as_location(cell)
+    if os.path.isabs(cell):
+        return Path(os.path.normpath(cell))
+    rel = posixpath.normpath(cell.replace(os.sep, "/"))
+    if rel == ".." or rel.startswith("../"):
+        raise UsageError(f"{where} row {row}: {cell!r} leads outside {root}; write it as an "
+                         "absolute path to use a file there")
+    return fsio.join(root, rel) if isinstance(root, str) else root / rel
+
+
+def _file_name(location: Path | str, where: str, row: int) -> str:
+    name = posixpath.basename(str(location).rstrip("/")) if isinstance(location, str) else location.name
+    if not name or name in (".", ".."):
+        raise UsageError(f"{where} row {row}: {str(location)!r} names no file")
+    return name
+
+
+def _unique_names(rows: list[_Row]) -> list[_Row]:
+    """Rows of a group whose files share a name get their row number in front of it."""
+    import dataclasses
+
+    seen: dict[tuple[str, str], int] = {}
+    for row in rows:
+        seen[(row.group, row.name)] = seen.get((row.group, row.name), 0) + 1
+    return [dataclasses.replace(row, name=f"{row.index}-{row.name}")
+            if seen[(row.group, row.name)] > 1 else row for row in rows]
+
+
+def _refuse_duplicates(rows: list[_Row], tables: Sequence[Table]) -> None:
+    first: dict[str, _Row] = {}
+    for row in rows:
+        if row.location is None:
+            continue
+        key = str(row.location)
+        if key in first:
+            earlier = first[key]
+            where = tables[row.table].where
+            raise UsageError(f"{where}: rows {earlier.index} and {row.index} both name {key}; "
+                             "list each image once")
+        first[key] = row
+
+
+def _leads_out(location: Path | str, where: Where, inside: str) -> bool:
+    """Whether a file under the listing's folder is reached through a symlink leading out of it
+    (absolute paths elsewhere are read as written). A file in OUTPUT is refused outright."""
+    if isinstance(location, str):
+        return False
+    real = os.path.realpath(location)
+    for folder in where.exclude:
+        if within(real, os.path.realpath(folder)):
+            raise UsageError(f"the listing names {location}, inside OUTPUT, which this run replaces; "
+                             "copy it elsewhere first")
+    lexically_inside = within(os.path.abspath(location), os.path.abspath(where.root))
+    return lexically_inside and not where.follow_symlinks and not within(real, inside)
+
+
+def _stat(location: Path | str, rel: str, group: str) -> ImageFile:
+    """A listed file as the scan sees it; one that cannot be stat'ed becomes an error row."""
+    try:
+        if isinstance(location, str):
+            fs, path = fsio.url_fs(location)
+            info = fs.info(path)
+            return ImageFile(location, rel, group, int(info.get("size") or 0), fsio.version_stamp(info))
+        st = os.stat(location)
+    except OSError:
+        return ImageFile(location, rel, group, MISSING, MISSING)
+    return ImageFile(location, rel, group, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+
+def _reader(origin: Mapping[str, tuple[int, int]],
+            readers: Mapping[int, Callable[[int], bytes]]) -> Callable[[str], bytes]:
+    def read(rel: str) -> bytes:
+        table, row = origin[rel]
+        return readers[table](row)
+
+    return read
+
+
+def stamp_of(location: Path | str) -> int:
+    """A number that changes when the listing file does (its stat, or its store's metadata)."""
+    if isinstance(location, str):
+        fs, path = fsio.url_fs(location)
+        return fsio.version_stamp(fs.info(path))
+    st = os.stat(location)
+    return hash((st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_size)) & (2**62 - 1)
+
+
+# -- the selection, in the listing's format (--mode none) -------------------------------------------
+
+def write_selection(table: Table, fmt: str, path_column: str, scanned: Scanned,
+                    rows: Sequence[Mapping[str, Any]], fields: Sequence[str], folder: Path) -> Path:
+    """``selection.<fmt>``: the listing's selected rows in its order, its columns as they were
+    (paths made absolute, so the file works from OUTPUT), then the manifest's columns (named
+    ``repsample_<name>`` where the listing has one of that name)."""
+    chosen = sorted((scanned.origin[r["path"]][1], r) for r in rows if r["status"] == "selected")
+    added = {f: f"repsample_{f}" if f in table.names else f for f in fields}
+    extra = {added[f]: [_cell(r.get(f)) for _, r in chosen] for f in fields}
+    paths = [str(_absolute(scanned.location[r["path"]])) if r["path"] in scanned.location else None
+             for _, r in chosen]
+    out = folder / f"selection.{fmt}"
+    tmp = out.with_name(f".{out.name}.repsample-tmp")
+    if fmt == "parquet":
+        _write_parquet(table.raw, [i for i, _ in chosen], path_column, paths, extra, tmp)
+    else:
+        records = []
+        for (i, _), path, k in zip(chosen, paths, range(len(chosen)), strict=True):
+            record = dict(table.raw[i])
+            if path is not None:
+                record[path_column] = path
+            records.append(record | {name: values[k] for name, values in extra.items()})
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            if fmt == "csv":
+                writer = csv.DictWriter(fh, [*table.names, *extra])
+                writer.writeheader()
+                writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in records)
+            else:
+                fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    os.replace(tmp, out)
+    return out
+
+
+def _cell(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _absolute(location: Path | str) -> Path | str:
+    return location if isinstance(location, str) else Path(os.path.abspath(location))
+
+
+def _write_parquet(table: pa.Table, indices: list[int], path_column: str, paths: list[str | None],
+                   extra: Mapping[str, list[str | None]], out: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    taken = table.take(pa.array(indices, pa.int64()))
+    kind = taken.schema.field(path_column).type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        at = taken.schema.get_field_index(path_column)
+        taken = taken.set_column(at, path_column, pa.array(paths, kind))
+    for name, values in extra.items():
+        taken = taken.append_column(name, pa.array(values, pa.string()))
+    pq.write_table(taken, out)
