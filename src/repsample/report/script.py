@@ -67,7 +67,7 @@ SCRIPT = """
   addEventListener("hashchange", reveal);
   reveal();
   document.addEventListener("keydown", function (e) {
-    if (e.key === "Escape" && location.hash.indexOf("#v") === 0) { location.hash = "_"; }
+    if (e.key === "Escape" && document.querySelector(".thumb:target")) { location.hash = "_"; }
   });
 })();
 """
