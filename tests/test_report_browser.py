@@ -62,6 +62,13 @@ addEventListener("load", function () {
     box.querySelector("[name=least]").dispatchEvent(new Event("input", {bubbles: true}));
     least = box.querySelector("output").textContent;
   }
+  var seen = target ? [target.id, getComputedStyle(target).position,
+                       !target.closest("details:not([open])")] : null;
+  var escaped = null;
+  if (document.querySelector(".thumb:target")) {  // Escape closes an enlarged picture
+    document.dispatchEvent(new KeyboardEvent("keydown", {key: "Escape"}));
+    escaped = location.hash + (document.querySelector(".thumb:target") ? " still open" : "");
+  }
   var out = document.createElement("pre");
   out.id = "probe";
   out.textContent = JSON.stringify({
@@ -78,8 +85,8 @@ addEventListener("load", function () {
     filtered: filtered,
     sorted: sorted,
     least: least,
-    target: target ? [target.id, getComputedStyle(target).position,
-                      !target.closest("details:not([open])")] : null,
+    escaped: escaped,
+    target: seen,
     overflow: document.documentElement.scrollWidth - innerWidth,
     load_ms: loaded
   });
@@ -172,6 +179,7 @@ def test_report_alone_in_another_folder_in_headless_chromium(tmp_path: Path) -> 
 
     enlarged = probe(browser, alone, profile, "#v0")  # the figure itself, fixed over the page
     assert enlarged["target"] == ["v0", "fixed", True] and enlarged["problems"] == []
+    assert enlarged["escaped"] == "#_"
     listed = probe(browser, alone, profile, "#g1-list")  # where an unpictured map point leads
     assert listed["target"] == ["g1-list", "static", True]  # opened by the script
 
