@@ -16,7 +16,7 @@ from repsample.config import SelectConfig
 from repsample.dataset import Dataset, open_dataset
 from repsample.embed import gather
 from repsample.errors import UsageError
-from repsample.export import check_paths, format_distance, write_atomic
+from repsample.export import check_input, format_distance, write_atomic
 from repsample.hygiene import (
     CHECK_CSV,
     OUTLIER_FIELDS,
@@ -28,6 +28,7 @@ from repsample.hygiene import (
 from repsample.hygiene.outliers import LISTED_SHARE, group_scores, row_contents
 from repsample.progress import Progress, SilentProgress
 from repsample.publish import OutputTransaction
+from repsample.sources import locate
 
 CHECK_JSON = "check.json"
 
@@ -64,11 +65,10 @@ def check(
     """
     config = dataclasses.replace(config or SelectConfig(), **options)
     config.validate()
-    src, target = fsio.as_location(input_dir), fsio.as_location(output_dir)
+    src, target = locate(input_dir), fsio.as_location(output_dir)
     if isinstance(target, str):
         raise UsageError(f"check writes a local OUTPUT folder, not {target}", option="output_dir")
-    if not isinstance(src, str):
-        check_paths(src, target)
+    check_input(src, target)
     with OutputTransaction(target, replace=config.overwrite) as output, \
             open_dataset(src, config, progress or SilentProgress(),
                          exclude=(output.out, output.stage)) as dataset:

@@ -17,6 +17,7 @@ from repsample import fsio
 from repsample.cache import hash_file
 from repsample.errors import EnvironmentProblem, RepsampleError
 from repsample.scan import ImageFile
+from repsample.sources import listing_file, local_root
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,25 @@ def check_paths(input_dir: Path, output_dir: Path) -> None:
     src, dst = input_dir.resolve(), output_dir.resolve()
     if dst in src.parents:
         raise RepsampleError(f"OUTPUT {output_dir} contains INPUT {input_dir}; choose a folder beside it")
+
+
+def check_input(src: Path | str, output_dir: Path) -> None:
+    """Refuse what would modify INPUT, whatever its kind: a folder (check_paths), a listing
+    (check_listing_apart), an hf:// dataset's folder; a URL is checked by repsample.fsio."""
+    root, listed = local_root(src), listing_file(src)
+    if root is not None:
+        check_paths(root, output_dir)
+    elif listed is not None:
+        check_listing_apart(listed, output_dir)
+
+
+def check_listing_apart(listing: Path, output_dir: Path) -> None:
+    """OUTPUT may not hold a listing INPUT (its folder included); a listed file inside OUTPUT is
+    refused when the listing is read (repsample.listing)."""
+    src, dst = listing.resolve(), output_dir.resolve()
+    if dst in src.parents:
+        raise RepsampleError(f"OUTPUT {output_dir} holds the listing {listing}; choose a folder "
+                             "beside it or below it")
 
 
 def exported_path(output_dir: Path, group: str, rel_path: str) -> Path:

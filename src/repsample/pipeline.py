@@ -26,7 +26,7 @@ from repsample.export import (
     MANIFEST,
     MANIFEST_FIELDS,
     RUN_RECORD,
-    check_paths,
+    check_input,
     export_file,
     exported_path,
     format_distance,
@@ -41,7 +41,7 @@ from repsample.progress import Progress, SilentProgress, StageProgress
 from repsample.publish import STATE, OutputTransaction
 from repsample.scan import Group
 from repsample.select import STRATEGIES, ClusterSelector
-from repsample.sources import local_root, locate
+from repsample.sources import locate
 
 logger = logging.getLogger(__name__)
 
@@ -118,9 +118,7 @@ def select(
     src = locate(input_dir)
     if isinstance(src, str):
         fsio.check_url_paths(src, None, config.mode)
-    root = local_root(src)
-    if root is not None:
-        check_paths(root, target)
+    check_input(src, target)
     with OutputTransaction(target, replace=config.overwrite) as output:
         result = _build(src, output, config, kept, progress or SilentProgress(), command)
         output.publish()

@@ -42,13 +42,16 @@ def locate(value: str | Path) -> Path | str:
 
 
 def local_root(src: Path | str) -> Path | None:
-    """The local folder INPUT reads from (OUTPUT may not be in it): a folder, a listing's folder,
-    an hf:// dataset's folder; None for a URL or a dataset from the cache."""
+    """The local folder INPUT is (OUTPUT may not be in it): a folder, an hf:// dataset's folder;
+    None for a URL, a dataset from the cache or a listing file (listing_file)."""
     if hf_input.is_hf(src):
         return hf_input.local_folder(str(src))
-    if isinstance(src, str):
-        return None
-    return src.parent if listing.listing_format(src) and src.is_file() else src
+    return None if isinstance(src, str) or listing_file(src) else src
+
+
+def listing_file(src: Path | str) -> Path | None:
+    """INPUT as a local listing file, if it is one."""
+    return src if isinstance(src, Path) and listing.listing_format(src) and src.is_file() else None
 
 
 def scan_input(src: Path | str, options: InputOptions, exclude: Sequence[Path] = ()) -> ScannedInput:
