@@ -55,6 +55,8 @@ def test_get_and_set_params(name: str) -> None:
                 "silhouette_sample": 3000, "random_state": 42}
     if name in ("typical", "facility"):
         expected["n_neighbors"] = 20
+    if name == "cover":
+        expected["cover_share"] = 0.2
     assert params == expected
     assert sel.set_params(n_select=7, allocation="equal") is sel
     assert sel.n_select == 7 and sel.get_params()["allocation"] == "equal"

@@ -28,7 +28,7 @@ def data() -> tuple[np.ndarray, Clustering]:
 
 def test_registry_holds_every_strategy() -> None:
     assert set(STRATEGY_NAMES) == {"centroid", "random", "stratified", "kcenter", "typical",
-                                   "facility", "herding"}
+                                   "facility", "herding", "cover"}
 
 
 @pytest.mark.parametrize("strategy", STRATEGY_NAMES)
@@ -156,3 +156,45 @@ def test_herding_starts_at_the_centre_and_spreads_out() -> None:
     assert min(abs(picks[1] - 20), abs(picks[2] - 20)) >= 5  # then away from what it has
     assert sorted(kernel_herding(X, 42, np.empty(0, dtype=np.int64), rng).tolist()) == list(
         range(42))
+
+
+# -- cover: coverage first, then herding (issue 14) ------------------------------------------
+
+
+def bulk_and_small_modes(seed: int = 0) -> tuple[np.ndarray, Clustering]:
+    """One cluster: a bulk of 400 points and three far modes of 4 points each."""
+    rng = np.random.default_rng(seed)
+    far = [rng.normal(centre, 0.1, (4, 8)) for centre in (6.0, -6.0, 9.0)]
+    X = np.vstack([rng.normal(0, 1, (400, 8)), *far])
+    one = Clustering(1, np.zeros(len(X), dtype=np.int64), X.mean(axis=0, keepdims=True))
+    return X, one
+
+
+def test_cover_reaches_small_far_modes_that_herding_leaves_out() -> None:
+    X, one = bulk_and_small_modes()
+    small = np.arange(400, 412) // 4 - 100  # mode 0, 1, 2 of the far points
+    herding = STRATEGIES.get("herding")(10).fit(X, clustering=one).selected_indices_
+    cover = STRATEGIES.get("cover")(10, cover_share=0.4).fit(X, clustering=one).selected_indices_
+    held = {int(small[r - 400]) for r in cover if r >= 400}
+    assert held == {0, 1, 2}  # 4 coverage picks: the most central image, then the 3 far modes
+    assert len({int(small[r - 400]) for r in herding if r >= 400}) < 3
+
+
+def test_cover_keeps_herdings_cluster_quotas_and_is_herding_at_share_zero(
+        data: tuple[np.ndarray, Clustering]) -> None:
+    X, clustering = data
+    for budget in (7, 40, 150):
+        herding = STRATEGIES.get("herding")(budget, random_state=3).fit(X, clustering=clustering)
+        cover = STRATEGIES.get("cover")(budget, random_state=3).fit(X, clustering=clustering)
+        assert cover.quotas_.tolist() == herding.quotas_.tolist()
+        zero = STRATEGIES.get("cover")(budget, cover_share=0.0, random_state=3)
+        assert zero.fit(X, clustering=clustering).selected_indices_.tolist() == \
+            herding.selected_indices_.tolist()
+
+
+def test_farthest_first_keeps_to_the_room_of_each_cluster() -> None:
+    X = np.r_[np.zeros((5, 2)), np.full((5, 2), 10.0)]
+    clusters = np.repeat([0, 1], 5)
+    order = farthest_first(X, X[:0], 4, start=0, clusters=clusters, room=np.array([3, 1]))
+    assert np.bincount(clusters[order], minlength=2).tolist() == [3, 1]
+    assert len(farthest_first(X, X[:0], 8, clusters=clusters, room=np.array([1, 1]))) == 2

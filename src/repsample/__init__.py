@@ -27,7 +27,8 @@ _PUBLIC = {
     "STRATEGIES": "select", "ClusterSelector": "select", "NeighbourSelector": "select",
     "CentroidSelector": "select", "RandomSelector": "select", "StratifiedSelector": "select",
     "KCenterSelector": "select", "TypicalSelector": "select", "FacilitySelector": "select",
-    "HerdingSelector": "select", "list_strategies": "select", "register_strategy": "select",
+    "HerdingSelector": "select", "CoverSelector": "select", "list_strategies": "select",
+    "register_strategy": "select",
 }
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
         STRATEGIES,
         CentroidSelector,
         ClusterSelector,
+        CoverSelector,
         FacilitySelector,
         HerdingSelector,
         KCenterSelector,
@@ -91,6 +93,7 @@ __all__ = [
     "CentroidSelector",
     "CheckResult",
     "ClusterSelector",
+    "CoverSelector",
     "Embedded",
     "Embedder",
     "EnvironmentProblem",

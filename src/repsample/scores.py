@@ -24,23 +24,33 @@ def typicality(X: np.ndarray, k: int = 20) -> np.ndarray:
 
 
 def farthest_first(
-    candidates: np.ndarray, kept: np.ndarray, quota: int, start: int | None = None
+    candidates: np.ndarray, kept: np.ndarray, quota: int, start: int | None = None,
+    clusters: np.ndarray | None = None, room: np.ndarray | None = None,
 ) -> np.ndarray:
     """Greedy k-center: repeatedly the candidate farthest from everything chosen or kept.
 
-    With nothing kept the first pick is ``start`` (default: row 0). Returns positions in
-    ``candidates``, in pick order.
+    With nothing kept the first pick is ``start`` (default: row 0). With ``clusters`` (each
+    candidate's cluster) and ``room`` (picks each cluster may still take), a full cluster's
+    candidates are passed over, so the picks keep to an allocation. Returns positions in
+    ``candidates``, in pick order (fewer than ``quota`` when every cluster is full).
     """
     m = len(candidates)
     nearest = np.full(m, np.inf)
     for row in kept:
         nearest = np.minimum(nearest, np.linalg.norm(candidates - row, axis=1))
+    left = None if room is None or clusters is None else np.array(room, dtype=np.int64)
     order: list[int] = []
     for _ in range(min(quota, m)):
-        j = int(np.argmax(nearest)) if len(order) or len(kept) else (start or 0)
+        score = nearest if left is None else np.where(left[clusters] > 0, nearest, -np.inf)
+        first = not (len(order) or len(kept)) and start is not None and score[start] > -np.inf
+        j = start if first else int(np.argmax(score))
+        if score[j] == -np.inf:
+            break
         order.append(j)
         nearest = np.minimum(nearest, np.linalg.norm(candidates - candidates[j], axis=1))
-        nearest[j] = -1.0  # never again, even among exact duplicates
+        nearest[j] = -np.inf  # never again, even among exact duplicates
+        if left is not None:
+            left[clusters[j]] -= 1
     return np.asarray(order, dtype=np.int64)
 
 
