@@ -346,10 +346,10 @@ def test_mode_labels_from_a_csv_column_and_from_a_pattern(tmp_path: Path) -> Non
     assert pattern.label("train/a/lake_12.jpg") == "lake" and pattern.label("train/a/1.png") is None
     assert ModeLabels.from_pattern(r"lake|hill").label("a/hill_3.jpg") == "hill"  # no group: the match
 
-    with pytest.raises(UsageError, match="has no 'mode' column .*path, source"):
+    with pytest.raises(UsageError, match=r"has no 'mode' column .*path, source"):
         ModeLabels.from_csv(table)
     table.write_text("path,mode\na.jpg,x\na.jpg,y\n", encoding="utf-8")
-    with pytest.raises(UsageError, match="line 3: a.jpg is labelled both 'x' and 'y'"):
+    with pytest.raises(UsageError, match=r"line 3: a\.jpg is labelled both 'x' and 'y'"):
         ModeLabels.from_csv(table)
     with pytest.raises(UsageError, match="cannot read"):
         ModeLabels.from_csv(tmp_path / "missing.csv")

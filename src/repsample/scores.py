@@ -42,14 +42,14 @@ def farthest_first(
     order: list[int] = []
     for _ in range(min(quota, m)):
         score = nearest if left is None else np.where(left[clusters] > 0, nearest, -np.inf)
-        first = not (len(order) or len(kept)) and start is not None and score[start] > -np.inf
-        j = start if first else int(np.argmax(score))
+        first = start is not None and not (len(order) or len(kept)) and score[start] > -np.inf
+        j = int(start) if first and start is not None else int(np.argmax(score))
         if score[j] == -np.inf:
             break
         order.append(j)
         nearest = np.minimum(nearest, np.linalg.norm(candidates - candidates[j], axis=1))
         nearest[j] = -np.inf  # never again, even among exact duplicates
-        if left is not None:
+        if left is not None and clusters is not None:
             left[clusters[j]] -= 1
     return np.asarray(order, dtype=np.int64)
 
