@@ -275,3 +275,25 @@ def test_extras_in_headless_chromium(evaluated: tuple[Path, str, str]) -> None:
     headless(browser, out.parent / "profile", "--window-size=1280,4200", f"--screenshot={shot}",
              (out / "report.html").as_uri())
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_modes_covered_are_a_higher_is_better_figure_with_the_modes_missed() -> None:
+    from repsample.report.evaluation import section
+
+    spread = {"mean": 1.4, "std": 0.5}
+    group = {"images": 30, "selected": 4, "selection": {"mmd": 0.1}, "random": {"mmd": spread},
+             "modes": {"total": 3, "selection": 3, "random": spread, "missed": []}}
+    other = {**group, "modes": {"total": 4, "selection": 2, "random": {"mean": 2.0, "std": 0.0},
+                                "missed": ["lake <b>", "hill"]}}
+    data = {"seeds": 5, "groups": {"train/a": group, "train/b": other},
+            "overall": {"selection": {"mmd": 0.1}, "random": {"mmd": 0.12}},
+            "modes": {"source": "modes.csv:kind", "total": 7, "selection": 5,
+                      "random": {"mean": 3.4, "std": 0.5}}}
+    shown = parse(data)
+    assert shown is not None
+    assert shown.groups[0].figures["modes"].verdict(METRICS["modes"].lower_is_better) == "beats"
+    assert shown.overall.figures["modes"].selection == 5.0
+    html = section(shown)
+    assert "modes covered" in html and "modes.csv:kind" in html
+    assert "train/b: lake &lt;b&gt;, hill" in html  # missed modes named, escaped
+    assert METRICS["modes"].lower_is_better is False

@@ -1,9 +1,10 @@
 """The evaluation section: the selection's figures against seeded random subsets of its size.
 
 Reads the layout `repsample evaluate` writes (evaluate.py): per group ``selection`` {metric:
-value} and ``random`` {metric: {mean, std}}, an ``overall`` with random means only, and an
-optional ``linear_probe``. parse() returns None for anything else, and optional_sections.py then shows the
-file generically, so an older or hand-edited file never breaks the report.
+value} and ``random`` {metric: {mean, std}}, an ``overall`` with random means only, an
+optional ``linear_probe``, and optional ``modes`` (per group and overall: modes covered).
+parse() returns None for anything else, and optional_sections.py then shows the file
+generically, so an older or hand-edited file never breaks the report.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from repsample.report import svg
 from repsample.report.html import esc, table
 
 PROBE = "linear_probe"
+MODES = "modes"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ METRICS: dict[str, Metric] = {
                              "(embedding cosine >= 0.95)"),
     PROBE: Metric("linear-probe accuracy", False,
                   "logistic regression trained on the train subset, tested on the held-out split"),
+    MODES: Metric("modes covered", False,
+                  "distinct modes the subset holds, of those the user labelled (evaluate --modes)"),
 }
 
 BEATS, WITHIN, WORSE, UNKNOWN = "beats", "within", "worse", "none"  # also CSS classes
@@ -85,16 +89,18 @@ class ShownEvaluation:
     groups: list[Scope]
     probe: Figure | None
     probe_about: str
+    modes_about: str = ""  # where the mode labels came from, and the modes each group missed
 
 
 def parse(data: Mapping[str, Any]) -> ShownEvaluation | None:
     groups = data.get("groups")
     if not isinstance(groups, Mapping) or not groups:
         return None
-    scopes = [_scope(str(name), g) for name, g in groups.items()]
+    scopes = [_scope(str(name), g, g.get(MODES) if isinstance(g, Mapping) else None)
+              for name, g in groups.items()]
     if any(s is None for s in scopes):
         return None
-    overall = _scope("overall", data.get("overall"))
+    overall = _scope("overall", data.get("overall"), data.get(MODES))
     if overall is None:
         return None
     probe_data = data.get(PROBE)
@@ -106,10 +112,28 @@ def parse(data: Mapping[str, Any]) -> ShownEvaluation | None:
                  f"{'all ' + str(int(tested)) if tested else 'the'} images of "
                  f"{probe_data.get('test_split', '?')}")
     seeds = _number(data.get("seeds"))
-    return ShownEvaluation(int(seeds) if seeds else None, overall, [s for s in scopes if s], probe, about)
+    return ShownEvaluation(int(seeds) if seeds else None, overall, [s for s in scopes if s], probe,
+                           about, _modes_about(data))
 
 
-def _scope(name: str, data: Any) -> Scope | None:
+def _modes_about(data: Mapping[str, Any]) -> str:
+    """Plain text: the labels' source and, per group, the modes the selection missed."""
+    modes = data.get(MODES)
+    if not isinstance(modes, Mapping):
+        return ""
+    missed = []
+    for name, g in data["groups"].items():
+        held = g.get(MODES) if isinstance(g, Mapping) else None
+        lacks = held.get("missed") if isinstance(held, Mapping) else None
+        if isinstance(lacks, list) and lacks:
+            shown = ", ".join(str(m) for m in lacks[:12]) + (" ..." if len(lacks) > 12 else "")
+            missed.append(f"{name}: {shown}")
+    return (f"Modes covered: distinct modes labelled by {modes.get('source', '?')} that the subset "
+            "holds (higher is better). " + ("Missed: " + "; ".join(missed) + "." if missed
+                                            else "Every labelled mode is held."))
+
+
+def _scope(name: str, data: Any, modes: Any = None) -> Scope | None:
     if not isinstance(data, Mapping):
         return None
     mine, chance = data.get("selection"), data.get("random")
@@ -117,6 +141,8 @@ def _scope(name: str, data: Any) -> Scope | None:
         return None
     names = [m for m in (*METRICS, *mine) if m in mine and m != PROBE]
     figures = {m: Figure(_number(mine.get(m)), *_random(chance.get(m))) for m in dict.fromkeys(names)}
+    if isinstance(modes, Mapping):
+        figures[MODES] = Figure(_number(modes.get("selection")), *_random(modes.get("random")))
     images, selected = _number(data.get("images")), _number(data.get("selected"))
     return Scope(name, None if images is None else int(images),
                  None if selected is None else int(selected), figures)
@@ -153,7 +179,9 @@ def section(ev: ShownEvaluation, note: str = "") -> str:
              "size per group: their mean ± spread (standard deviation). <b>Beats random</b>: better "
              "than the mean by more than the spread; <b>within spread</b>: no clearer than chance; "
              "<b>worse</b>: worse by more than the spread.</p>",
-             _tally(ev, metrics), _overall_table(ev, metrics), _charts(ev, metrics),
+             _tally(ev, metrics),
+             f'<p class="muted">{esc(ev.modes_about)}</p>' if ev.modes_about else "",
+             _overall_table(ev, metrics), _charts(ev, metrics),
              "<h3>Per group</h3>", _group_table(ev, metrics), "</section>"]
     return "".join(parts)
 
@@ -229,8 +257,8 @@ def _overall_table(ev: ShownEvaluation, metrics: list[str]) -> str:
                      pill(ev.probe.verdict(False), ev.probe.std is None), esc(ev.probe_about)))
     headers = ("metric", "better is", "selection", "random: mean ± spread", "verdict", "groups")
     note = ('<p class="muted">Overall: image-weighted means over the groups (coverage max: the '
-            "worst group); random has a mean there but no spread, so its verdict compares with the "
-            "mean, and the groups column counts the per-group verdicts.</p>")
+            "worst group; modes covered: their sum); random has a mean there but no spread, so its "
+            "verdict compares with the mean, and the groups column counts the per-group verdicts.</p>")
     return "<h3>Overall</h3>" + table(headers, rows, numeric=(2, 3), raw=(0, 4, 5)) + note
 
 
