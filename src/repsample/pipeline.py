@@ -310,11 +310,11 @@ def _manifest_rows(fit: _GroupFit, findings: Findings) -> list[dict[str, Any]]:
                          outlier_score=format_distance(fit.scores.outlier[row]),
                          uniqueness=format_distance(fit.scores.uniqueness[row]),
                          reason=fit.reasons.get(row))
-        at = position.get(row) if row is not None else None
+        at = position.get(row) if row is not None and fit.selector is not None else None
         if at is None:
             entry["status"] = "error" if error is not None else "not_selected"  # or set aside
         else:
-            assert fit.selector is not None  # an eligible row means the selector ran
+            assert fit.selector is not None  # at is only set when it ran
             label = int(fit.selector.labels_[at])
             entry["cluster"] = label if label >= 0 else None
             entry["distance"] = format_distance(float(fit.selector.distances_[at]))
@@ -348,7 +348,9 @@ def _export_group(fit: _GroupFit, dst: Path, mode: str, bar: StageProgress) -> N
 def _group_result(fit: _GroupFit, keep: Path | None, embedded_now: int) -> GroupResult:
     valid, selector = len(fit.eligible), fit.selector
     note = None
-    if valid <= fit.budget:
+    if fit.budget == 0:
+        note = "no share of --total: the other groups took it"
+    elif valid <= fit.budget:
         note = f"{valid} valid images, budget {fit.budget}: kept all, no clustering"
         logger.info("group %s: %s", fit.group.name, note)
     elif fit.kept >= fit.budget:
