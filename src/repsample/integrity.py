@@ -13,7 +13,7 @@ from pathlib import Path
 from repsample.cache import hash_file
 from repsample.export import MANIFEST, RUN_RECORD, exported_path
 from repsample.hf_input import SELECTION_FOLDER
-from repsample.listing import SELECTION_FILES
+from repsample.listing_export import SELECTION_FILES
 from repsample.publish import STATE
 from repsample.records import read_run
 

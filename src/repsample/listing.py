@@ -12,6 +12,7 @@ unless follow_symlinks); absolute paths and URLs are read as written: the listin
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -33,8 +34,6 @@ logger = logging.getLogger(__name__)
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 PATH_COLUMNS = ("path", "image", "file_name", "filename", "file", "filepath", "image_path")
-SELECTION_FILES = frozenset(f"selection{suffix}" for suffix in FORMATS)
-"""--mode none: the selection written in the listing's format, beside the manifest."""
 MISSING = -1  # the size of a listed file that cannot be stat'ed: an error row, as for a folder
 
 
@@ -60,6 +59,7 @@ class ImageColumn:
     paths: list[str | None]
     sizes: list[int | None]
     read: Callable[[int], bytes] | None = None
+    heads: list[bytes | None] | None = None  # each image's first bytes: its format when unnamed
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,8 @@ def arrow_images(column: pa.ChunkedArray, where: str) -> ImageColumn:
             raise KeyError(row)
         return bytes(value)
 
-    return ImageColumn(paths, pc.binary_length(column).to_pylist(), read)
+    return ImageColumn(paths, pc.binary_length(column).to_pylist(), read,
+                       pc.binary_slice(column, 0, 16).to_pylist())
 
 
 # -- choosing columns --------------------------------------------------------------------------------
@@ -282,8 +283,6 @@ def scan_tables(tables: Sequence[Table], columns: Sequence[Columns], where: Wher
                        "pass --follow-symlinks to use them", sum(outside.values()), where.root)
     picked = pick_groups({g: sorted(f, key=lambda i: i.rel) for g, f in found.items()}, groups,
                          tables[0].where, ("any",))
-    import dataclasses
-
     picked = [dataclasses.replace(g, outside_links=outside.get(g.name, 0)) for g in picked]
     return Scanned(picked, origin, location)
 
@@ -328,8 +327,7 @@ def _part(value: Any, what: str, where: str, row: int) -> str:
 
 
 def _extension(images: ImageColumn, row: int, hint: str | None) -> str:
-    assert images.read is not None
-    return rowbytes.extension(b"" if hint else images.read(row)[:16], hint)
+    return rowbytes.extension((images.heads or [])[row] or b"", hint)
 
 
 def _locate(cell: str, root: Path | str, where: str, row: int) -> Path | str:
@@ -354,8 +352,6 @@ def _file_name(location: Path | str, where: str, row: int) -> str:
 
 def _unique_names(rows: list[_Row]) -> list[_Row]:
     """Rows of a group whose files share a name get their row number in front of it."""
-    import dataclasses
-
     seen: dict[tuple[str, str], int] = {}
     for row in rows:
         seen[(row.group, row.name)] = seen.get((row.group, row.name), 0) + 1
@@ -420,60 +416,3 @@ def stamp_of(location: Path | str) -> int:
         return fsio.version_stamp(fs.info(path))
     st = os.stat(location)
     return hash((st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_size)) & (2**62 - 1)
-
-
-# -- the selection, in the listing's format (--mode none) -------------------------------------------
-
-def write_selection(table: Table, fmt: str, path_column: str, scanned: Scanned,
-                    rows: Sequence[Mapping[str, Any]], fields: Sequence[str], folder: Path) -> Path:
-    """``selection.<fmt>``: the listing's selected rows in its order, its columns as they were
-    (paths made absolute, so the file works from OUTPUT), then the manifest's columns (named
-    ``repsample_<name>`` where the listing has one of that name)."""
-    chosen = sorted((scanned.origin[r["path"]][1], r) for r in rows if r["status"] == "selected")
-    added = {f: f"repsample_{f}" if f in table.names else f for f in fields}
-    extra = {added[f]: [_cell(r.get(f)) for _, r in chosen] for f in fields}
-    paths = [str(_absolute(scanned.location[r["path"]])) if r["path"] in scanned.location else None
-             for _, r in chosen]
-    out = folder / f"selection.{fmt}"
-    tmp = out.with_name(f".{out.name}.repsample-tmp")
-    if fmt == "parquet":
-        _write_parquet(table.raw, [i for i, _ in chosen], path_column, paths, extra, tmp)
-    else:
-        records = []
-        for (i, _), path, k in zip(chosen, paths, range(len(chosen)), strict=True):
-            record = dict(table.raw[i])
-            if path is not None:
-                record[path_column] = path
-            records.append(record | {name: values[k] for name, values in extra.items()})
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            if fmt == "csv":
-                writer = csv.DictWriter(fh, [*table.names, *extra])
-                writer.writeheader()
-                writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in records)
-            else:
-                fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    os.replace(tmp, out)
-    return out
-
-
-def _cell(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _absolute(location: Path | str) -> Path | str:
-    return location if isinstance(location, str) else Path(os.path.abspath(location))
-
-
-def _write_parquet(table: pa.Table, indices: list[int], path_column: str, paths: list[str | None],
-                   extra: Mapping[str, list[str | None]], out: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    taken = table.take(pa.array(indices, pa.int64()))
-    kind = taken.schema.field(path_column).type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        at = taken.schema.get_field_index(path_column)
-        taken = taken.set_column(at, path_column, pa.array(paths, kind))
-    for name, values in extra.items():
-        taken = taken.append_column(name, pa.array(values, pa.string()))
-    pq.write_table(taken, out)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repsample import fsio, hf_input, listing, rowbytes
+from repsample import fsio, hf_input, listing, listing_export, rowbytes
 from repsample.errors import UsageError
 from repsample.scan import Group, scan
 
@@ -82,7 +82,7 @@ def scan_input(src: Path | str, options: InputOptions, exclude: Sequence[Path] =
     scanned = listing.scan_tables([table], [chosen], where, options.groups)
 
     def write(rows: Sequence[Mapping[str, Any]], fields: Sequence[str], folder: Path) -> Path:
-        return listing.write_selection(table, fmt, chosen.path or "", scanned, rows, fields, folder)
+        return listing_export.write_selection(table, fmt, chosen.path or "", scanned, rows, fields, folder)
 
     return ScannedInput(scanned.groups, write, _holds_bytes(scanned.groups))
 

@@ -1,0 +1,74 @@
+"""--mode none with a listing INPUT: the selection written back in the listing's own format
+(CSV, JSON lines, Parquet), so that what the user came with is what they get."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from repsample.listing import FORMATS, Scanned, Table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+SELECTION_FILES = frozenset(f"selection{suffix}" for suffix in FORMATS)
+"""The file written beside the manifest, named by the listing's format."""
+
+
+def write_selection(table: Table, fmt: str, path_column: str, scanned: Scanned,
+                    rows: Sequence[Mapping[str, Any]], fields: Sequence[str], folder: Path) -> Path:
+    """``selection.<fmt>``: the listing's selected rows in its order, its columns as they were
+    (paths made absolute, so the file works from OUTPUT), then the manifest's columns (named
+    ``repsample_<name>`` where the listing has one of that name)."""
+    chosen = sorted((scanned.origin[r["path"]][1], r) for r in rows if r["status"] == "selected")
+    added = {f: f"repsample_{f}" if f in table.names else f for f in fields}
+    extra = {added[f]: [_cell(r.get(f)) for _, r in chosen] for f in fields}
+    paths = [str(_absolute(scanned.location[r["path"]])) if r["path"] in scanned.location else None
+             for _, r in chosen]
+    out = folder / f"selection.{fmt}"
+    tmp = out.with_name(f".{out.name}.repsample-tmp")
+    if fmt == "parquet":
+        _write_parquet(table.raw, [i for i, _ in chosen], path_column, paths, extra, tmp)
+    else:
+        records = []
+        for (i, _), path, k in zip(chosen, paths, range(len(chosen)), strict=True):
+            record = dict(table.raw[i])
+            if path is not None:
+                record[path_column] = path
+            records.append(record | {name: values[k] for name, values in extra.items()})
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            if fmt == "csv":
+                writer = csv.DictWriter(fh, [*table.names, *extra])
+                writer.writeheader()
+                writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in records)
+            else:
+                fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    os.replace(tmp, out)
+    return out
+
+
+def _cell(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _absolute(location: Path | str) -> Path | str:
+    return location if isinstance(location, str) else Path(os.path.abspath(location))
+
+
+def _write_parquet(table: pa.Table, indices: list[int], path_column: str, paths: list[str | None],
+                   extra: Mapping[str, list[str | None]], out: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    taken = table.take(pa.array(indices, pa.int64()))
+    kind = taken.schema.field(path_column).type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        at = taken.schema.get_field_index(path_column)
+        taken = taken.set_column(at, path_column, pa.array(paths, kind))
+    for name, values in extra.items():
+        taken = taken.append_column(name, pa.array(values, pa.string()))
+    pq.write_table(taken, out)
