@@ -4,6 +4,7 @@ saved DatasetDict of image bytes with a ClassLabel, and an imagefolder read by l
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -96,6 +97,17 @@ def test_one_split_and_an_imagefolder(make_tree: TreeFactory, tmp_path: Path, ca
     folder = select(f"hf://{root / 'train'}", tmp_path / "folder", cache=cache_path, **RUN)
     assert [(g.name, g.images) for g in folder.groups] == [("train/cat", 6), ("train/dog", 5)]
     assert set(folder.selected("train/dog")) <= {f"train/dog/img_{i:03d}.jpg" for i in range(5)}
+
+
+def test_check_on_a_dataset(make_tree: TreeFactory, tmp_path: Path, cache_path: Path) -> None:
+    root = make_tree({"train/cat": 5, "test/cat": 3})
+    shutil.copy(root / "train/cat/img_000.jpg", root / "test/cat/leaked.jpg")
+    saved = saved_dataset(root, tmp_path)
+    result = CliRunner().invoke(cli, ["check", f"hf://{saved}", str(tmp_path / "check"), "--cache",
+                                      str(cache_path), *FAST_ARGS], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "check" / "check.json").read_text())["summary"]
+    assert summary["images"] == 9 and summary["leaked_by_split"]["test"] == 1
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -294,3 +295,19 @@ def test_a_listing_on_an_fsspec_store(make_tree: TreeFactory, tmp_path: Path, ca
         assert verify_output(tmp_path / "remote").ok
     finally:
         fs.rm(base, recursive=True)
+
+
+def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pq.write_table(pa.table({"image": pa.array([png_bytes(1)]), "label": ["x"]}), tmp_path / "b.parquet")
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # what an import finds where it is absent
+    code, out = run("select", str(tmp_path / "b.parquet"), str(tmp_path / "out"), *FAST_ARGS)
+    one_line(code, out, "pyarrow is not installed; run: pip install 'repsample[parquet]'")
+
+
+def test_a_file_that_is_not_its_format(tmp_path: Path) -> None:
+    (tmp_path / "l.jsonl").write_text('{"path": "a.jpg", "label": "x"}\nnot json\n')
+    (tmp_path / "l.parquet").write_text("path,label\n")
+    code, out = run("select", str(tmp_path / "l.jsonl"), str(tmp_path / "out"), *FAST_ARGS)
+    one_line(code, out, "l.jsonl line 2 is not JSON")
+    code, out = run("select", str(tmp_path / "l.parquet"), str(tmp_path / "out"), *FAST_ARGS)
+    one_line(code, out, "l.parquet is not a readable Parquet file")
