@@ -84,6 +84,8 @@ def test_a_flat_folder_with_labels_gives_split_label_groups(make_tree: TreeFacto
         ("test/a", 2, 2), ("test/b", 2, 2), ("train/a", 5, 4), ("train/b", 5, 4)]
     assert all(p.startswith("train/a/") for p in result.selected("train/a"))
     assert verify_output(tmp_path / "out").ok
+    (tmp_path / "out" / "selection.csv").write_text("path\n")  # only --mode none writes one
+    assert verify_output(tmp_path / "out").extra == ["selection.csv"]
 
 
 def test_jsonl_with_absolute_paths_and_mode_none_writes_the_selection_as_jsonl(

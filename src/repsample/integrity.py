@@ -18,10 +18,10 @@ from repsample.publish import STATE
 from repsample.records import read_run
 
 # What a run writes besides the selected files (evaluation.json once `repsample evaluate` ran).
-RECORDS = frozenset({MANIFEST, RUN_RECORD, "check.csv", "report.html", "evaluation.json",
-                     *SELECTION_FILES})
+RECORDS = frozenset({MANIFEST, RUN_RECORD, "check.csv", "report.html", "evaluation.json"})
 REPORT_ASSETS = ".report"
-RECORD_FOLDERS = (REPORT_ASSETS, STATE, SELECTION_FOLDER)  # SELECTION_FOLDER: an hf:// input's
+# --mode none from a listing or an hf:// dataset: the selection in the input's own form.
+SELECTIONS = frozenset({*SELECTION_FILES, SELECTION_FOLDER})
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,13 @@ def verify_output(output: str | Path) -> Verification:
             missing.append(rel)
         elif not path.exists() or (path.is_symlink() and mode != "symlink") or hash_file(path) != digest:
             changed.append(rel)
-    extra = [rel for rel in _entries(out) if rel not in expected and not _record(rel)]
+    extra = [rel for rel in _entries(out) if rel not in expected and not _record(rel, mode)]
     return Verification(len(expected), missing, changed, extra)
 
 
-def _record(rel: str) -> bool:
+def _record(rel: str, mode: str) -> bool:
     top = rel.split("/", 1)[0]
-    return rel in RECORDS or top in RECORD_FOLDERS
+    return rel in RECORDS or top in (REPORT_ASSETS, STATE) or (mode == "none" and top in SELECTIONS)
 
 
 def _entries(root: Path) -> list[str]:
