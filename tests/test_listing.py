@@ -313,3 +313,23 @@ def test_a_file_that_is_not_its_format(tmp_path: Path) -> None:
     one_line(code, out, "l.jsonl line 2 is not JSON")
     code, out = run("select", str(tmp_path / "l.parquet"), str(tmp_path / "out"), *FAST_ARGS)
     one_line(code, out, "l.parquet is not a readable Parquet file")
+
+
+def test_the_report_pictures_a_listings_images_selected_or_not(tmp_path: Path, cache_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """Bytes rows and --mode none: no image is at INPUT/<manifest path> nor in OUTPUT, yet every
+    image the report shows has its picture (select hands it where each was read)."""
+    import logging
+
+    images = [png_bytes(i) for i in range(12)]
+    listing = tmp_path / "images.parquet"
+    pq.write_table(pa.table({"image": pa.array(images, pa.binary()), "label": [i % 2 for i in range(12)]}),
+                   listing)
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING):
+        select(listing, out, cache=cache_path, mode="none", **{**RUN, "report": True})
+    assert "could not be made" not in caplog.text
+    thumbs = {p.stem for p in (out / ".report" / "thumbs").glob("*.jpg")}
+    hashes = {r["hash"] for r in read_manifest(out / "manifest.csv")}
+    assert thumbs == hashes  # 12 images, all shown in so small a run, all pictured
+    assert (out / "report.html").read_text().count("data:image/jpeg;base64,") >= 12

@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,7 @@ def _build(
         budgets = config.budgets([len(p.eligible) for p in prepared])
         fits = [_fit_group(p, data, config, budget) for p, budget in zip(prepared, budgets, strict=True)]
         write_selection = data.write_selection
+        originals = {f.rel: f.path for g in data.groups for f in g.files}  # for the report's pictures
     write_check_csv(dst / CHECK_CSV, findings)
     bar = _export_bar(fits, config.mode, progress)
     results, rows = [], []
@@ -163,7 +164,8 @@ def _build(
     record["check"] = {**findings.summary(), "dedup": config.dedup, "drop_leaks": config.drop_leaks,
                        "file": CHECK_CSV}
     write_run_record(dst / RUN_RECORD, record)
-    report = _report(dst, output.out, output.requested, config, progress) if config.report else None
+    report = (_report(dst, output.out, output.requested, config, progress, originals)
+              if config.report else None)
     return SelectResult(src, dst, config, results, rows, report)
 
 
@@ -184,14 +186,14 @@ def _select_to_url(
     return dataclasses.replace(result, report=None, destination=url)
 
 
-def _report(dst: Path, previous: Path, shown: Path, config: SelectConfig,
-            progress: Progress) -> Path | None:
+def _report(dst: Path, previous: Path, shown: Path, config: SelectConfig, progress: Progress,
+            originals: Mapping[str, Path | str]) -> Path | None:
     """The selection is complete by now: a report that cannot be written is a warning, not a loss."""
     from repsample.report import build_report
 
     try:
         return build_report(dst, cache=config.cache_path, progress=progress, staged=True,
-                            previous=previous)
+                            previous=previous, originals=originals)
     except (RepsampleError, OSError) as exc:
         logger.warning("report not written (%s); rerun `repsample report %s`", exc, shown)
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from repsample._version import __version__
@@ -44,6 +45,7 @@ def build_report(
     progress: Progress | None = None,
     staged: bool = False,
     previous: Path | None = None,
+    originals: Mapping[str, Path | str] | None = None,
 ) -> Path:
     """Write OUTPUT/report.html and return its path.
 
@@ -62,7 +64,8 @@ def build_report(
             staged=True))
         return Path(output_dir) / REPORT
     return write_report(read_run_data(Path(output_dir)), cache=cache, projection=projection,
-                        caps=caps, workers=workers, progress=progress, previous=previous)
+                        caps=caps, workers=workers, progress=progress, previous=previous,
+                        originals=originals)
 
 
 def write_report(
@@ -74,13 +77,18 @@ def write_report(
     workers: int | None = None,
     progress: Progress | None = None,
     previous: Path | None = None,
+    originals: Mapping[str, Path | str] | None = None,
 ) -> Path:
-    """Write run.output/report.html from what was read of it (build_report's second half)."""
+    """Write run.output/report.html from what was read of it (build_report's second half).
+
+    originals: where each manifest path's image was read (select passes it: a listing's or a
+    dataset's images are not at INPUT/<manifest path>)."""
     out = run.output
     caps = caps or Caps()
     plans = plan(run, caps)
     t0 = time.perf_counter()
-    available = make_thumbnails(out, _thumbnail_sources(run, plans, caps), workers, progress, previous)
+    available = make_thumbnails(out, _thumbnail_sources(run, plans, caps, originals or {}),
+                                workers, progress, previous)
     thumb_seconds = time.perf_counter() - t0
     maps, map_notes = _maps(run, cache, projection)
     link_exports = (run.record.get("parameters") or {}).get("mode", "copy") != "none"
@@ -107,15 +115,18 @@ def write_report(
     return report
 
 
-def _thumbnail_sources(run: RunData, plans: list[GroupPlan], caps: Caps) -> dict[str, list[Path]]:
+def _thumbnail_sources(run: RunData, plans: list[GroupPlan], caps: Caps,
+                       originals: Mapping[str, Path | str]) -> dict[str, list[Path | str]]:
     """Per content hash, the files that may hold it: the original, then the exported copy."""
-    sources: dict[str, list[Path]] = {}
+    sources: dict[str, list[Path | str]] = {}
     for item in shown_items(run, plans, caps):
         digest = thumbnail_hash(item)
         if digest is None:
             continue
         candidates = sources.setdefault(digest, [])
-        if run.input_dir is not None:
+        if item.path in originals:
+            candidates.append(originals[item.path])
+        elif run.input_dir is not None:
             candidates.append(run.input_dir / item.path)
         if item.status == "selected":
             candidates.append(run.output / item.group / item.name)

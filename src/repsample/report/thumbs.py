@@ -37,7 +37,7 @@ def data_uris(output_dir: Path, digests: set[str]) -> dict[str, str]:
 
 def make_thumbnails(
     output_dir: Path,
-    sources: Mapping[str, Sequence[Path]],
+    sources: Mapping[str, Sequence[Path | str]],
     workers: int | None = None,
     progress: Progress | None = None,
     previous: Path | None = None,
@@ -88,7 +88,7 @@ def _link_previous(previous: Path, folder: Path, wanted: Sequence[str]) -> None:
             continue
 
 
-def _write_one(folder: Path, digest: str, candidates: Sequence[Path]) -> bool:
+def _write_one(folder: Path, digest: str, candidates: Sequence[Path | str]) -> bool:
     for source in candidates:
         try:
             image = decode_image(source, min_size=(THUMB_SIDE, THUMB_SIDE))
