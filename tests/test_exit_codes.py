@@ -24,7 +24,8 @@ SRC = Path(__file__).parent.parent / "src" / "repsample"
 ONE_LINE = {"RepsampleError", "EnvironmentProblem", "UnknownNameError", "UsageError", "MissingExtra",
             "missing_extra", "os_problem",
             "CommandError", "EnvironmentFailure", "Differs", "_changed", "network_error",
-            "failure"}  # cli: CommandError or EnvironmentFailure, by the error's exit code
+            "failure",  # cli: CommandError or EnvironmentFailure, by the error's exit code
+            "_bad", "fail", "_refuse"}  # embeddings_file, models/onnx_file: build UsageErrors
 # The CLI maps these to one line, exit 3 (cli._Commands).
 MAPPED = {"OSError", "FileNotFoundError", "PermissionError"}
 # These never reach the CLI; where each is caught or why it cannot happen there.
@@ -34,6 +35,8 @@ INTERNAL = {
                   "CLI validates its options first (SelectConfig.validate)",
     "AttributeError": "the package root's module __getattr__ (PEP 562) for a name it does not have",
     "NotImplementedError": "abstract ClusterSelector._pick, overridden by every registered strategy",
+    "KeyError": "listing's empty bytes cell, caught in rowbytes and raised as FileNotFoundError: "
+                "an error row in the manifest",
 }
 
 

@@ -252,6 +252,34 @@ def test_edited_manifest_cannot_steer_deletion(w: Path) -> None:
     assert_settled(w, before)
 
 
+def test_a_users_file_on_a_reused_inode_is_not_taken_for_ours(w: Path) -> None:
+    """Delete an exported image and put your own file at its path: where the file system hands
+    the freed inode number to that file (ext4 does), --overwrite must still see it is not ours."""
+    from repsample.publish import inode_generation
+
+    assert run(w, "--per-class", "5", *FAST).returncode == 0
+    ours = next((w / "out" / "train" / "Bag").iterdir())
+    st = os.lstat(ours)
+    if inode_generation(ours, st) is None:
+        pytest.skip("this file system does not number inode generations")
+    ours.unlink()
+    made = []
+    for i in range(64):  # the next files made in that folder may get the freed number
+        mine = ours.with_name(f".mine-{i}")
+        mine.write_text("the user's own file")
+        made.append(mine)
+        if os.lstat(mine).st_ino == st.st_ino:
+            break
+    else:
+        pytest.skip("the file system did not reuse the freed inode")
+    os.rename(mine, ours)
+    for other in made[:-1]:
+        other.unlink()
+    result = run(w, "--per-class", "3", "--overwrite", *FAST)
+    one_line(result, 2, ours.name, "did not write")
+    assert ours.read_text() == "the user's own file"
+
+
 @pytest.mark.parametrize("content", [os.urandom(3000), b"name,age\nbob,3\n", b""])
 def test_garbled_manifest_is_replaced_whole(w: Path, content: bytes) -> None:
     assert run(w, "--per-class", "5", *FAST).returncode == 0

@@ -50,18 +50,52 @@ _NAME_MAX = 255
 
 @dataclass(frozen=True)
 class Owned:
-    """A file (or symlink) repsample wrote: its path, inode and type when it was published.
+    """A file (or symlink) repsample wrote: its path, inode, type and inode generation when it
+    was published.
 
     The same inode and type at the same path is the file repsample made there (perhaps edited
-    in place since); anything else at that path (a replacement, a symlink) is not ours.
+    in place since); anything else at that path (a replacement, a symlink) is not ours. An inode
+    number is reused once its file is deleted (ext4 hands it to the next file made), so where the
+    file system numbers an inode's generations (ext4, XFS, Btrfs) the generation must match too.
     """
 
     rel: str
     ino: int
     kind: int  # stat.S_IFMT of the mode: regular file or symlink
+    generation: int | None = None  # None: the file system does not tell
 
-    def matches(self, st: os.stat_result) -> bool:
-        return (st.st_ino, stat.S_IFMT(st.st_mode)) == (self.ino, self.kind)
+    def matches(self, st: os.stat_result, path: Path) -> bool:
+        """Whether the entry at ``path`` (``st``: its lstat) is the file this one records."""
+        if (st.st_ino, stat.S_IFMT(st.st_mode)) != (self.ino, self.kind):
+            return False
+        return self.generation is None or inode_generation(path, st) == self.generation
+
+
+_FS_IOC_GETVERSION = 0x80087601 if sys.maxsize > 2**32 else 0x80047601  # _IOR('v', 1, long)
+
+
+def inode_generation(path: Path, st: os.stat_result) -> int | None:
+    """The generation of a regular file's inode (Linux FS_IOC_GETVERSION); None where there is
+    none to read (a symlink, another system, a file system without generations)."""
+    if not sys.platform.startswith("linux") or not stat.S_ISREG(st.st_mode):
+        return None
+    import fcntl
+    import struct
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
+            return None  # replaced between the two looks
+        raw = fcntl.ioctl(fd, _FS_IOC_GETVERSION, bytes(struct.calcsize("l")))
+        return int(struct.unpack("l", raw)[0])
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 class OutputTransaction:
@@ -192,7 +226,7 @@ class OutputTransaction:
         try:
             entries = [entry for entry in map(self._entry, _files(self.stage)) if entry is not None]
             _write_json(self.stage / STATE / INVENTORY,
-                        {"files": [[o.rel, o.ino, o.kind] for o in entries]})
+                        {"files": [[o.rel, o.ino, o.kind, o.generation] for o in entries]})
             old = _swap(self.stage, self.out)
         except OSError as exc:
             raise os_problem(exc, f"publishing OUTPUT {self.requested} ({exc.filename or self.out})",
@@ -208,12 +242,13 @@ class OutputTransaction:
 
     def _entry(self, rel: str) -> Owned | None:
         """The stage's file as an inventory entry; None for a file carried over that was not ours."""
-        st = os.lstat(self.stage / rel)
+        path = self.stage / rel
+        st = os.lstat(path)
         if self._carried.get(rel) == st.st_ino:
             before = self._owned.get(rel)
-            if before is None or before.ino != st.st_ino:
+            if before is None or not before.matches(st, path):
                 return None
-        return Owned(rel, st.st_ino, stat.S_IFMT(st.st_mode))
+        return Owned(rel, st.st_ino, stat.S_IFMT(st.st_mode), inode_generation(path, st))
 
     # -- leaving ----------------------------------------------------------------------------
 
@@ -342,7 +377,9 @@ def read_inventory(root: Path) -> dict[str, Owned] | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8", errors="surrogateescape"))
-        owned = [Owned(str(r), int(i), int(k)) for r, i, k in data["files"]]
+        owned = [Owned(str(row[0]), int(row[1]), int(row[2]),
+                       None if len(row) < 4 or row[3] is None else int(row[3]))  # 0.1: 3 fields
+                 for row in data["files"]]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return {o.rel: o for o in owned if _safe_rel(o.rel)}
@@ -357,7 +394,7 @@ def _foreign(root: Path, owned: dict[str, Owned]) -> Iterator[str]:
     """Entries under root that the inventory does not prove repsample wrote."""
     for rel in _files(root):
         entry = owned.get(rel)
-        if entry is None or not entry.matches(os.lstat(root / rel)):
+        if entry is None or not entry.matches(os.lstat(root / rel), root / rel):
             yield rel
 
 
@@ -391,7 +428,7 @@ def remove_folder(folder: Path, twins: Path | None = None, superseded: Collectio
         entry = (owned or {}).get(rel)
         path = folder / rel
         st = os.lstat(path)
-        if (entry is not None and entry.matches(st)) or _same_file(st, twins, rel) or rel in superseded:
+        if (entry is not None and entry.matches(st, path)) or _same_file(st, twins, rel) or rel in superseded:
             path.unlink()
         else:
             kept += 1

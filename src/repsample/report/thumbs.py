@@ -81,7 +81,7 @@ def _link_previous(previous: Path, folder: Path, wanted: Sequence[str]) -> None:
         rel = f"{THUMB_DIR.as_posix()}/{digest}.jpg"
         entry, source = owned.get(rel), previous / rel
         try:
-            if entry is None or not entry.matches(os.lstat(source)):
+            if entry is None or not entry.matches(os.lstat(source), source):
                 continue  # not provably ours (a user's file, or replaced since): make it anew
             os.link(source, folder / f"{digest}.jpg")
         except OSError:  # gone, or a file system without hard links: decode it again
