@@ -125,7 +125,7 @@ def test_user_mistakes_are_one_line(tmp_path: Path, make_tree: TreeFactory) -> N
     for args, needle in [
         (("evaluate", str(tmp_path)), "manifest.csv"),
         (("select", str(root), str(tmp_path / "o"), "--per-class", "2", "--fraction", "0.5"),
-         "not both"),
+         "give one of --per-class, --fraction or --total"),
         (("select", str(root), str(tmp_path / "o"), "--fraction", "1.5"), "--fraction"),
         (("select", str(root), str(tmp_path / "o"), "--keep", str(tmp_path / "nope.csv")),
          "--keep"),
