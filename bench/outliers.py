@@ -12,13 +12,16 @@ contaminated with planted outliers:
 Every image is embedded with the real default model (efficientnet-lite0) through
 ``repsample.embed_images`` and its SQLite cache under --root, so a rerun embeds nothing. Each score
 in ``repsample.hygiene.outliers.OUTLIER_SCORERS`` ranks each folder's unit-length vectors, as repsample
-scores them; so do a few variants: the same on the raw vectors (``-raw``), the mean distance to
-the 20 nearest (1 / typicality), the nearest neighbour's distance alone (uniqueness), and the
-distance to the KMeans centre (k by silhouette) that repsample's selection uses. The top ``--top``
+scores them (the folders are one split: ``knn-cross`` compares each folder with the other four);
+so do a few variants: the same on the raw vectors (``-raw``), the mean distance to
+the 20 nearest (1 / typicality), the nearest neighbour's distance alone (uniqueness), the
+distance to the KMeans centre (k by silhouette) that repsample's selection uses, and the
+cross-group ratio alone or over other neighbour counts (``across``). The top ``--top``
 (3 %) of each folder are called outliers. Printed: precision (planted among those
 called) and recall (planted called, of each kind and all; and of the other-class images from
-another family of garment, not look-alikes: a bag among shirts, not a coat), over all folders,
-and each score's time.
+another family of garment, not look-alikes: a bag among shirts, not a coat; and of those whose
+class has a folder in the set, which a cross-group score can see), over all folders, and each
+score's time.
 
     OMP_NUM_THREADS=1 python bench/outliers.py --root /tmp/ob      # docs/benchmarks.md
 """
@@ -41,10 +44,19 @@ sys.path.insert(0, str(Path(__file__).parent))  # quality.py: the Fashion-MNIST 
 from quality import CLASSES, SOURCE, embed, read_idx
 
 from repsample.cluster import choose_k
-from repsample.hygiene.outliers import DEFAULT_SCORER, OUTLIER_SCORERS, Neighbours, unit_rows
+from repsample.hygiene.near import nearest_outside, unit_rows
+from repsample.hygiene.outliers import (
+    DEFAULT_SCORER,
+    OUTLIER_SCORERS,
+    Neighbours,
+    distances_elsewhere,
+    knn_distance,
+)
 from repsample.scores import knn
 
 Scorer = Callable[[np.ndarray, Neighbours, int], np.ndarray]
+Score = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
+"""score(raw vectors, unit vectors, the other folders' raw vectors, seed)"""
 
 KINDS = ("cross", "broken")
 FAMILY = {"T-shirt top": "top", "Pullover": "top", "Dress": "top", "Coat": "top", "Shirt": "top",
@@ -97,17 +109,31 @@ def write_dataset(data: Path, classes: list[str], per_class: int, cross: float, 
     marker.write_text(json.dumps(spec))
 
 
-def _raw(scorer: Scorer) -> Callable[[np.ndarray, np.ndarray, int], np.ndarray]:
+def _raw(scorer: Scorer) -> Score:
     """The scorer on the vectors as the model gives them, not scaled to unit length."""
-    def score(X: np.ndarray, U: np.ndarray, seed: int) -> np.ndarray:
+    def score(X: np.ndarray, U: np.ndarray, others: np.ndarray, seed: int) -> np.ndarray:
         return scorer(X, Neighbours(*knn(X, 20)), seed)
     return score
 
 
-def _unit(scorer: Scorer) -> Callable[[np.ndarray, np.ndarray, int], np.ndarray]:
-    """The scorer as repsample runs it: on unit-length vectors and their 20 neighbours."""
-    def score(X: np.ndarray, U: np.ndarray, seed: int) -> np.ndarray:
-        return scorer(U, Neighbours.of(U), seed)
+def _unit(scorer: Scorer, across: bool = False) -> Score:
+    """The scorer as repsample runs it: on unit-length vectors and their 20 neighbours (and with
+    across, the distances to the nearest images of the other folders)."""
+    def score(X: np.ndarray, U: np.ndarray, others: np.ndarray, seed: int) -> np.ndarray:
+        return scorer(U, Neighbours.of(U, elsewhere=distances_elsewhere(U, others) if across
+                                       else None), seed)
+    return score
+
+
+def _across(k: int, times_knn: bool) -> Score:
+    """Mean distance to the k nearest of the folder over that to the k nearest of the other
+    folders; times knn's distance (as knn-cross, with k in place of 3) or alone."""
+    def score(X: np.ndarray, U: np.ndarray, others: np.ndarray, seed: int) -> np.ndarray:
+        nn = Neighbours.of(U, k=max(k, 20))
+        similarity, _ = nearest_outside(np.concatenate([U, unit_rows(others)]), [(0, len(U))], k)[0]
+        elsewhere = np.sqrt(np.maximum(2.0 - 2.0 * similarity.astype(np.float64), 0.0))
+        ratio = nn.distances[:, :k].mean(axis=1) / elsewhere.mean(axis=1)
+        return ratio * knn_distance(U, nn, seed) if times_knn else ratio
     return score
 
 
@@ -125,12 +151,14 @@ def _cluster_centre(X: np.ndarray, nn: Neighbours, seed: int) -> np.ndarray:
     return np.linalg.norm(X - clustering.centers[clustering.labels], axis=1)
 
 
-def scorers() -> dict[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]]:
-    """name -> score(raw vectors, unit vectors, seed)."""
-    out = {name: _unit(scorer) for name, scorer in OUTLIER_SCORERS.items()}
+def scorers() -> dict[str, Score]:
+    """name -> score(raw vectors, unit vectors, the other folders' raw vectors, seed)."""
+    out = {name: _unit(scorer, across=name == "knn-cross") for name, scorer in OUTLIER_SCORERS.items()}
     out |= {f"{name}-raw": _raw(OUTLIER_SCORERS[name]) for name in ("knn", "lof", "centroid")}
     out |= {"knn-mean (1/typicality)": _unit(_mean_distance), "knn1 (uniqueness)": _unit(_nearest),
             "kmeans-centre-raw": _raw(_cluster_centre)}
+    out |= {f"knn x across-{k}": _across(k, True) for k in (1, 5, 10, 20)}
+    out |= {f"across-{k} alone": _across(k, False) for k in (3, 10)}
     return out
 
 
@@ -160,40 +188,44 @@ def main(argv: list[str] | None = None) -> None:
     labels = read_idx(SOURCE / "train-labels-idx1-ubyte.gz")
     rows = []
     for name, score in scorers().items():
-        called = {k: 0 for k in (*KINDS, "family")}
-        planted = {k: 0 for k in (*KINDS, "family")}
+        called = {k: 0 for k in (*KINDS, "family", "foldered")}
+        planted = {k: 0 for k in (*KINDS, "family", "foldered")}
         calls = 0
         seconds = 0.0
         for folder, paths in folders.items():
             X = vectors[folder]
             kind = np.asarray([p.name.split("_")[0] for p in paths])
-            family = np.asarray([k == "cross" and FAMILY[CLASSES[labels[int(p.stem.split("_")[1])]]]
-                                 != FAMILY[folder] for k, p in zip(kind, paths, strict=True)])
+            label = [CLASSES[labels[int(p.stem.split("_")[1])]] for p in paths]
+            family = (kind == "cross") & np.asarray([FAMILY[c] != FAMILY[folder] for c in label])
+            foldered = (kind == "cross") & np.isin(label, classes)
             start = time.perf_counter()
-            values = score(X, unit_rows(X), args.seed)
+            others = np.concatenate([vectors[f] for f in folders if f != folder])
+            values = score(X, unit_rows(X), others, args.seed)
             seconds += time.perf_counter() - start
             top = np.argsort(-values, kind="stable")[: int(args.top * len(X) + 0.5)]
             calls += len(top)
             for k in KINDS:
                 planted[k] += int((kind == k).sum())
                 called[k] += int((kind[top] == k).sum())
-            planted["family"] += int(family.sum())
-            called["family"] += int(family[top].sum())
+            for k, mask in (("family", family), ("foldered", foldered)):
+                planted[k] += int(mask.sum())
+                called[k] += int(mask[top].sum())
         hits = called["cross"] + called["broken"]
         rows.append((name, hits / calls, called["cross"] / planted["cross"],
-                     called["family"] / planted["family"], called["broken"] / planted["broken"],
+                     called["family"] / planted["family"], called["foldered"] / planted["foldered"],
+                     called["broken"] / planted["broken"],
                      hits / (planted["cross"] + planted["broken"]), seconds))
 
     print(f"Top {args.top:.0%} of each folder called outliers; {len(classes)} folders of "
           f"{args.per_class} + {args.cross:.0%} other classes + {args.broken:.0%} damaged "
           f"(default: {DEFAULT_SCORER})\n")
-    print("| score | precision | recall, other class | of which other family | recall, damaged "
-          "| recall, all | seconds |")
-    print("|---|---|---|---|---|---|---|")
-    for name, precision, cross, family, broken, recall, seconds in rows:
+    print("| score | precision | recall, other class | of which other family "
+          "| of which class in the set | recall, damaged | recall, all | seconds |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, precision, cross, family, foldered, broken, recall, seconds in rows:
         mark = " (default)" if name == DEFAULT_SCORER else ""
-        print(f"| {name}{mark} | {precision:.3f} | {cross:.3f} | {family:.3f} | {broken:.3f} "
-              f"| {recall:.3f} | {seconds:.2f} |")
+        print(f"| {name}{mark} | {precision:.3f} | {cross:.3f} | {family:.3f} | {foldered:.3f} "
+              f"| {broken:.3f} | {recall:.3f} | {seconds:.2f} |")
 
 
 if __name__ == "__main__":

@@ -21,10 +21,11 @@ from repsample.errors import RepsampleError
 from repsample.export import LEGACY_MANIFEST_FIELDS, MANIFEST_FIELDS
 from repsample.hygiene.outliers import (
     OUTLIER_SCORERS,
+    GroupRows,
     ImageScores,
-    group_scores,
     image_scores,
     scores_key,
+    split_scores,
 )
 from repsample.records import read_manifest, read_run
 
@@ -74,21 +75,71 @@ def test_top_outliers_take_the_share_and_spare_protected_rows() -> None:
     assert scores.top_outliers(0.04) == []  # 0.4 of an image
 
 
+def _rows(X: np.ndarray, tag: str) -> GroupRows:
+    return GroupRows(X, [f"{tag}{i:063x}" for i in range(len(X))])
+
+
 def test_scores_are_stored_and_a_damaged_entry_is_recomputed(tmp_path: Path) -> None:
     X = _blob(np.random.default_rng(2), 25)
-    contents = [f"{i:064x}" for i in range(25)]
+    contents = _rows(X, "a").contents
     with EmbeddingCache(tmp_path / "cache.sqlite") as cache:
-        first = group_scores(X, contents, "model-a", cache, seed=0)
+        first = split_scores({"a": _rows(X, "a")}, "model-a", cache, seed=0)["a"]
         np.testing.assert_allclose(first.outlier, image_scores(X, seed=0).outlier)
         key = scores_key("model-a", contents, 0)
         assert cache.get_blob(key) is not None and scores_key("model-b", contents, 0) != key
 
         cache.put_blob(key, b"not an npz")
-        again = group_scores(X, contents, "model-a", cache, seed=0)
+        again = split_scores({"a": _rows(X, "a")}, "model-a", cache, seed=0)["a"]
         np.testing.assert_allclose(again.outlier, first.outlier)  # computed again, stored again
         with EmbeddingCache(tmp_path / "cache.sqlite") as reopened:
-            stored = group_scores(X[::-1] * 0, contents, "model-a", reopened, seed=0)
+            stored = split_scores({"a": _rows(X[::-1] * 0, "a")}, "model-a", reopened, seed=0)["a"]
         np.testing.assert_allclose(stored.outlier, first.outlier)  # read, not recomputed
+
+
+def test_the_outlier_score_weighs_the_other_groups_of_the_split(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    cats, dogs = _blob(rng, 40), np.roll(_blob(rng, 40), 1, axis=1)  # two directions, 90 deg apart
+    cats[0] = dogs[0] + rng.normal(0, 0.05, 4)  # a dog filed with the cats
+    groups = {"train/cat": _rows(cats, "c"), "train/dog": _rows(dogs, "d"),
+              "val/cat": _rows(_blob(rng, 10), "v")}
+    with EmbeddingCache(tmp_path / "cache.sqlite") as cache:
+        scores = split_scores(groups, "m", cache, seed=0)
+        alone = image_scores(cats, seed=0, scorer="knn").outlier  # no other group: this score
+        np.testing.assert_allclose(scores["train/cat"].outlier,
+                                   image_scores(cats, seed=0, others=dogs).outlier)
+        assert int(np.argmax(scores["train/cat"].outlier)) == 0
+        assert scores["train/cat"].outlier[0] > 2 * alone[0]  # it lies nearer the dogs
+        # val/cat is alone in its split: the within-group score, whatever train holds.
+        np.testing.assert_allclose(scores["val/cat"].outlier,
+                                   image_scores(groups["val/cat"].vectors, scorer="knn").outlier)
+
+        # A rerun reads every group back; a change in train/dog scores train/cat again, not val.
+        stale = {**groups, "train/dog": _rows(dogs * 0 + 1, "d"), "val/cat": _rows(groups["val/cat"].vectors * 0, "v")}
+        again = split_scores(stale, "m", cache, seed=0)
+        np.testing.assert_allclose(again["train/cat"].outlier, scores["train/cat"].outlier)
+        np.testing.assert_allclose(again["val/cat"].outlier, scores["val/cat"].outlier)
+        moved = {**stale, "train/dog": _rows(-dogs, "e")}  # other dogs, none near the stray one
+        changed = split_scores(moved, "m", cache, seed=0)
+        assert changed["train/cat"].outlier[0] < scores["train/cat"].outlier[0] / 10
+        np.testing.assert_allclose(changed["val/cat"].outlier, scores["val/cat"].outlier)
+
+
+def test_planted_ankle_boots_rank_top_among_sandals(tmp_path: Path) -> None:
+    """Real images through the real model and `repsample check`: four ankle boots filed with 120
+    sandals, beside the other classes' folders. The within-group distance alone ranks two of
+    them 5th and 9th (measured); compared with the other folders, they are the top four."""
+    root = tmp_path / "data"
+    shutil.copytree(EXAMPLE / "train", root / "train")
+    boots = sorted((EXAMPLE / "val" / "Ankle boot").glob("*.png"))[:4]
+    planted = {f"zz_boot_{i}.png" for i in range(4)}
+    for i, boot in enumerate(boots):
+        shutil.copy(boot, root / "train" / "Sandal" / f"zz_boot_{i}.png")
+    result = CliRunner().invoke(cli, ["check", str(root), str(tmp_path / "check"), "--cache",
+                                      str(tmp_path / "cache.sqlite")])
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "check" / "outliers.csv", newline="", encoding="utf-8") as fh:
+        listed = [row for row in csv.DictReader(fh) if row["group"] == "train/Sandal"]
+    assert {row["path"].rsplit("/", 1)[-1] for row in listed} == planted  # 3 % of 124: 4
 
 
 @pytest.fixture(scope="module")

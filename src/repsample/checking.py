@@ -13,8 +13,7 @@ from typing import Any
 
 from repsample import fsio
 from repsample.config import SelectConfig
-from repsample.dataset import Dataset, open_dataset
-from repsample.embed import gather
+from repsample.dataset import Dataset, open_dataset, scored_groups
 from repsample.errors import UsageError
 from repsample.export import check_input, format_distance, write_atomic
 from repsample.hygiene import (
@@ -25,7 +24,7 @@ from repsample.hygiene import (
     write_check_csv,
     write_csv,
 )
-from repsample.hygiene.outliers import LISTED_SHARE, group_scores, row_contents
+from repsample.hygiene.outliers import LISTED_SHARE
 from repsample.progress import Progress, SilentProgress
 from repsample.publish import OutputTransaction
 from repsample.sources import locate
@@ -87,10 +86,9 @@ def check(
 
 def _outlier_rows(dataset: Dataset, seed: int) -> Iterator[dict[str, str]]:
     """Each group's top LISTED_SHARE by outlier score, most unusual first: outliers.csv's rows."""
+    scored = scored_groups(dataset, seed)
     for group in dataset.groups:
-        embedded = gather(dataset.embedded.prints[group.name], dataset.cache, dataset.embedder)
-        scores = group_scores(embedded.vectors, row_contents(embedded.hashes, embedded.rows),
-                              dataset.embedder.key, dataset.cache, seed)
+        embedded, scores = scored[group.name]
         path_of = {r: f.rel for f, r in zip(group.files, embedded.rows, strict=True) if r is not None}
         for rank, r in enumerate(scores.top_outliers(LISTED_SHARE), start=1):
             yield {"group": group.name, "rank": str(rank), "path": path_of[r],

@@ -17,13 +17,14 @@ import numpy as np
 
 from repsample.cache import EmbeddingCache
 from repsample.config import SelectConfig
-from repsample.embed import Embedder, compute_missing, decode_workers
+from repsample.embed import Embedded, Embedder, compute_missing, decode_workers, gather
 from repsample.embeddings_file import VectorFile, read_vectors
 from repsample.engines import EmbedOptions, EmbedStage, run_embed_stage
 from repsample.errors import UsageError
 from repsample.fingerprint import Fingerprint, fingerprint
 from repsample.hygiene import Findings, find
 from repsample.hygiene.near import Pairs
+from repsample.hygiene.outliers import GroupRows, ImageScores, row_contents, split_scores
 from repsample.hygiene.pairs import near_duplicates
 from repsample.models import ModelSpec
 from repsample.models.base import IMAGENET_MEAN, IMAGENET_STD, Preprocess
@@ -47,6 +48,16 @@ class Dataset:
     embedded: EmbedStage
     findings: Findings
     write_selection: SelectionWriter | None = None  # a listing or dataset INPUT, in its own form
+
+
+def scored_groups(data: Dataset, seed: int) -> dict[str, tuple[Embedded, ImageScores]]:
+    """Every group's cached vectors (in file order) and its image scores, each group scored
+    against the other groups of its split (hygiene/outliers.py; stored in the cache)."""
+    embedded = {g.name: gather(data.embedded.prints[g.name], data.cache, data.embedder)
+                for g in data.groups}
+    rows = {name: GroupRows(e.vectors, row_contents(e.hashes, e.rows)) for name, e in embedded.items()}
+    scores = split_scores(rows, data.embedder.key, data.cache, seed)
+    return {name: (e, scores[name]) for name, e in embedded.items()}
 
 
 @contextmanager

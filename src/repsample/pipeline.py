@@ -19,8 +19,8 @@ from repsample._version import __version__
 from repsample.cache import EmbeddingCache
 from repsample.cluster import Clustering, choose_k, clustering_key
 from repsample.config import SelectConfig
-from repsample.dataset import Dataset, open_dataset
-from repsample.embed import Embedded, Embedder, gather
+from repsample.dataset import Dataset, open_dataset, scored_groups
+from repsample.embed import Embedded, Embedder
 from repsample.errors import RepsampleError, UsageError
 from repsample.export import (
     MANIFEST,
@@ -35,7 +35,7 @@ from repsample.export import (
 )
 from repsample.hygiene import CHECK_CSV, Findings, write_check_csv
 from repsample.hygiene.leaks import TRAIN_SPLITS, is_train_split
-from repsample.hygiene.outliers import ImageScores, group_scores, row_contents
+from repsample.hygiene.outliers import ImageScores
 from repsample.models.base import weights_identity
 from repsample.progress import Progress, SilentProgress, StageProgress
 from repsample.publish import STATE, OutputTransaction
@@ -138,7 +138,11 @@ def _build(
                       near=config.dedup or config.drop_leaks) as data:
         findings = data.findings
         _check_drop_leaks(config.drop_leaks, findings)
-        prepared = [_eligible(group, data, config, kept.get(group.name, frozenset()))
+        t0 = time.perf_counter()
+        scored = scored_groups(data, config.seed)  # a split's groups are scored together
+        scoring = (time.perf_counter() - t0) / max(1, len(data.groups))  # an equal share each
+        prepared = [_eligible(group, *scored[group.name], data, config,
+                              kept.get(group.name, frozenset()), scoring)
                     for group in data.groups]
         budgets = config.budgets([len(p.eligible) for p in prepared])
         fits = [_fit_group(p, data, config, budget) for p, budget in zip(prepared, budgets, strict=True)]
@@ -237,11 +241,10 @@ class _Eligible:
     seconds: float
 
 
-def _eligible(group: Group, data: Dataset, config: SelectConfig, kept: frozenset[str]) -> _Eligible:
-    embedded = gather(data.embedded.prints[group.name], data.cache, data.embedder)
-    t0 = time.perf_counter()
-    scores = group_scores(embedded.vectors, row_contents(embedded.hashes, embedded.rows),
-                          data.embedder.key, data.cache, config.seed)
+def _eligible(group: Group, embedded: Embedded, scores: ImageScores, data: Dataset,
+              config: SelectConfig, kept: frozenset[str], scoring: float) -> _Eligible:
+    """scoring: the seconds this group's share of scoring took (before)."""
+    t0 = time.perf_counter() - scoring
     reasons = _exclusions(group, embedded, data.findings, config, kept, scores)
     eligible = [r for r in range(len(embedded.vectors)) if r not in reasons]
     position = {r: i for i, r in enumerate(eligible)}

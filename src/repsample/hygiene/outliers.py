@@ -2,16 +2,23 @@
 
 Every score is computed on one group's embeddings (its valid images, whatever dedup or
 --drop-outliers later decide), scaled to unit length (so distances order like cosine
-similarities: 0 for the same direction, 2 for opposite ones), from one nearest-neighbour search
+similarities: 0 for the same direction, 2 for opposite ones), from nearest-neighbour searches
 (near.py's: exact up to 50,000 images, approximate above):
 
 - typicality: 1 / mean distance to the 20 nearest other images (TypiClust's); higher = denser,
   more typical.
-- outlier score: the distance to the 10th nearest other image; higher = more unusual.
-  bench/outliers.py chose it among the scorers in ``OUTLIER_SCORERS`` (docs/benchmarks.md).
+- outlier score: the distance to the 10th nearest other image of the group, times the mean
+  distance to its 3 nearest images of the group over that to its 3 nearest images of the other
+  groups of its split (as kNN label-noise detectors compare an image with its own class and the
+  others: a misfiled image lies closer to another folder than to its own); higher = more
+  unusual. A group alone in its split keeps the first factor. bench/outliers.py chose it among
+  the scorers in ``OUTLIER_SCORERS`` (docs/benchmarks.md).
 - uniqueness: the distance to the nearest other image; higher = more unique, 0 for an exact copy.
 
-The scores are remembered in the cache under the group's contents, so a rerun does not search.
+A split's groups are scored together: one index over the split's rows, and per group one search
+of its own rows and one of the rest of the split. The scores are remembered in the cache under the
+group's contents and those of the rest of its split, so a rerun does not search, and a change in
+another group of the split scores the group again.
 """
 
 from __future__ import annotations
@@ -19,45 +26,58 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from repsample.cache import EmbeddingCache
-from repsample.hygiene.near import EXACT_UP_TO, nearest_rows, unit_rows
+from repsample.hygiene.leaks import split_of
+from repsample.hygiene.near import EXACT_UP_TO, nearest_outside, nearest_rows, unit_rows
 
 logger = logging.getLogger(__name__)
 
-VERSION = 1  # bump when a score changes its values
+VERSION = 2  # bump when a score changes its values
 NEIGHBOURS = 20
 """K: neighbours typicality and LOF look at (capped at the group's size - 1)."""
 OUTLIER_NEIGHBOUR = 10
 """The outlier score is the distance to this nearest neighbour (the K-th when fewer)."""
+ACROSS = 3
+"""The outlier score's second factor compares the mean distances to this many nearest images of
+the group and of the other groups of its split."""
 LISTED_SHARE = 0.03
 """`repsample check` lists the top 3 % of each group by outlier score: the share
 bench/outliers.py measures precision and recall at."""
 _TINY = 1e-12
 _SAME = 1e-6  # squared distances below this are float32 rounding of an exact copy's: 0
+_NEAR = 1e-3  # added to both sides of the cross-group ratio: an exact copy elsewhere stays finite
+
+
+def _distances(similarity: np.ndarray) -> np.ndarray:
+    """Euclidean distances of unit-length rows from their cosine similarities: sqrt(2 - 2 cos)."""
+    squared = 2.0 - 2.0 * np.clip(similarity.astype(np.float64), -1.0, 1.0)
+    squared[squared < _SAME] = 0.0
+    return np.sqrt(squared)
 
 
 @dataclass(frozen=True)
 class Neighbours:
-    """Each row's K nearest other rows: distances (ascending) and row numbers."""
+    """Each row's K nearest other rows: distances (ascending) and row numbers; and the distances
+    to its nearest rows of the other groups of its split (None: the group is alone in it)."""
 
     distances: np.ndarray  # (n, K)
     indices: np.ndarray  # (n, K)
+    elsewhere: np.ndarray | None = None  # (n, ACROSS at most)
 
     @classmethod
-    def of(cls, U: np.ndarray, k: int = NEIGHBOURS) -> Neighbours:
-        """The neighbours of unit-length rows, by Euclidean distance (sqrt(2 - 2 cosine))."""
+    def of(cls, U: np.ndarray, k: int = NEIGHBOURS, elsewhere: np.ndarray | None = None) -> Neighbours:
+        """The neighbours of unit-length rows, by Euclidean distance."""
         k = min(k, len(U) - 1)
         if k < 1:
-            return cls(np.zeros((len(U), 0)), np.zeros((len(U), 0), dtype=np.int64))
+            return cls(np.zeros((len(U), 0)), np.zeros((len(U), 0), dtype=np.int64), elsewhere)
         similarity, rows = nearest_rows(U, k)
-        squared = 2.0 - 2.0 * np.clip(similarity.astype(np.float64), -1.0, 1.0)
-        squared[squared < _SAME] = 0.0
-        return cls(np.sqrt(squared), np.where(rows >= 0, rows, np.arange(len(U))[:, None]))
+        return cls(_distances(similarity), np.where(rows >= 0, rows, np.arange(len(U))[:, None]),
+                   elsewhere)
 
     @property
     def k(self) -> int:
@@ -67,6 +87,17 @@ class Neighbours:
 def knn_distance(X: np.ndarray, nn: Neighbours, seed: int) -> np.ndarray:
     """Distance to the OUTLIER_NEIGHBOUR-th nearest neighbour."""
     return np.asarray(nn.distances[:, min(OUTLIER_NEIGHBOUR, nn.k) - 1], dtype=np.float64)
+
+
+def cross_group_knn(X: np.ndarray, nn: Neighbours, seed: int) -> np.ndarray:
+    """knn_distance times the mean distance to the ACROSS nearest rows of the group over that to
+    the ACROSS nearest of the other groups of its split (1 where there is none)."""
+    within = knn_distance(X, nn, seed)
+    if nn.elsewhere is None or nn.elsewhere.shape[1] == 0:
+        return within
+    k = min(ACROSS, nn.k, nn.elsewhere.shape[1])
+    ratio = (nn.distances[:, :k].mean(axis=1) + _NEAR) / (nn.elsewhere[:, :k].mean(axis=1) + _NEAR)
+    return np.asarray(within * ratio)
 
 
 def local_outlier_factor(X: np.ndarray, nn: Neighbours, seed: int) -> np.ndarray:
@@ -94,13 +125,15 @@ def centroid_distance(X: np.ndarray, nn: Neighbours, seed: int) -> np.ndarray:
 
 Scorer = Callable[[np.ndarray, Neighbours, int], np.ndarray]
 OUTLIER_SCORERS: dict[str, Scorer] = {
+    "knn-cross": cross_group_knn,
     "knn": knn_distance,
     "lof": local_outlier_factor,
     "iforest": isolation_depth,
     "centroid": centroid_distance,
 }
-"""Outlier scores on (embeddings, their neighbours, seed); higher = more unusual."""
-DEFAULT_SCORER = "knn"
+"""Outlier scores on (embeddings, their neighbours, seed); higher = more unusual. Only knn-cross
+looks at the other groups of the split."""
+DEFAULT_SCORER = "knn-cross"
 
 
 @dataclass(frozen=True)
@@ -121,10 +154,25 @@ class ImageScores:
         return [int(r) for r in order if int(r) not in protected]
 
 
-def image_scores(X: np.ndarray, seed: int = 42, scorer: str = DEFAULT_SCORER) -> ImageScores:
-    """Typicality, outlier score and uniqueness of every row of X (one group's embeddings)."""
+def image_scores(X: np.ndarray, seed: int = 42, scorer: str = DEFAULT_SCORER,
+                 others: np.ndarray | None = None) -> ImageScores:
+    """Typicality, outlier score and uniqueness of every row of X (one group's embeddings);
+    others: the embeddings of the other groups of its split."""
     U = unit_rows(X)
-    nn = Neighbours.of(U)
+    return _scores(U, distances_elsewhere(U, others), seed, scorer)
+
+
+def distances_elsewhere(U: np.ndarray, others: np.ndarray | None) -> np.ndarray | None:
+    """The distances of unit-length rows U to their ACROSS nearest rows of others (the other
+    groups of their split, scaled to unit length here); None without any."""
+    if others is None or not len(others) or not len(U):
+        return None
+    return _elsewhere(np.concatenate([U, unit_rows(others)]), [(0, len(U))])[0]
+
+
+def _scores(U: np.ndarray, elsewhere: np.ndarray | None, seed: int,
+            scorer: str = DEFAULT_SCORER) -> ImageScores:
+    nn = Neighbours.of(U, elsewhere=elsewhere)
     if nn.k == 0:  # a lone image has no neighbour to be compared with
         empty = np.full(len(U), np.nan)
         return ImageScores(empty, empty.copy(), empty.copy())
@@ -135,39 +183,94 @@ def image_scores(X: np.ndarray, seed: int = 42, scorer: str = DEFAULT_SCORER) ->
     )
 
 
+def _elsewhere(U: np.ndarray, spans: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """For each span of U's rows (a group in its split's rows), the distances of each of its
+    rows to its ACROSS nearest rows outside the span."""
+    k = min(ACROSS, len(U) - max(stop - start for start, stop in spans))
+    return [_distances(similarity) for similarity, _ in nearest_outside(U, spans, k)]
+
+
 def row_contents(hashes: Sequence[str | None], rows: Sequence[int | None]) -> list[str]:
     """The content hash of each row of a group's embedding matrix, from its files' hashes and
     rows (None: the file has no vector)."""
     return [h for h, r in zip(hashes, rows, strict=True) if r is not None and h is not None]
 
 
-def scores_key(vectors: str, contents: Sequence[str], seed: int) -> str:
-    """Names a group's scores: the model's key, each row's content, the settings."""
-    digest = hashlib.sha256(f"image-scores|v{VERSION}|{vectors}|{DEFAULT_SCORER}|{NEIGHBOURS}|"
-                            f"{OUTLIER_NEIGHBOUR}|{EXACT_UP_TO}|{seed}".encode())
+def _digest(contents: Sequence[str]) -> str:
+    digest = hashlib.sha256()
     for content in contents:
         digest.update(content.encode() + b"\n")
     return digest.hexdigest()
 
 
-def group_scores(X: np.ndarray, contents: Sequence[str], vectors: str, cache: EmbeddingCache,
-                 seed: int) -> ImageScores:
-    """image_scores of one group's rows (contents: each row's content hash, vectors: the model's
-    key), or their stored copy for the same rows and settings."""
-    key = scores_key(vectors, contents, seed)
+def scores_key(vectors: str, contents: Sequence[str], seed: int, rest: Sequence[str] = ()) -> str:
+    """Names a group's scores: the model's key, each row's content, the settings, and the digests
+    of the other groups of its split (rest, in any order: only their rows count)."""
+    settings = (f"image-scores|v{VERSION}|{vectors}|{DEFAULT_SCORER}|{NEIGHBOURS}|"
+                f"{OUTLIER_NEIGHBOUR}|{ACROSS}|{EXACT_UP_TO}|{seed}")
+    return _digest([settings, _digest(contents), *sorted(rest)])
+
+
+@dataclass(frozen=True)
+class GroupRows:
+    """One group's embedding matrix and the content hash of each of its rows."""
+
+    vectors: np.ndarray
+    contents: Sequence[str]
+
+
+def split_scores(groups: Mapping[str, GroupRows], vectors: str, cache: EmbeddingCache,
+                 seed: int) -> dict[str, ImageScores]:
+    """image_scores of every group (by name), each against the other groups of its split
+    (vectors: the model's key), or their stored copies for the same rows and settings."""
+    splits: dict[str | None, list[str]] = {}
+    for name in groups:
+        splits.setdefault(split_of(name), []).append(name)
+    out: dict[str, ImageScores] = {}
+    for names in splits.values():
+        out |= _split_scores({name: groups[name] for name in names}, vectors, cache, seed)
+    return {name: out[name] for name in groups}
+
+
+def _split_scores(groups: Mapping[str, GroupRows], vectors: str, cache: EmbeddingCache,
+                  seed: int) -> dict[str, ImageScores]:
+    digests = {name: _digest(g.contents) for name, g in groups.items()}
+    keys = {name: scores_key(vectors, g.contents, seed,
+                             [d for other, d in digests.items() if other != name])
+            for name, g in groups.items()}
+    out = {name: stored for name in groups
+           if (stored := _stored(cache, keys[name], len(groups[name].vectors))) is not None}
+    missing = [name for name in groups if name not in out]
+    if not missing:
+        return out
+    U = unit_rows(np.concatenate([g.vectors for g in groups.values()])) if len(groups) > 1 else None
+    starts = dict(zip(groups, np.cumsum([0, *(len(g.vectors) for g in groups.values())]).tolist(),
+                      strict=False))
+    spans = {name: (starts[name], starts[name] + len(groups[name].vectors)) for name in missing}
+    searched = [name for name in missing if U is not None and 0 < len(groups[name].vectors) < len(U)]
+    elsewhere = dict(zip(searched, _elsewhere(U, [spans[n] for n in searched]), strict=True)
+                     ) if U is not None and searched else {}
+    for name in missing:
+        scores = _scores(unit_rows(groups[name].vectors), elsewhere.get(name), seed)
+        buffer = io.BytesIO()
+        np.savez(buffer, typicality=scores.typicality, outlier=scores.outlier,
+                 uniqueness=scores.uniqueness)
+        cache.put_blob(keys[name], buffer.getvalue())
+        out[name] = scores
+    return out
+
+
+def _stored(cache: EmbeddingCache, key: str, rows: int) -> ImageScores | None:
+    """A group's stored scores, or None (absent, or damaged: a lost shortcut, computed again)."""
     stored = cache.get_blob(key)
-    if stored is not None:
-        try:
-            with np.load(io.BytesIO(stored)) as z:
-                scores = ImageScores(z["typicality"], z["outlier"], z["uniqueness"])
-            if all(len(a) == len(X) for a in (scores.typicality, scores.outlier, scores.uniqueness)):
-                return scores
-        except Exception:  # numpy and zipfile raise many types; a damaged entry is a lost shortcut
-            pass
-        logger.warning("stored image scores unreadable; computing them again")
-    scores = image_scores(X, seed)
-    buffer = io.BytesIO()
-    np.savez(buffer, typicality=scores.typicality, outlier=scores.outlier,
-             uniqueness=scores.uniqueness)
-    cache.put_blob(key, buffer.getvalue())
-    return scores
+    if stored is None:
+        return None
+    try:
+        with np.load(io.BytesIO(stored)) as z:
+            scores = ImageScores(z["typicality"], z["outlier"], z["uniqueness"])
+        if all(len(a) == rows for a in (scores.typicality, scores.outlier, scores.uniqueness)):
+            return scores
+    except Exception:  # numpy and zipfile raise many types; a damaged entry is a lost shortcut
+        pass
+    logger.warning("stored image scores unreadable; computing them again")
+    return None
