@@ -129,3 +129,19 @@ def test_cli_summary_names_the_url_not_the_removed_stage(tree: Path, bucket: str
     assert out.exit_code == 0, out.output
     assert f"{bucket}/out/check.csv" in out.output and f"{bucket}/out/manifest.csv" in out.output
     assert "repsample-upload-" not in out.output  # the local staging folder, gone by now
+
+
+def test_a_url_whose_driver_is_missing_names_what_to_install() -> None:
+    """An extra of ours where there is one; otherwise fsspec's own words (no made-up extra)."""
+    from repsample.errors import RepsampleError
+    from repsample.fsio import url_fs
+
+    pytest.importorskip("fsspec")
+    try:
+        import smbprotocol  # type: ignore[import-not-found]  # noqa: F401
+        pytest.skip("smbprotocol is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(RepsampleError, match=r"cannot read smb:// URLs: .*smbprotocol") as caught:
+        url_fs("smb://server/share/a.png")
+    assert "repsample[" not in str(caught.value)

@@ -54,10 +54,14 @@ def url_fs(url: str) -> tuple[AbstractFileSystem, str]:
 
     try:
         fs, path = fsspec.core.url_to_fs(url)
-    except ImportError:
+    except ImportError as exc:
         protocol = url.split("://", 1)[0]
-        package, extra = _EXTRAS.get(protocol, (f"an fsspec driver for {protocol}://", "fsspec"))
-        raise RepsampleError(f"{package} is not installed; run: pip install 'repsample[{extra}]'") from None
+        if protocol in _EXTRAS:
+            package, extra = _EXTRAS[protocol]
+            raise RepsampleError(f"{package} is not installed; "
+                                 f"run: pip install 'repsample[{extra}]'") from None
+        # No extra of ours carries this driver: fsspec's own message names what to install.
+        raise RepsampleError(f"cannot read {protocol}:// URLs: {exc} (pip install what it names)") from None
     except ValueError as exc:  # unknown protocol
         raise RepsampleError(f"cannot open {url}: {exc}") from None
     return fs, str(path)
