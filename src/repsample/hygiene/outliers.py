@@ -185,9 +185,14 @@ def _scores(U: np.ndarray, elsewhere: np.ndarray | None, seed: int,
 
 def _elsewhere(U: np.ndarray, spans: Sequence[tuple[int, int]]) -> list[np.ndarray]:
     """For each span of U's rows (a group in its split's rows), the distances of each of its
-    rows to its ACROSS nearest rows outside the span."""
-    k = min(ACROSS, len(U) - max(stop - start for start, stop in spans))
-    return [_distances(similarity) for similarity, _ in nearest_outside(U, spans, k)]
+    rows to its ACROSS nearest rows outside the span (fewer where fewer lie outside it)."""
+    ks = [min(ACROSS, len(U) - (stop - start)) for start, stop in spans]
+    found: dict[int, np.ndarray] = {}
+    for k in sorted(set(ks)):  # one search for all, but where a group is nearly the whole split
+        at = [i for i, ki in enumerate(ks) if ki == k]
+        for i, (similarity, _) in zip(at, nearest_outside(U, [spans[i] for i in at], k), strict=True):
+            found[i] = _distances(similarity)
+    return [found[i] for i in range(len(spans))]
 
 
 def row_contents(hashes: Sequence[str | None], rows: Sequence[int | None]) -> list[str]:
