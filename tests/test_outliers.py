@@ -114,7 +114,8 @@ def test_the_outlier_score_weighs_the_other_groups_of_the_split(tmp_path: Path) 
                                    image_scores(groups["val/cat"].vectors, scorer="knn").outlier)
 
         # A rerun reads every group back; a change in train/dog scores train/cat again, not val.
-        stale = {**groups, "train/dog": _rows(dogs * 0 + 1, "d"), "val/cat": _rows(groups["val/cat"].vectors * 0, "v")}
+        stale = {**groups, "train/dog": _rows(dogs * 0 + 1, "d"),  # same contents, other values
+                 "val/cat": _rows(groups["val/cat"].vectors * 0, "v")}
         again = split_scores(stale, "m", cache, seed=0)
         np.testing.assert_allclose(again["train/cat"].outlier, scores["train/cat"].outlier)
         np.testing.assert_allclose(again["val/cat"].outlier, scores["val/cat"].outlier)
