@@ -19,6 +19,7 @@ from repsample.cache import EmbeddingCache
 from repsample.cli import cli
 from repsample.errors import RepsampleError
 from repsample.export import LEGACY_MANIFEST_FIELDS, MANIFEST_FIELDS
+from repsample.hygiene.near import nearest_outside, unit_rows
 from repsample.hygiene.outliers import (
     OUTLIER_SCORERS,
     GroupRows,
@@ -123,6 +124,24 @@ def test_the_outlier_score_weighs_the_other_groups_of_the_split(tmp_path: Path) 
         changed = split_scores(moved, "m", cache, seed=0)
         assert changed["train/cat"].outlier[0] < scores["train/cat"].outlier[0] / 10
         np.testing.assert_allclose(changed["val/cat"].outlier, scores["val/cat"].outlier)
+
+
+@pytest.mark.parametrize("exact_up_to", [10_000, 100])  # exact; the approximate index
+def test_the_search_outside_a_group_never_finds_its_rows(exact_up_to: int) -> None:
+    rng = np.random.default_rng(4)
+    U = unit_rows(np.concatenate([_blob(rng, 300, 16), -_blob(rng, 300, 16), _blob(rng, 50, 16)]))
+    spans = [(0, 300), (300, 600), (600, 650)]
+    for (start, stop), (similarity, rows) in zip(
+            spans, nearest_outside(U, spans, 3, exact_up_to=exact_up_to), strict=True):
+        assert similarity.shape == rows.shape == (stop - start, 3)
+        assert not ((rows >= start) & (rows < stop)).any()
+        inside = np.ones(len(U), bool)
+        inside[start:stop] = False
+        best = np.sort(U[start:stop] @ U[inside].T, axis=1)[:, ::-1][:, :3]
+        found = rows >= 0
+        assert (similarity[found] <= best[found] + 1e-5).all()  # never better than the truth
+        if exact_up_to > len(U):
+            np.testing.assert_allclose(similarity, best, atol=1e-5)
 
 
 def test_planted_ankle_boots_rank_top_among_sandals(tmp_path: Path) -> None:
