@@ -143,3 +143,19 @@ def test_without_datasets_installed_the_error_names_the_extra(tmp_path: Path,
     assert result.exit_code == 2, result.output
     assert result.output.strip() == ("Error: datasets is not installed; run: "
                                      "pip install 'repsample[hf]'")
+
+
+def test_a_hub_name_that_cannot_be_had_is_one_line(tmp_path: Path) -> None:
+    """Offline (CI reaches no hub) or online (no such dataset): exactly one line, exit 2; the Hub
+    client's own log lines about failed requests stay quiet."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env["HF_HOME"] = str(tmp_path / "hf")  # an empty user cache: nothing to fall back on
+    done = subprocess.run([sys.executable, "-m", "repsample", "select", "hf://repsample-tests/no-such-set",
+                           str(tmp_path / "out"), "-q"], capture_output=True, text=True, env=env,
+                          timeout=300)
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("Error: cannot load the dataset hf://repsample-tests/no-such-set")

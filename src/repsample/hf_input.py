@@ -86,12 +86,19 @@ def _load(name: str, split: str | None) -> dict[str | None, Dataset]:
 
 @contextmanager
 def _quiet(datasets: Any) -> Iterator[None]:
-    """The library draws progress bars on stderr: the command line draws its own."""
+    """The library draws progress bars on stderr (the command line draws its own), and the Hub
+    client logs each failed request (offline: two lines before the one-line error)."""
     was_on = not datasets.are_progress_bars_disabled()
     datasets.disable_progress_bars()
+    loggers = [logging.getLogger(name) for name in ("huggingface_hub", "datasets")]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.ERROR)
     try:
         yield
     finally:
+        for log, level in zip(loggers, levels, strict=True):
+            log.setLevel(level)
         if was_on:
             datasets.enable_progress_bars()
 
