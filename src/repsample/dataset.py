@@ -24,7 +24,7 @@ from repsample.errors import UsageError
 from repsample.fingerprint import Fingerprint, fingerprint
 from repsample.hygiene import Findings, find
 from repsample.hygiene.near import Pairs
-from repsample.hygiene.outliers import GroupRows, ImageScores, row_contents, split_scores
+from repsample.hygiene.outliers import GroupRows, ImageScores, split_scores
 from repsample.hygiene.pairs import near_duplicates
 from repsample.models import ModelSpec
 from repsample.models.base import IMAGENET_MEAN, IMAGENET_STD, Preprocess
@@ -55,7 +55,7 @@ def scored_groups(data: Dataset, seed: int) -> dict[str, tuple[Embedded, ImageSc
     against the other groups of its split (hygiene/outliers.py; stored in the cache)."""
     embedded = {g.name: gather(data.embedded.prints[g.name], data.cache, data.embedder)
                 for g in data.groups}
-    rows = {name: GroupRows(e.vectors, row_contents(e.hashes, e.rows)) for name, e in embedded.items()}
+    rows = {name: GroupRows(e.vectors, e.row_hashes) for name, e in embedded.items()}
     scores = split_scores(rows, data.embedder.key, data.cache, seed)
     return {name: (e, scores[name]) for name, e in embedded.items()}
 

@@ -210,6 +210,11 @@ class Embedded:
     errors: list[str | None]
     vectors: np.ndarray  # (valid files, dim) float32
 
+    @property
+    def row_hashes(self) -> list[str]:
+        """The content hash of each row of ``vectors`` (rows follow the files' order)."""
+        return [h for h, r in zip(self.hashes, self.rows, strict=True) if r is not None and h is not None]
+
 
 LOOKAHEAD = 2  # batches decoded ahead of the model
 

@@ -265,9 +265,8 @@ def _fit_group(prepared: _Eligible, data: Dataset, config: SelectConfig, budget:
         X = embedded.vectors[eligible]
         clustering = None
         if len(eligible) > budget:
-            row_hash = {r: h for h, r in zip(embedded.hashes, embedded.rows, strict=True)
-                        if r is not None and h is not None}
-            clustering = _clustering(X, [row_hash[r] for r in eligible], data.embedder.key, config,
+            row_hashes = embedded.row_hashes
+            clustering = _clustering(X, [row_hashes[r] for r in eligible], data.embedder.key, config,
                                      data.cache)
         selector.fit(X, keep=keep_rows, clustering=clustering)
         chosen = set(selector.selected_indices_.tolist())

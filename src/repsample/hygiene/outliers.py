@@ -195,12 +195,6 @@ def _elsewhere(U: np.ndarray, spans: Sequence[tuple[int, int]]) -> list[np.ndarr
     return [found[i] for i in range(len(spans))]
 
 
-def row_contents(hashes: Sequence[str | None], rows: Sequence[int | None]) -> list[str]:
-    """The content hash of each row of a group's embedding matrix, from its files' hashes and
-    rows (None: the file has no vector)."""
-    return [h for h, r in zip(hashes, rows, strict=True) if r is not None and h is not None]
-
-
 def _digest(contents: Sequence[str]) -> str:
     digest = hashlib.sha256()
     for content in contents:
