@@ -20,8 +20,9 @@ from repsample.config import SelectConfig
 from repsample.embed import Embedded, Embedder, compute_missing, decode_workers, gather
 from repsample.embeddings_file import VectorFile, read_vectors
 from repsample.engines import EmbedOptions, EmbedStage, run_embed_stage
+from repsample.engines.local import fingerprint_groups
 from repsample.errors import UsageError
-from repsample.fingerprint import Fingerprint, fingerprint
+from repsample.fingerprint import Fingerprint
 from repsample.hygiene import Findings, find
 from repsample.hygiene.near import Pairs
 from repsample.hygiene.outliers import GroupRows, ImageScores, split_scores
@@ -115,13 +116,7 @@ def embed_from_file(
     weights = config.weights if config.missing_vectors == "embed" else "default"  # no model runs
     embedder = Embedder(spec, weights, config.device, config.backend, precision=config.precision)
     workers = decode_workers(config.workers)
-    seconds: dict[str, dict[str, float]] = {g.name: {} for g in groups}
-    prints: dict[str, list[Fingerprint]] = {}
-    progress.expect("hash", sum(len(g.files) for g in groups))
-    for group in groups:
-        t0 = time.perf_counter()
-        prints[group.name] = fingerprint(group.files, cache, workers, progress)
-        seconds[group.name]["hash"] = time.perf_counter() - t0
+    prints, seconds = fingerprint_groups(groups, cache, workers, progress)
     roots = [Path(src).absolute(), Path(src).resolve()] if isinstance(src, Path) else []
     rows = source.rows_by_key(roots)
     found: dict[str, int] = {}  # content hash -> row

@@ -13,6 +13,20 @@ from repsample.progress import Progress
 from repsample.scan import Group
 
 
+def fingerprint_groups(
+    groups: Sequence[Group], cache: EmbeddingCache, workers: int, progress: Progress,
+) -> tuple[dict[str, list[Fingerprint]], dict[str, dict[str, float]]]:
+    """Every group's fingerprints (file order) and, per group, its "hash" seconds."""
+    seconds: dict[str, dict[str, float]] = {g.name: {} for g in groups}
+    prints: dict[str, list[Fingerprint]] = {}
+    progress.expect("hash", sum(len(g.files) for g in groups))  # whole totals: a true ETA
+    for group in groups:
+        t0 = time.perf_counter()
+        prints[group.name] = fingerprint(group.files, cache, workers, progress)
+        seconds[group.name]["hash"] = time.perf_counter() - t0
+    return prints, seconds
+
+
 def run(
     groups: Sequence[Group],
     cache: EmbeddingCache,
@@ -21,14 +35,8 @@ def run(
     progress: Progress,
 ) -> EmbedStage:
     workers = decode_workers(options.workers)
-    seconds: dict[str, dict[str, float]] = {g.name: {} for g in groups}
-    prints: dict[str, list[Fingerprint]] = {}
+    prints, seconds = fingerprint_groups(groups, cache, workers, progress)
     computed: dict[str, int] = {}
-    progress.expect("hash", sum(len(g.files) for g in groups))  # whole totals: a true ETA
-    for group in groups:
-        t0 = time.perf_counter()
-        prints[group.name] = fingerprint(group.files, cache, workers, progress)
-        seconds[group.name]["hash"] = time.perf_counter() - t0
     hashes = [fp.hash for g in groups for fp in prints[g.name] if fp.hash]
     progress.expect("embed", len(hashes))
     if len(cache.stored(hashes, embedder.key)) < len(set(hashes)):
