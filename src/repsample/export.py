@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -156,14 +156,22 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_manifest(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    write_csv(path, MANIFEST_FIELDS, rows)
+
+
+def write_csv(path: Path, fields: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> int:
+    """Write rows (their ``fields``; None as empty) atomically; returns their number."""
     tmp = path.with_name(f".{path.name}.repsample-tmp")
+    count = 0
     # surrogateescape: a file name that is not valid UTF-8 is written back byte for byte.
     with open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS, extrasaction="ignore")
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: "" if v is None else v for k, v in row.items()})
+            count += 1
     os.replace(tmp, path)
+    return count
 
 
 def read_manifest(path: Path) -> list[dict[str, str]]:

@@ -15,7 +15,6 @@ from repsample.hygiene.output import (
     OUTLIERS_CSV,
     check_rows,
     write_check_csv,
-    write_csv,
 )
 
 __all__ = [
@@ -29,5 +28,4 @@ __all__ = [
     "check_rows",
     "find",
     "write_check_csv",
-    "write_csv",
 ]

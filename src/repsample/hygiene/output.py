@@ -24,11 +24,10 @@ typical), ``uniqueness`` (distance to its nearest other image).
 
 from __future__ import annotations
 
-import csv
-import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
+from repsample.export import write_csv
 from repsample.hygiene.findings import Findings, Match
 
 CHECK_CSV = "check.csv"
@@ -59,18 +58,3 @@ def _pair_row(findings: Findings, kind: str, f: int, m: Match) -> dict[str, str]
 def write_check_csv(path: Path, findings: Findings) -> int:
     """Write atomically; returns the number of rows."""
     return write_csv(path, CHECK_FIELDS, check_rows(findings))
-
-
-def write_csv(path: Path, fields: Sequence[str], rows: Iterable[Mapping[str, str]]) -> int:
-    """Write rows atomically; returns their number."""
-    tmp = path.with_name(f".{path.name}.repsample-tmp")
-    count = 0
-    # surrogateescape: a file name that is not valid UTF-8 is written back byte for byte.
-    with open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(row)
-            count += 1
-    os.replace(tmp, path)
-    return count
