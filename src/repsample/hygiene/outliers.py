@@ -242,15 +242,16 @@ def _split_scores(groups: Mapping[str, GroupRows], vectors: str, cache: Embeddin
     missing = [name for name in groups if name not in out]
     if not missing:
         return out
-    U = unit_rows(np.concatenate([g.vectors for g in groups.values()])) if len(groups) > 1 else None
+    U = unit_rows(np.concatenate([g.vectors for g in groups.values()]))  # the split's rows
     starts = dict(zip(groups, np.cumsum([0, *(len(g.vectors) for g in groups.values())]).tolist(),
                       strict=False))
     spans = {name: (starts[name], starts[name] + len(groups[name].vectors)) for name in missing}
-    searched = [name for name in missing if U is not None and 0 < len(groups[name].vectors) < len(U)]
+    searched = [name for name in missing if 0 < len(groups[name].vectors) < len(U)]
     elsewhere = dict(zip(searched, _elsewhere(U, [spans[n] for n in searched]), strict=True)
-                     ) if U is not None and searched else {}
+                     ) if searched else {}
     for name in missing:
-        scores = _scores(unit_rows(groups[name].vectors), elsewhere.get(name), seed)
+        start, stop = spans[name]
+        scores = _scores(U[start:stop], elsewhere.get(name), seed)
         buffer = io.BytesIO()
         np.savez(buffer, typicality=scores.typicality, outlier=scores.outlier,
                  uniqueness=scores.uniqueness)
