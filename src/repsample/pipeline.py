@@ -204,10 +204,10 @@ def _report(dst: Path, previous: Path, shown: Path, config: SelectConfig, progre
 
 
 @dataclass(frozen=True)
-class _GroupFit:
-    """One group selected, before export: which rows could be picked and what was picked.
+class _Eligible:
+    """One group before selection: its rows, their scores, which may be picked and why not.
 
-    Rows are those of ``embedded.vectors``; ``eligible`` lists the ones selection saw (not a
+    Rows are those of ``embedded.vectors``; ``eligible`` lists the ones selection sees (not a
     duplicate dedup set aside, not a dropped leak or outlier: ``reasons`` says which), and the
     selector numbers them by position in that list.
     """
@@ -217,11 +217,8 @@ class _GroupFit:
     scores: ImageScores  # per row
     reasons: dict[int, str]  # row -> why it is not eligible: duplicate, leak, outlier
     eligible: list[int]
-    selector: ClusterSelector | None  # None: no eligible image
-    chosen: set[int]  # positions in eligible
-    budget: int
-    kept: int  # of the chosen, rows an earlier selection kept (--keep)
-    seconds: dict[str, float]
+    keep_rows: list[int]  # positions in eligible of the rows an earlier selection kept (--keep)
+    elapsed: float  # seconds spent on the group so far, scoring included
 
     @property
     def excluded(self) -> int:
@@ -229,16 +226,18 @@ class _GroupFit:
 
 
 @dataclass(frozen=True)
-class _Eligible:
-    """One group before selection: its rows, their scores, which may be picked and why not."""
+class _GroupFit(_Eligible):
+    """One group selected, before export: what was picked among its eligible rows."""
 
-    group: Group
-    embedded: Embedded
-    scores: ImageScores
-    reasons: dict[int, str]
-    eligible: list[int]
-    keep_rows: list[int]  # positions in eligible
-    seconds: float
+    selector: ClusterSelector | None  # None: no eligible image
+    chosen: set[int]  # positions in eligible
+    budget: int
+    seconds: dict[str, float]
+
+    @property
+    def kept(self) -> int:
+        """Of the chosen, rows an earlier selection kept (--keep)."""
+        return len(self.keep_rows)
 
 
 def _eligible(group: Group, embedded: Embedded, scores: ImageScores, data: Dataset,
@@ -256,7 +255,7 @@ def _eligible(group: Group, embedded: Embedded, scores: ImageScores, data: Datas
 def _fit_group(prepared: _Eligible, data: Dataset, config: SelectConfig, budget: int) -> _GroupFit:
     group, embedded, eligible, keep_rows = (prepared.group, prepared.embedded, prepared.eligible,
                                             prepared.keep_rows)
-    t0 = time.perf_counter() - prepared.seconds
+    t0 = time.perf_counter() - prepared.elapsed
     selector, chosen = None, set()
     if eligible and budget > 0:  # with --total, a group may get no share
         selector = STRATEGIES.get(config.strategy)(
@@ -271,8 +270,7 @@ def _fit_group(prepared: _Eligible, data: Dataset, config: SelectConfig, budget:
         selector.fit(X, keep=keep_rows, clustering=clustering)
         chosen = set(selector.selected_indices_.tolist())
     seconds = {**data.embedded.seconds[group.name], "select": time.perf_counter() - t0}
-    return _GroupFit(group, embedded, prepared.scores, prepared.reasons, eligible, selector, chosen,
-                     budget, len(keep_rows), seconds)
+    return _GroupFit(**vars(prepared), selector=selector, chosen=chosen, budget=budget, seconds=seconds)
 
 
 def _exclusions(group: Group, embedded: Embedded, findings: Findings, config: SelectConfig,
