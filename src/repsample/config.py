@@ -70,6 +70,9 @@ def option(default: Any, help: str, constraint: Constraint | None = None) -> Any
     return dataclasses.field(default=default, metadata={"help": help, "constraint": constraint})
 
 
+_MODEL = "efficientnet-lite0"  # the default model
+
+
 @dataclass(frozen=True)
 class SelectConfig:
     """Everything that decides what ``select`` (and ``check``) does, paths apart."""
@@ -87,7 +90,7 @@ class SelectConfig:
     keep: Path | None = option(None, "manifest.csv of an earlier selection: its selected images "
                                "stay, new ones top them up.",
                                ExistingFile(optional=True, hint="point it at a manifest.csv"))
-    model: str = option("efficientnet-lite0", "Embedding model (`repsample models` lists them), "
+    model: str = option(_MODEL, "Embedding model (`repsample models` lists them), "
                         "or onnx:PATH, an ONNX image encoder of yours.", ModelName(_models))
     weights: str = option("default", "default (pretrained), random (untrained) or a local "
                           "state_dict file.", ExistingFile(("default", "random")))
@@ -195,6 +198,13 @@ class SelectConfig:
             raise UsageError("needs --embeddings", option="embeddings_paths")
         if self.embeddings is not None and self.engine != "local":
             raise UsageError("runs with engine local", option="embeddings")
+        if self.missing_vectors == "embed" and self.embeddings is None:
+            raise UsageError("embed needs --embeddings: it embeds the files those vectors lack",
+                             option="missing_vectors")
+        if self.embeddings is not None and self.missing_vectors != "embed" and self.model != _MODEL:
+            raise UsageError("is not used with --embeddings, which gives every vector; pass "
+                             "--missing-vectors embed to embed the files it lacks with it",
+                             option="model")
         if self.model.startswith(ONNX_PREFIX):
             self.model_spec()  # the file read and the preprocessing checked before anything runs
 

@@ -22,6 +22,7 @@ from repsample.embeddings_file import VectorFile, read_vectors
 from repsample.engines import EmbedOptions, EmbedStage, run_embed_stage
 from repsample.engines.local import fingerprint_groups
 from repsample.errors import UsageError
+from repsample.export import check_group_names
 from repsample.fingerprint import Fingerprint
 from repsample.hygiene import Findings, find
 from repsample.hygiene.near import Pairs
@@ -31,7 +32,7 @@ from repsample.models import ModelSpec
 from repsample.models.base import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from repsample.progress import Progress
 from repsample.scan import Group
-from repsample.sources import SelectionWriter, scan_input
+from repsample.sources import ScannedInput, SelectionWriter, scan_input
 
 if TYPE_CHECKING:
     from torch import nn
@@ -61,6 +62,35 @@ def scored_groups(data: Dataset, seed: int) -> dict[str, tuple[Embedded, ImageSc
     return {name: (e, scores[name]) for name, e in embedded.items()}
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """INPUT scanned and --embeddings read: what a run needs before it writes anything."""
+
+    scanned: ScannedInput
+    vectors: VectorFile | None  # --embeddings, checked; None without it
+
+
+def prepare(src: Path | str, config: SelectConfig, exclude: Sequence[Path] = (),
+            kept: Collection[str] = (), exported: bool = False) -> Prepared:
+    """Scan ``src`` and read --embeddings, refusing what no run could use, before anything is
+    written: select calls it before it takes OUTPUT, so that a refusal leaves no trace.
+
+    exclude: folders never scanned (OUTPUT); kept: paths an earlier selection kept (--keep);
+    exported: the groups become OUTPUT's folders (select), so none may take the name of one of
+    OUTPUT's own files.
+    """
+    scanned = scan_input(src, config.input_options(), exclude)
+    if exported:
+        check_group_names(scanned.groups)
+    if scanned.holds_bytes and config.mode in ("hardlink", "symlink"):
+        raise UsageError(f"needs image files; {src} holds its images as bytes: choose copy or none",
+                         option="mode")
+    if scanned.holds_bytes and config.engine != "local":
+        raise UsageError(f"{src} holds its images as bytes, which only engine local reads",
+                         option="engine")
+    return Prepared(scanned, _vector_file(config))
+
+
 @contextmanager
 def open_dataset(
     src: Path | str,
@@ -69,25 +99,21 @@ def open_dataset(
     exclude: Sequence[Path] = (),
     kept: Collection[str] = (),
     near: bool = True,
+    prepared: Prepared | None = None,
 ) -> Iterator[Dataset]:
     """Scan ``src``, embed what the cache lacks (with config's engine), run the hygiene pass.
 
     exclude: folders never scanned (OUTPUT and its stage); kept: paths an earlier selection
     kept, never marked duplicates; near: whether to search near-duplicates (exact copies are
-    always found).
+    always found); prepared: ``prepare``'s result, when the caller prepared already.
     """
-    scanned = scan_input(src, config.input_options(), exclude)
+    prepared = prepared or prepare(src, config, exclude, kept)
+    scanned, vectors = prepared.scanned, prepared.vectors
     groups = scanned.groups
-    if scanned.holds_bytes and config.mode in ("hardlink", "symlink"):
-        raise UsageError(f"needs image files; {src} holds its images as bytes: choose copy or none",
-                         option="mode")
-    if scanned.holds_bytes and config.engine != "local":
-        raise UsageError(f"{src} holds its images as bytes, which only engine local reads",
-                         option="engine")
     with EmbeddingCache(config.cache_path) as cache:
         # The engine hashes, decodes and embeds; everything after reads the cache.
-        if config.embeddings is not None:
-            embedder, embedded = embed_from_file(src, groups, cache, config, progress)
+        if vectors is not None:
+            embedder, embedded = embed_from_file(src, groups, vectors, cache, config, progress)
         else:
             embedder = Embedder(config.model_spec(), config.weights, config.device, config.backend,
                                 precision=config.precision)  # the user's exported models
@@ -101,17 +127,22 @@ def open_dataset(
         yield Dataset(groups, embedder, cache, embedded, findings, scanned.write_selection)
 
 
+def _vector_file(config: SelectConfig) -> VectorFile | None:
+    """--embeddings, read and checked (repsample.embeddings_file); None without it."""
+    if config.embeddings is None:
+        return None
+    paths_file = config.embeddings_paths
+    return read_vectors(Path(config.embeddings), Path(paths_file) if paths_file else None)
+
+
 def embed_from_file(
-    src: Path | str, groups: Sequence[Group], cache: EmbeddingCache, config: SelectConfig,
-    progress: Progress,
+    src: Path | str, groups: Sequence[Group], source: VectorFile, cache: EmbeddingCache,
+    config: SelectConfig, progress: Progress,
 ) -> tuple[Embedder, EmbedStage]:
     """--embeddings: the file's vectors enter the cache under a key of their own (the file's
     digest), so that everything after reads them as it reads a model's. A file the vectors miss
     is embedded with the model (missing_vectors embed: the model must be the one that made
     them) or gets an error entry, which makes it an error row."""
-    assert config.embeddings is not None
-    paths_file = config.embeddings_paths
-    source = read_vectors(Path(config.embeddings), Path(paths_file) if paths_file else None)
     spec = _vectors_spec(source, config)
     weights = config.weights if config.missing_vectors == "embed" else "default"  # no model runs
     embedder = Embedder(spec, weights, config.device, config.backend, precision=config.precision)

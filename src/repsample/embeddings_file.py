@@ -10,8 +10,8 @@ Three layouts, those clip-retrieval and img2dataset users already have:
 
 A row's key is a path relative to INPUT (an absolute path under INPUT counts too) or a file's
 content hash (manifest.csv's ``hash``). Every problem in the file is one line: vectors that are
-not all of one dimension, NaN or infinite values, a key given twice, rows and paths that do not
-pair up.
+not all of one dimension, NaN or infinite values, vectors too long to compute with in float32, a
+key given twice, rows and paths that do not pair up.
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 KEY_NAMES = ("path", "paths", "image_path", "filepath", "file", "key", "hash")
 VECTOR_NAMES = ("embedding", "embeddings", "vector", "vectors", "image_embedding", "img_emb")
 FORMATS = (".npy", ".npz", ".parquet")
+_LONGEST = 1e12
+"""The longest vector accepted. Distances, clusterings and scores are computed in float32 (at
+most 3.4e38), on squared distances summed over many rows: a vector of length near 1e19 already
+overflows them to inf, and the manifest would hold distances that no reader accepts."""
 
 
 @dataclass(frozen=True)
@@ -91,13 +95,30 @@ def _checked(path: Path, matrix: Any, keys: Sequence[str]) -> np.ndarray:
                          "numbers")
     if len(keys) != len(matrix):
         raise _bad(path, f"has {len(matrix)} vectors but {len(keys)} paths")
-    vectors = matrix.astype(np.float32)
-    bad = ~np.isfinite(vectors).all(axis=1)
+    values = matrix if matrix.dtype.kind == "f" else matrix.astype(np.float64)  # integers too
+    bad = ~np.isfinite(values).all(axis=1)
     if bad.any():
         row = int(np.argmax(bad))
         raise _bad(path, f"row {row} ({keys[row]!r}) has NaN or infinite values "
                          f"({int(bad.sum())} row(s) in all)")
-    return np.ascontiguousarray(vectors)
+    return np.ascontiguousarray(_short_enough(path, values, keys))
+
+
+def _short_enough(path: Path, values: np.ndarray, keys: Sequence[str]) -> np.ndarray:
+    """The finite matrix in float32, if no row is longer than _LONGEST; else a UsageError naming
+    the first that is. Lengths are computed on values clipped to _LONGEST (so without overflow);
+    a row with a value beyond it is at least that value long."""
+    peak = np.maximum(values.max(axis=1), -values.min(axis=1)).astype(np.float64)
+    vectors: np.ndarray = np.clip(values, -_LONGEST, _LONGEST).astype(np.float32, copy=False)
+    squares = np.einsum("ij,ij->i", vectors, vectors)  # at most dim * 1e24: within float32
+    lengths = np.maximum(np.sqrt(squares.astype(np.float64)), peak)
+    long = lengths > _LONGEST
+    if long.any():
+        row = int(np.argmax(long))
+        raise _bad(path, f"row {row} ({keys[row]!r}) is at least {lengths[row]:.3g} long; vectors "
+                         f"may be at most {_LONGEST:.0e} long ({int(long.sum())} row(s) longer): "
+                         "scale them down, e.g. to unit length")
+    return vectors
 
 
 def _read_keys(paths_file: Path) -> list[str]:

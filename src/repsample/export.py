@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import errno
 import hashlib
+import io
 import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -15,8 +17,11 @@ from typing import Any
 
 from repsample import fsio
 from repsample.cache import hash_file
-from repsample.errors import EnvironmentProblem, RepsampleError
-from repsample.scan import ImageFile
+from repsample.errors import EnvironmentProblem, RepsampleError, UsageError
+from repsample.hf_input import SELECTION_FOLDER
+from repsample.listing_export import SELECTION_FILES
+from repsample.publish import STATE
+from repsample.scan import Group, ImageFile
 from repsample.sources import listing_file, local_root
 
 logger = logging.getLogger(__name__)
@@ -34,6 +39,15 @@ duplicate in the group, empty when it has none; reason: why a valid image was no
 (``duplicate``: --dedup, ``leak``: --drop-leaks, ``outlier``: --drop-outliers), else empty."""
 LEGACY_MANIFEST_FIELDS = MANIFEST_FIELDS[:10]
 """The columns of manifests written before the scores: still read (their scores empty)."""
+OUTPUT_NAMES = frozenset({
+    MANIFEST, RUN_RECORD, "check.csv", "check.json", "outliers.csv", "report.html", ".report",
+    "evaluation.json", STATE, SELECTION_FOLDER, *SELECTION_FILES,
+})
+"""Every name repsample writes at the top of an OUTPUT (select, check, report, evaluate); a group
+exported there may not take one (check_group_names). Upper layers name some of them again
+(report.REPORT, checking.CHECK_JSON, ...): tests/test_trust_values.py holds them to this set."""
+_TMP = ".repsample-tmp"  # write_atomic's and write_csv's temporary names: .<name>.repsample-tmp
+
 
 
 def check_input_apart(input_dir: Path, output_dir: Path) -> None:
@@ -73,6 +87,25 @@ def check_listing_apart(listing: Path, output_dir: Path) -> None:
     if dst in src.parents:
         raise RepsampleError(f"OUTPUT {output_dir} holds the listing {listing}; choose a folder "
                              "beside it or below it")
+
+
+def check_group_names(groups: Sequence[Group]) -> None:
+    """Refuse a group whose exported files would land on one of OUTPUT's own (OUTPUT_NAMES, or
+    their temporary names): a folder manifest.csv would make manifest.csv unwritable, one named
+    .repsample would put images in the run's state. A group's first folder is what lands at
+    OUTPUT's top, a file of INPUT's top folder (group '.') lands there itself. Compared
+    case-insensitively, as macOS and Windows file systems compare names."""
+    taken = {name.casefold() for name in OUTPUT_NAMES}
+    taken |= {f".{name}{_TMP}" for name in taken}
+    for group in groups:
+        tops = [Path(f.rel).name for f in group.files] if group.name == "." else [group.name]
+        for top in tops:
+            first = top.split("/", 1)[0]
+            if first.casefold() in taken:
+                what = f"file {top!r} of INPUT's top folder" if group.name == "." else f"group {top!r}"
+                raise UsageError(f"{what} would be exported onto {first!r}, a name OUTPUT keeps for "
+                                 f"its own files ({', '.join(sorted(OUTPUT_NAMES))}); rename it in "
+                                 "INPUT")
 
 
 def exported_path(output_dir: Path, group: str, rel_path: str) -> Path:
@@ -149,8 +182,56 @@ def _changed(image: ImageFile) -> EnvironmentProblem:
     )
 
 
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+"""A cell a spreadsheet may run as a formula starts with one of = + - @ tab CR (OWASP, "CSV
+Injection"); the quotes in front keep the escape reversible (see escape_cell)."""
+_ESCAPED = re.compile(r"'+[=+\-@\t\r]")
+_NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def escape_cell(value: str) -> str:
+    """A text cell as repsample's CSV files write it: a quote in front of one that starts like a
+    formula (OWASP's advice), so that a spreadsheet shows file names such as ``=1+2.png`` as text.
+
+    A name that already starts with quotes and then such a character gets one more, so
+    unescape_cell gives back every name exactly. A plain number (``-0.5``) stays as it is: a
+    spreadsheet reads it as the number it is.
+    """
+    if _FORMULA.match(value) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def unescape_cell(cell: str) -> str:
+    """The value escape_cell wrote this cell for (an older file's cells come back unchanged, but
+    for the rare one that starts with quotes and then = + - @ tab or CR)."""
+    return cell[1:] if _ESCAPED.match(cell) else cell
+
+
+def csv_line(cells: Iterable[Any]) -> str:
+    """One CSV record ending in LF, text cells escaped (escape_cell), None as empty.
+
+    The csv module quotes a cell that holds CR or LF only when they are in its line terminator:
+    a record is written with CRLF and its end replaced, so a file name with a CR in it stays
+    one quoted cell.
+    """
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(
+        escape_cell(v) if isinstance(v, str) else "" if v is None else v for v in cells)
+    return buffer.getvalue()[:-2] + "\n"
+
+
+def read_csv_rows(path: Path, errors: str = "surrogateescape") -> list[dict[str, str]]:
+    """Rows of a CSV file repsample wrote (write_csv), by column, every cell unescaped; LF or CRLF
+    (earlier versions wrote CRLF). errors: for bytes that are not UTF-8 (surrogateescape: file
+    names written back byte for byte). Raises OSError, csv.Error, UnicodeDecodeError."""
+    with open(path, newline="", encoding="utf-8", errors=errors) as fh:
+        return [{k: unescape_cell(v) if isinstance(v, str) else v for k, v in row.items()}
+                for row in csv.DictReader(fh)]
+
+
 def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.repsample-tmp")
+    tmp = path.with_name(f".{path.name}{_TMP}")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
@@ -160,23 +241,22 @@ def write_manifest(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
 
 
 def write_csv(path: Path, fields: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> int:
-    """Write rows (their ``fields``; None as empty) atomically; returns their number."""
-    tmp = path.with_name(f".{path.name}.repsample-tmp")
+    """Write rows (their ``fields``; None as empty) atomically, LF line ends, text cells escaped
+    against spreadsheet formulas (csv_line); returns their number."""
+    tmp = path.with_name(f".{path.name}{_TMP}")
     count = 0
     # surrogateescape: a file name that is not valid UTF-8 is written back byte for byte.
     with open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
+        fh.write(csv_line(fields))
         for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+            fh.write(csv_line(row.get(field) for field in fields))
             count += 1
     os.replace(tmp, path)
     return count
 
 
 def read_manifest(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
-        return list(csv.DictReader(fh))
+    return read_csv_rows(path)
 
 
 def write_run_record(path: Path, record: Mapping[str, Any]) -> None:

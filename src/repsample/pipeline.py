@@ -19,7 +19,7 @@ from repsample._version import __version__
 from repsample.cache import EmbeddingCache
 from repsample.cluster import Clustering, choose_k, clustering_key
 from repsample.config import SelectConfig
-from repsample.dataset import Dataset, open_dataset, scored_groups
+from repsample.dataset import Dataset, Prepared, open_dataset, prepare, scored_groups
 from repsample.embed import Embedded, Embedder
 from repsample.errors import RepsampleError, UsageError
 from repsample.export import (
@@ -119,22 +119,23 @@ def select(
     if isinstance(src, str):
         fsio.check_url_paths(src, None, config.mode)
     check_input(src, target)
+    # INPUT scanned and checked before OUTPUT is taken: a refusal leaves no trace there.
+    scanned = prepare(src, config, exclude=(target,), kept=_all_kept(kept), exported=True)
     with OutputTransaction(target, replace=config.overwrite) as output:
-        result = _build(src, output, config, kept, progress or SilentProgress(), command)
+        result = _build(src, scanned, output, config, kept, progress or SilentProgress(), command)
         output.publish()
     report = target / result.report.name if result.report is not None else None
     return dataclasses.replace(result, output=target, report=report)
 
 
 def _build(
-    src: Path | str, output: OutputTransaction, config: SelectConfig,
+    src: Path | str, scanned: Prepared, output: OutputTransaction, config: SelectConfig,
     kept: dict[str, frozenset[str]], progress: Progress, command: Sequence[str] | None,
 ) -> SelectResult:
     """The whole result, written into the transaction's stage."""
     dst = output.stage
     started = dt.datetime.now(dt.timezone.utc)
-    every_kept = {p for paths in kept.values() for p in paths}
-    with open_dataset(src, config, progress, exclude=(output.out, dst), kept=every_kept,
+    with open_dataset(src, config, progress, kept=_all_kept(kept), prepared=scanned,
                       near=config.dedup or config.drop_leaks) as data:
         findings = data.findings
         _check_drop_leaks(config.drop_leaks, findings)
@@ -399,6 +400,10 @@ def _check_drop_leaks(drop_leaks: bool, findings: Findings) -> None:
             f"found no training split among {', '.join(findings.splits)}; it drops leaked images "
             f"from a split named {' or '.join(TRAIN_SPLITS)} (first folder under INPUT)",
             option="drop_leaks")
+
+
+def _all_kept(kept: Mapping[str, frozenset[str]]) -> set[str]:
+    return {p for paths in kept.values() for p in paths}
 
 
 def _kept_paths(manifest: Path) -> dict[str, frozenset[str]]:

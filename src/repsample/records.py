@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from repsample.errors import RepsampleError, UsageError, os_problem
-from repsample.export import LEGACY_MANIFEST_FIELDS, MANIFEST, MANIFEST_FIELDS, RUN_RECORD
+from repsample.export import (
+    LEGACY_MANIFEST_FIELDS,
+    MANIFEST,
+    MANIFEST_FIELDS,
+    RUN_RECORD,
+    unescape_cell,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +209,7 @@ def _parse_manifest(data: bytes) -> tuple[ManifestRow, ...]:
             if not cells:
                 continue
             where = f"line {reader.line_num}"
-            row = _row(header, cells, where)
+            row = _row(header, [unescape_cell(c) for c in cells], where)  # export.escape_cell's
             if row.path in first_line:
                 raise RepsampleError(f"{where}: path {_show(row.path)} is listed twice (first on "
                                      f"line {first_line[row.path]})")

@@ -146,9 +146,15 @@ class ImageScores:
 
     def top_outliers(self, share: float, protected: frozenset[int] = frozenset()) -> list[int]:
         """Rows of the top ``share`` of the group by outlier score (round half up), most unusual
-        first, ties to the lower row, less the ``protected`` ones (an earlier selection's)."""
+        first, ties to the lower row, less the ``protected`` ones (an earlier selection's).
+
+        A share below 1 never takes the whole group: rounding 0.999 of 40 images up to 40 would
+        leave nothing to select, so the quota stops one image short of it.
+        """
         quota = int(share * len(self.outlier) + 0.5)
-        if quota == 0 or np.isnan(self.outlier).all():
+        if share < 1:
+            quota = min(quota, len(self.outlier) - 1)
+        if quota <= 0 or np.isnan(self.outlier).all():
             return []
         order = np.argsort(-self.outlier, kind="stable")[:quota]
         return [int(r) for r in order if int(r) not in protected]

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from repsample.export import read_csv_rows, unescape_cell
 from repsample.records import GroupRecord, ManifestRow, read_evaluation, read_run
 
 logger = logging.getLogger(__name__)
@@ -190,8 +191,8 @@ def read_scores(path: Path) -> tuple[dict[str, Scores], tuple[str, ...]]:
             columns = tuple(c for c in SCORE_COLUMNS if c in header)
             if not columns and REASON not in header:
                 return {}, ()
-            out = {row.get("path") or "": Scores({c: _number(row.get(c)) for c in columns},
-                                                 row.get(REASON) or "")
+            out = {unescape_cell(row.get("path") or ""):  # as export.escape_cell wrote it
+                   Scores({c: _number(row.get(c)) for c in columns}, row.get(REASON) or "")
                    for row in reader}
     except (OSError, csv.Error) as exc:
         logger.warning("no scores from %s: %s", path, exc)
@@ -212,8 +213,7 @@ def _read_csv(path: Path) -> list[dict[str, str]] | None:
     if not path.is_file():
         return None
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            return list(csv.DictReader(fh))
+        return read_csv_rows(path, errors="strict")  # cells as written (export.escape_cell)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         logger.warning("skipping %s: %s", path, exc)
         return None
