@@ -9,7 +9,7 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from repsample.fsio import readable
+from repsample.fsio import NotRegularFile, readable
 
 # Modes whose samples are wider than 8 bits: convert("RGB") would clip them, so rescale first.
 _WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
@@ -40,6 +40,8 @@ def decode_image(path: str | Path | IO[bytes], min_size: tuple[int, int] | None 
         raise DecodeError(f"refused: too many pixels ({exc})") from None
     except FileNotFoundError:
         raise DecodeError("file vanished during the run") from None
+    except NotRegularFile as exc:  # replaced by a FIFO or a device since it was hashed
+        raise DecodeError(exc.strerror or str(exc)) from None
     except UnidentifiedImageError:
         raise DecodeError("not a readable image (unknown or corrupt format)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

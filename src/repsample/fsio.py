@@ -8,10 +8,13 @@ Remote files are read whole (one GET per image), which is what object stores are
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import io
 import logging
+import os
 import re
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -19,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 from repsample.errors import RepsampleError, UsageError
 
 if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
     from fsspec import AbstractFileSystem
 
 logger = logging.getLogger(__name__)
@@ -27,6 +31,13 @@ Location = Path | str  # a str is always a URL
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # The extra that brings each protocol's fsspec implementation.
 _EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs")}
+MAX_FILE_BYTES = 2 * 2**30
+"""The most repsample reads of one local image or listing file: 2 GiB, far above any image
+Pillow would decode (its pixel limit), far below what would exhaust a machine's memory."""
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_READ_CHUNK = 1 << 20
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
 def is_url(location: object) -> bool:
@@ -68,26 +79,80 @@ def url_fs(url: str) -> tuple[AbstractFileSystem, str]:
 
 
 def read_bytes(location: str | Path) -> bytes:
-    """The whole file; FileNotFoundError and other OSErrors pass through as for open()."""
+    """The whole file; FileNotFoundError and other OSErrors pass through as for open(), and a
+    local file that is not a regular one, or is over MAX_FILE_BYTES, is an OSError too."""
     if is_url(location):
         fs, path = url_fs(str(location))
         return bytes(fs.cat_file(path))
-    return Path(location).read_bytes()
+    with open_binary(location) as fh:
+        return fh.read()
 
 
 def readable(location: str | Path | IO[bytes]) -> str | Path | IO[bytes]:
-    """What PIL's Image.open can read: local paths and file objects as they are, URLs as bytes."""
+    """What PIL's Image.open can read: file objects as they are, URLs as bytes, local paths as
+    they are once they prove to be regular files (PIL would wait on a FIFO, or read a device)."""
     if is_url(location):
         return io.BytesIO(read_bytes(str(location)))
+    if isinstance(location, str | Path):
+        check_regular(os.stat(location), location)
     return location
 
 
 def open_binary(location: str | Path) -> IO[bytes]:
-    """A binary file object to read in chunks (for hashing)."""
+    """A binary file object to read in chunks (for hashing); a local one only if it is a regular
+    file, read to at most MAX_FILE_BYTES."""
     if is_url(location):
         fs, path = url_fs(str(location))
         return fs.open(path, "rb")  # type: ignore[no-any-return]
-    return open(location, "rb")
+    # O_NONBLOCK: a FIFO is opened to be looked at, not waited on (for a regular file it is moot).
+    fd = os.open(location, os.O_RDONLY | _O_NONBLOCK | getattr(os, "O_BINARY", 0))
+    try:
+        check_regular(os.fstat(fd), location)
+        return io.BufferedReader(_CappedFile(fd, "rb"))
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def check_regular(info: os.stat_result, location: str | Path) -> None:
+    """Only regular files are read as images or listings: a FIFO would block the read until
+    killed, a device (/dev/zero) never ends; and none over MAX_FILE_BYTES."""
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a file")
+        raise NotRegularFile(errno.EINVAL, f"not a regular file ({kind}); only regular files are read",
+                             str(location))
+    if info.st_size > MAX_FILE_BYTES:
+        raise _too_large(location)
+
+
+class NotRegularFile(OSError):
+    """A local path that is not a regular file, or one too large to read."""
+
+
+def _too_large(location: str | Path) -> NotRegularFile:
+    return NotRegularFile(errno.EFBIG, f"larger than {MAX_FILE_BYTES // 2**30} GiB, the most "
+                          "repsample reads of one file", str(location))
+
+
+class _CappedFile(io.FileIO):
+    """A file that refuses to be read past MAX_FILE_BYTES: its size was checked when it was
+    opened, but a file can grow while it is read, and some (/proc's) report no size at all."""
+
+    _count = 0
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int | None:
+        count = super().readinto(buffer)
+        self._count += count or 0
+        if self._count > MAX_FILE_BYTES:
+            raise _too_large(self.name)
+        return count
+
+    def readall(self) -> bytes:  # FileIO's own reads past readinto
+        out = bytearray()
+        chunk = bytearray(_READ_CHUNK)
+        while count := self.readinto(chunk):
+            out += memoryview(chunk)[:count]
+        return bytes(out)
 
 
 def download(url: str, dest: Path) -> None:

@@ -54,7 +54,7 @@ def scan_dataset(location: str, asked: Columns, split: str | None, groups: Seque
                for t, ds in zip(tables, parts.values(), strict=True)]
     fingerprints = "+".join(str(getattr(ds, "_fingerprint", "")) for ds in parts.values())
     where = Where(local_folder(location) or Path.cwd(), follow_symlinks, exclude,
-                  stamp=int(rowbytes.token(fingerprints), 16), source=rowbytes.token("hf", name, split))
+                  stamp=rowbytes.stamp(fingerprints), source=rowbytes.token("hf", name, split))
     return HfInput(parts, scan_tables(tables, columns, where, groups))
 
 

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import posixpath
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,8 @@ def read_listing(location: Path | str, fmt: str) -> Table:
             records, names = _read_csv(text) if fmt == "csv" else _read_jsonl(text, location)
     except FileNotFoundError:
         raise UsageError(f"INPUT {location} does not exist") from None
+    except fsio.NotRegularFile as exc:
+        raise UsageError(f"INPUT {location} is {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise UsageError(f"{location} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
@@ -132,7 +135,11 @@ def _records_table(records: list[dict[str, Any]], names: tuple[str, ...], where:
 
     def images(name: str) -> ImageColumn:
         values = cells(name)
-        return ImageColumn([None if v is None else str(v) for v in values], [None] * len(values))
+        for row, value in enumerate(values):
+            if value is not None and not isinstance(value, str):
+                raise UsageError(f"{where} row {row}: column {name!r} holds {_kind(value)}, not a "
+                                 "path")
+        return ImageColumn(values, [None] * len(values))
 
     return Table(where, names, len(records), cells, images, raw=records)
 
@@ -295,9 +302,9 @@ def _table_rows(t: int, table: Table, cols: Columns, images: ImageColumn, where:
                          "with --label-column")
     rows = []
     for i in range(table.length):
-        label = _part(labels[i], "label", table.where, i)
+        label = _part(labels[i], "label", table.where, i, cols.label)
         split = None if splits[i] is None and cols.split is None else _part(
-            splits[i], "split", table.where, i)
+            splits[i], "split", table.where, i, cols.split)
         group = f"{split}/{label}" if split else label
         path, size = images.paths[i], images.sizes[i]
         if size is not None:
@@ -314,8 +321,13 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _part(value: Any, what: str, where: str, row: int) -> str:
-    """A label or split as one folder name in OUTPUT: never empty, '.', '..' or with a slash."""
+def _part(value: Any, what: str, where: str, row: int, column: str | None) -> str:
+    """A label or split as one folder name in OUTPUT: text or a number (a JSON object or list,
+    a Parquet struct, would name a folder by Python's repr), never empty, '.', '..' or with a
+    slash."""
+    if value is not None and not isinstance(value, str | int | float):
+        raise UsageError(f"{where} row {row}: column {column!r} holds {_kind(value)}; a {what} "
+                         "is text or a number")
     text = _text(value)
     if not text:
         raise UsageError(f"{where} row {row} has an empty {what}")
@@ -324,6 +336,12 @@ def _part(value: Any, what: str, where: str, row: int) -> str:
         raise UsageError(f"{where} row {row}: {what} {text!r} cannot name a folder (no '/', '\\', "
                          "'.' or '..')")
     return text
+
+
+def _kind(value: Any) -> str:
+    """A cell's type as the listing's reader would say it (JSON's names where they differ)."""
+    names: dict[type, str] = {dict: "an object", list: "a list", bytes: "bytes"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
 def _extension(images: ImageColumn, row: int, hint: str | None) -> str:
@@ -351,12 +369,21 @@ def _file_name(location: Path | str, where: str, row: int) -> str:
 
 
 def _unique_names(rows: list[_Row]) -> list[_Row]:
-    """Rows of a group whose files share a name get their row number in front of it."""
-    seen: dict[tuple[str, str], int] = {}
+    """Rows of a group whose files share a name get their row number in front of it, again
+    while that is still taken (a file may be named ``0-a.png`` itself): each name of a group is
+    then unique, whatever the listing's names, and the same listing gives the same names."""
+    count = Counter((row.group, row.name) for row in rows)
+    taken = {key for key, n in count.items() if n == 1}
+    out = []
     for row in rows:
-        seen[(row.group, row.name)] = seen.get((row.group, row.name), 0) + 1
-    return [dataclasses.replace(row, name=f"{row.index}-{row.name}")
-            if seen[(row.group, row.name)] > 1 else row for row in rows]
+        if count[(row.group, row.name)] > 1:
+            name = f"{row.index}-{row.name}"
+            while (row.group, name) in taken:
+                name = f"{row.index}-{name}"
+            taken.add((row.group, name))
+            row = dataclasses.replace(row, name=name)
+        out.append(row)
+    return out
 
 
 def _refuse_duplicates(rows: list[_Row], tables: Sequence[Table]) -> None:
@@ -415,4 +442,4 @@ def stamp_of(location: Path | str) -> int:
         fs, path = fsio.url_fs(location)
         return fsio.version_stamp(fs.info(path))
     st = os.stat(location)
-    return hash((st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_size)) & (2**62 - 1)
+    return rowbytes.stamp(st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_size)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
 
 SELECTION_FILES = frozenset(f"selection{suffix}" for suffix in FORMATS)
 """The file written beside the manifest, named by the listing's format."""
+NUMBERS: dict[str, type] = {"cluster": int, "rank": int, "distance": float, "typicality": float,
+                            "outlier_score": float, "uniqueness": float, "duplicate_similarity": float}
+"""The manifest's numeric columns: numbers in selection.jsonl and .parquet (text in CSV)."""
 
 
 def write_selection(table: Table, fmt: str, path_column: str, scanned: Scanned,
@@ -26,13 +30,14 @@ def write_selection(table: Table, fmt: str, path_column: str, scanned: Scanned,
     ``repsample_<name>`` where the listing has one of that name)."""
     chosen = sorted((scanned.origin[r["path"]][1], r) for r in rows if r["status"] == "selected")
     added = {f: f"repsample_{f}" if f in table.names else f for f in fields}
-    extra = {added[f]: [_cell(r.get(f)) for _, r in chosen] for f in fields}
+    kinds = {f: str if fmt == "csv" else NUMBERS.get(f, str) for f in fields}  # CSV: the manifest's text
+    extra = {added[f]: [_cell(r.get(f), kinds[f]) for _, r in chosen] for f in fields}
     paths = [str(_absolute(scanned.location[r["path"]])) if r["path"] in scanned.location else None
              for _, r in chosen]
     out = folder / f"selection.{fmt}"
     tmp = out.with_name(f".{out.name}.repsample-tmp")
     if fmt == "parquet":
-        _write_parquet(table.raw, [i for i, _ in chosen], path_column, paths, extra, tmp)
+        _write_parquet(table.raw, [i for i, _ in chosen], path_column, paths, extra, added, tmp)
     else:
         records = []
         for (i, _), path, k in zip(chosen, paths, range(len(chosen)), strict=True):
@@ -51,8 +56,11 @@ def write_selection(table: Table, fmt: str, path_column: str, scanned: Scanned,
     return out
 
 
-def _cell(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
+def _cell(value: Any, kind: type) -> Any:
+    """A manifest value as its column's type (the manifest holds distances as formatted text);
+    empty where it is not finite, as JSON has no infinity."""
+    cell = None if value is None or value == "" else kind(value)
+    return None if isinstance(cell, float) and not math.isfinite(cell) else cell
 
 
 def _absolute(location: Path | str) -> Path | str:
@@ -60,7 +68,7 @@ def _absolute(location: Path | str) -> Path | str:
 
 
 def _write_parquet(table: pa.Table, indices: list[int], path_column: str, paths: list[str | None],
-                   extra: Mapping[str, list[str | None]], out: Path) -> None:
+                   extra: Mapping[str, list[Any]], added: Mapping[str, str], out: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -69,6 +77,8 @@ def _write_parquet(table: pa.Table, indices: list[int], path_column: str, paths:
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         at = taken.schema.get_field_index(path_column)
         taken = taken.set_column(at, path_column, pa.array(paths, kind))
-    for name, values in extra.items():
-        taken = taken.append_column(name, pa.array(values, pa.string()))
+    types = {int: pa.int64(), float: pa.float64()}
+    for field, name in added.items():
+        taken = taken.append_column(name, pa.array(extra[name], types.get(NUMBERS.get(field, str),
+                                                                          pa.string())))
     pq.write_table(taken, out)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 PROTOCOL = "repsample-rows"
+STAMP_MASK = 2**62 - 1
 
 _sources: dict[str, Callable[[str], bytes]] = {}
 _lock = threading.Lock()
@@ -28,6 +29,13 @@ _MAGIC = ((b"\xff\xd8\xff", ".jpg"), (b"\x89PNG", ".png"), (b"GIF8", ".gif"), (b
 def token(*parts: object) -> str:
     """A short stable name for a source, from what identifies it (its location, its columns)."""
     return hashlib.sha256("\x00".join(map(str, parts)).encode()).hexdigest()[:16]
+
+
+def stamp(*parts: object) -> int:
+    """A number that changes with what identifies a source (a listing's stat, a dataset's
+    fingerprint): a bytes row's stand-in for a file's mtime. Below 2**62, as SQLite, which holds
+    signed 64-bit integers, must store it (a 64-bit digest is at or above 2**63 half the time)."""
+    return int(token(*parts), 16) & STAMP_MASK
 
 
 def serve(source: str, read: Callable[[str], bytes]) -> None:

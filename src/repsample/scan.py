@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,16 +64,31 @@ def scan(
     INPUT is a closed world: a symlink (to a file or a folder) whose target lies outside root
     is not followed unless follow_symlinks; such files are counted in ``Group.outside_links``.
     Folders under ``exclude`` (OUTPUT and its staging folder) are never scanned, whatever links
-    lead there. A folder already visited (same device and inode) is skipped, so a symlink loop
-    cannot hang the scan.
+    lead there. A folder is scanned once (same device and inode), so a symlink loop cannot hang
+    the scan, and a folder inside root is named by its real, link-free path whichever way the
+    walk reached it first (``cats/alias -> ../dogs`` is group ``dogs``). Only regular files
+    are images: a FIFO or a device named like one is skipped.
     """
     exts = normalize_extensions(extensions)
     if fsio.is_url(root):
         return pick_groups(_scan_url(str(root), exts), groups, root, exts)
     root = Path(root).absolute()
-    inside = _Confinement(root, follow_symlinks, exclude)
+    found, outside = _scan_folder(root, exts, _Confinement(root, follow_symlinks, exclude))
+    if outside:
+        count = sum(map(len, outside.values()))
+        first = next(iter(outside.values()))[0]
+        logger.warning("skipped %d symlink(s) that lead outside INPUT (first: %s); "
+                       "pass --follow-symlinks to use them", count, first)
+    picked = pick_groups(found, groups, root, exts)
+    return [dataclasses.replace(g, outside_links=len(outside.get(g.name, ()))) for g in picked]
+
+
+def _scan_folder(root: Path, exts: tuple[str, ...], inside: _Confinement,
+                 ) -> tuple[dict[str, list[ImageFile]], dict[str, list[str]]]:
+    """(group -> its images, group -> its symlinks leading outside) of a local folder."""
     found: dict[str, list[ImageFile]] = {}
     outside: dict[str, list[str]] = {}
+    special: list[Path] = []
     seen_dirs: set[tuple[int, int]] = set()
 
     def on_error(err: OSError) -> None:
@@ -85,34 +101,34 @@ def scan(
             continue
         seen_dirs.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if inside.allows(Path(dirpath, d)))
-        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        group, folder = inside.place(Path(dirpath))
         files = []
-        for name in sorted(filenames):
-            if not name.lower().endswith(exts):
-                continue
-            path = Path(dirpath, name)
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            if path.is_symlink() and not inside.allows(path):
-                outside.setdefault(rel_dir, []).append(rel)
-                continue
-            try:
-                fst = path.stat()
-            except OSError as exc:  # a dangling symlink: not an image we can consider
-                logger.warning("skipping %s: %s", path, exc.strerror)
-                continue
-            if not path.is_file():
-                continue
-            files.append(ImageFile(path, rel, rel_dir, fst.st_size, fst.st_mtime_ns, fst.st_ino,
-                                   fst.st_ctime_ns))
+        for name in sorted(n for n in filenames if n.lower().endswith(exts)):
+            rel = name if group == "." else f"{group}/{name}"
+            if Path(dirpath, name).is_symlink() and not inside.allows(Path(dirpath, name)):
+                outside.setdefault(group, []).append(rel)
+            elif image := _image(folder / name, rel, group, special):
+                files.append(image)
         if files:
-            found[rel_dir] = files
-    if outside:
-        count = sum(map(len, outside.values()))
-        first = next(iter(outside.values()))[0]
-        logger.warning("skipped %d symlink(s) that lead outside INPUT (first: %s); "
-                       "pass --follow-symlinks to use them", count, first)
-    picked = pick_groups(found, groups, root, exts)
-    return [dataclasses.replace(g, outside_links=len(outside.get(g.name, ()))) for g in picked]
+            found[group] = files
+    if special:
+        logger.warning("skipped %d file(s) that are not regular files (first: %s)",
+                       len(special), special[0])
+    return found, outside
+
+
+def _image(path: Path, rel: str, group: str, special: list[Path]) -> ImageFile | None:
+    """The file at path as a candidate image; None for a dangling symlink, and for what is not
+    a regular file (added to special): a FIFO would block its reader, a device never ends."""
+    try:
+        st = path.stat()
+    except OSError as exc:  # a dangling symlink: not an image we can consider
+        logger.warning("skipping %s: %s", path, exc.strerror)
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        special.append(path)
+        return None
+    return ImageFile(path, rel, group, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
 class _Confinement:
@@ -120,9 +136,20 @@ class _Confinement:
     symlinks), never inside an excluded folder."""
 
     def __init__(self, root: Path, follow_symlinks: bool, exclude: Sequence[Path]) -> None:
+        self.given = root
         self.root = os.path.realpath(root)
         self.follow = follow_symlinks
         self.exclude = [os.path.realpath(p) for p in exclude]
+
+    def place(self, folder: Path) -> tuple[str, Path]:
+        """The group a folder the walk reached is, and the path its files are read by: inside
+        INPUT, its real path relative to INPUT (a folder linked to is named once, the same way
+        whichever link the walk took first); outside it (followed links), the path walked."""
+        real = os.path.realpath(folder)
+        if within(real, self.root):
+            rel = Path(os.path.relpath(real, self.root)).as_posix()
+            return rel, self.given / rel if rel != "." else self.given
+        return folder.relative_to(self.given).as_posix(), folder
 
     def allows(self, path: Path) -> bool:
         if not path.is_symlink():
