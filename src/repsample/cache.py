@@ -15,6 +15,12 @@ is set aside beside itself as ``<name>.damaged-<time>``; at open a fresh cache t
 later in a run the run stops and the next one starts fresh. ``PRAGMA quick_check`` is not run at
 open: it reads the whole file (0.6 s cold for 20,000 vectors, growing with the cache), while the
 checksums guard every row actually read.
+
+Only a file that proves to be repsample's is ever written, repaired or set aside: SQLite's header
+with repsample's ``application_id`` (caches made before it: repsample's tables), or an empty file.
+Any other existing file (a listing, an image, another program's database) is refused as it is
+(``foreign``). A cache opened ``read_only`` (report, evaluate: the path may come from run.json,
+which a user can edit) is opened with SQLite's ``mode=ro``: never created, repaired or set aside.
 """
 
 from __future__ import annotations
@@ -26,23 +32,28 @@ import hashlib
 import logging
 import os
 import sqlite3
+import urllib.parse
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISDIR, S_ISREG
 from typing import Concatenate, NamedTuple, ParamSpec, TypeVar
 
 import numpy as np
 import platformdirs
 
 from repsample import fsio
-from repsample.errors import EnvironmentProblem, os_problem
+from repsample.errors import EnvironmentProblem, RepsampleError, UsageError, os_problem
 
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
 SCHEMA_VERSION = 2  # 2: file_hashes (inode, ctime, checksum) replaces files; vectors checksummed
+APPLICATION_ID = 0x52535043  # "RSPC" in SQLite's header (PRAGMA application_id): a repsample cache
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_LEGACY_TABLES = {"embeddings", "meta"}  # what every cache made before APPLICATION_ID holds
 _CHUNK = 1 << 20
 RACY_NS = 2_000_000_000
 """A file whose ctime is this close to the moment it was stat'ed may change again within the
@@ -63,6 +74,8 @@ _HINTS = {
     _IOERR: "check the disk, or pass --cache PATH on another one",
     _BUSY: "another process holds it; wait for it, or pass --cache PATH",
     _LOCKED: "another process holds it; wait for it, or pass --cache PATH",
+    _CORRUPT: "it is damaged; a `repsample select` with it sets it aside, or pass --cache PATH",
+    _NOTADB: "it is damaged; a `repsample select` with it sets it aside, or pass --cache PATH",
 }
 
 
@@ -107,7 +120,7 @@ def _guarded(
         try:
             return method(self, *args, **kwargs)
         except sqlite3.Error as exc:
-            if _code(exc) not in _DAMAGED:
+            if _code(exc) not in _DAMAGED or self.read_only:
                 raise EnvironmentProblem(_explain(self.path, exc)) from None
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
@@ -119,25 +132,38 @@ def _guarded(
 
 
 class EmbeddingCache:
-    """A connection to the cache database; one per process (SQLite handles the locking)."""
+    """A connection to the cache database; one per process (SQLite handles the locking).
 
-    def __init__(self, path: str | Path) -> None:
+    read_only: open an existing cache with SQLite's mode=ro, for readers of a path a record
+    names (report, evaluate): nothing is created, repaired or set aside."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
+        problem = foreign(self.path)
+        if problem is not None:
+            raise RepsampleError(f"embedding cache {self.path} {problem}; it is left as it is "
+                                 "(move it away if it was a damaged cache): pass --cache PATH "
+                                 "naming a new file or a repsample cache")
+        if not read_only:
+            self._make_folder()
+        try:
+            self._db = _connect(self.path, read_only)
+        except sqlite3.Error as exc:
+            if _code(exc) not in _DAMAGED or read_only:
+                raise EnvironmentProblem(_explain(self.path, exc)) from None
+            logger.warning("%s; starting a fresh cache", _set_aside(self.path, exc))
+            try:
+                self._db = _connect(self.path, read_only)
+            except sqlite3.Error as again:
+                raise EnvironmentProblem(_explain(self.path, again)) from None
+
+    def _make_folder(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise os_problem(exc, f"embedding cache {self.path}",
                              "pass --cache PATH to a folder you can write") from None
-        try:
-            self._db = _connect(self.path)
-        except sqlite3.Error as exc:
-            if _code(exc) not in _DAMAGED:
-                raise EnvironmentProblem(_explain(self.path, exc)) from None
-            logger.warning("%s; starting a fresh cache", _set_aside(self.path, exc))
-            try:
-                self._db = _connect(self.path)
-            except sqlite3.Error as again:
-                raise EnvironmentProblem(_explain(self.path, again)) from None
 
     @_guarded
     def close(self) -> None:
@@ -157,7 +183,7 @@ class EmbeddingCache:
         out: dict[str, str] = {}
         damaged = 0
         for chunk in _chunks(stats, 500):
-            by_path = {s.path: _storable(s) for s in chunk}
+            by_path = {s.path: s for s in chunk}
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
                 "SELECT path, size, mtime_ns, ino, ctime_ns, hash, crc FROM file_hashes "
@@ -179,9 +205,8 @@ class EmbeddingCache:
     def remember_hashes(self, rows: Iterable[tuple[FileStat, str]], stat_from_ns: int) -> None:
         """Remember (stat, hash) pairs whose stats were taken at or after stat_from_ns (wall
         clock) and before the content was read; a file changed too recently is left out."""
-        stored = [(_storable(stat), digest) for stat, digest in rows
-                  if stat.ctime_ns < stat_from_ns - RACY_NS]
-        trusted = [(*stat, digest, _file_crc(stat, digest)) for stat, digest in stored]
+        trusted = [(*stat, digest, _file_crc(stat, digest)) for stat, digest in rows
+                   if stat.ctime_ns < stat_from_ns - RACY_NS]
         with self._transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?, ?, ?, ?)", trusted)
@@ -208,14 +233,19 @@ class EmbeddingCache:
                     out[digest] = Entry(vector, error)
                 else:
                     damaged.append(digest)
+        if damaged and self.read_only:
+            raise EnvironmentProblem(
+                f"embedding cache {self.path}: {len(damaged)} stored vectors failed their checksum "
+                "(the file is damaged); a `repsample select` with it computes them again, or "
+                "pass --cache PATH")
         if damaged:
             with self._transaction():
                 self._db.executemany("DELETE FROM embeddings WHERE hash = ? AND model = ?",
                                      [(h, model) for h in damaged])
             raise EnvironmentProblem(
                 f"embedding cache {self.path}: {len(damaged)} stored vectors failed their checksum "
-                "(the file is damaged) and were removed; rerun to compute them again, or pass "
-                "--cache PATH")
+                "(the file is damaged) and were removed; rerun to compute them again, or "
+                "pass --cache PATH")
         return out
 
     @_guarded
@@ -288,10 +318,15 @@ class _Transaction:
                 self._db.execute("ROLLBACK")
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
     """Open (or create) the database and its tables; closed again if any of it fails."""
+    if read_only:
+        return _connect_read_only(path)
     db = sqlite3.connect(path, timeout=60, isolation_level=None)
     try:
+        if db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            # The first write, before WAL: from here on the file says whose it is (foreign()).
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(
@@ -317,6 +352,72 @@ def _connect(path: Path) -> sqlite3.Connection:
     except BaseException:
         db.close()
         raise
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open an existing cache with mode=ro; its first page is read now, so damage shows here."""
+    db = sqlite3.connect(_uri(path, "mode=ro"), uri=True, timeout=60, isolation_level=None)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except BaseException:
+        db.close()
+        raise
+
+
+def _uri(path: Path, query: str) -> str:
+    """An SQLite file: URI for path (any name: '?', '#' and '%' are escaped)."""
+    return f"file:{urllib.parse.quote(os.fsencode(path.absolute()))}?{query}"
+
+
+def foreign(path: Path) -> str | None:
+    """Why the file at path is not a repsample cache (worded to follow the path), or None when
+    it is one, is empty (nothing to lose) or does not exist. Only the file's first 100 bytes
+    are read (and, for a cache made before APPLICATION_ID, its table names, immutably)."""
+    try:
+        info = path.stat()
+        if S_ISDIR(info.st_mode):
+            return None  # SQLite cannot open it: an EnvironmentProblem naming --cache
+        if not S_ISREG(info.st_mode):
+            return "is not a regular file"
+        if info.st_size == 0:
+            return None
+        with open(path, "rb") as fh:
+            header = fh.read(100)
+    except OSError:
+        return None  # not there, or unreadable: SQLite's own error says which
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        return "is not an SQLite database, so not a repsample cache"
+    owner = int.from_bytes(header[68:72], "big")
+    if owner == APPLICATION_ID:
+        return None
+    if owner != 0:
+        return f"is another program's SQLite database (application_id {owner})"
+    return None if _legacy_tables(path) >= _LEGACY_TABLES else \
+        "is an SQLite database without repsample's tables, so not a repsample cache"
+
+
+def _legacy_tables(path: Path) -> set[str]:
+    """The table names of an SQLite file without an application_id, read without writing
+    anything (immutable: no lock, no -wal or -shm file made); empty when unreadable."""
+    try:
+        db = sqlite3.connect(_uri(path, "mode=ro&immutable=1"), uri=True)
+    except sqlite3.Error:
+        return set()
+    try:
+        return {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error:
+        return set()
+    finally:
+        db.close()
+
+
+def check_apart(path: Path, input_path: Path) -> None:
+    """Refuse a cache at INPUT (a folder or a listing file) or inside it: INPUT is never written."""
+    cache, src = path.resolve(), input_path.resolve()
+    if cache == src or src in cache.parents:
+        raise UsageError(f"{str(path)!r} is inside INPUT {input_path}, which repsample never "
+                         "writes; pass a path outside it", option="cache")
 
 
 def _code(exc: sqlite3.Error) -> int:
@@ -372,17 +473,6 @@ def _vector(digest: str, model: str, dim: object, blob: bytes) -> np.ndarray | N
 
 def _vector_crc(digest: str, model: str, data: bytes) -> int:
     return zlib.crc32(data, zlib.crc32(f"{digest}\0{model}\0".encode()))
-
-
-def _storable(stat: FileStat) -> FileStat:
-    """stat's numbers as SQLite holds integers, signed 64-bit: an mtime set past the year 2262,
-    or an inode number of 2**63 or more, wraps as in two's complement (a bytes row's stamp,
-    rowbytes.stamp, is below 2**62 already)."""
-    def wrap(value: int) -> int:
-        return (value + 2**63) % 2**64 - 2**63
-
-    return stat._replace(size=wrap(stat.size), mtime_ns=wrap(stat.mtime_ns), ino=wrap(stat.ino),
-                         ctime_ns=wrap(stat.ctime_ns))
 
 
 def _file_crc(stat: FileStat, digest: object) -> int:

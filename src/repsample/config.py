@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from repsample.backends import BACKENDS, PRECISIONS, check_precision
-from repsample.cache import default_cache_path
+from repsample.cache import default_cache_path, foreign
 from repsample.engines import ENGINES
 from repsample.errors import UsageError
 from repsample.hygiene.findings import DEFAULT_THRESHOLD
@@ -63,6 +63,20 @@ class MaybeOneOf(OneOf):
 
     def problem(self, value: Any) -> str | None:
         return None if value is None else super().problem(value)
+
+
+@dataclass(frozen=True)
+class CacheFile:
+    """None (the default cache), or a path naming a new file or one of repsample's caches: an
+    existing file of anyone else's is refused, never opened (repsample.cache.foreign)."""
+
+    def problem(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        if Path(value).name in ("", ".."):  # the command line gives '' as '.'
+            return f"must name a database file, got {str(value)!r}"
+        reason = foreign(Path(value))
+        return reason and f"{str(value)!r} {reason}; name a new file or a repsample cache"
 
 
 def option(default: Any, help: str, constraint: Constraint | None = None) -> Any:
@@ -156,7 +170,7 @@ class SelectConfig:
     ray_address: str | None = option(None, "Ray cluster to join (engine ray) [default: start a "
                                      "local Ray].")
     cache: Path | None = option(None, "Embedding cache database [default: in the user's cache "
-                                "folder].")
+                                "folder].", CacheFile())
     overwrite: bool = option(False, "Replace an earlier result in OUTPUT.")
     report: bool = option(True, "Write OUTPUT/report.html after the export.")
     dedup: bool = option(True, "Near-duplicates in a group count once: only the first path is "
@@ -219,8 +233,9 @@ class SelectConfig:
 
     @property
     def cache_path(self) -> Path:
-        """The embedding cache database: ``cache``, or the default in the user's cache folder."""
-        return self.cache or default_cache_path()
+        """The embedding cache database: ``cache``, or the default in the user's cache folder;
+        absolute, so that run.json's record of it holds from any folder."""
+        return Path(self.cache or default_cache_path()).absolute()
 
     def budget(self, valid: int) -> int:
         """Images to keep from a group with this many valid images (before the cap at valid)."""

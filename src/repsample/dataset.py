@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from repsample.cache import EmbeddingCache
+from repsample.cache import EmbeddingCache, check_apart
 from repsample.config import SelectConfig
 from repsample.embed import Embedded, Embedder, compute_missing, decode_workers, gather
 from repsample.embeddings_file import VectorFile, read_vectors
@@ -32,7 +32,7 @@ from repsample.models import ModelSpec
 from repsample.models.base import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from repsample.progress import Progress
 from repsample.scan import Group
-from repsample.sources import ScannedInput, SelectionWriter, scan_input
+from repsample.sources import ScannedInput, SelectionWriter, listing_file, local_root, scan_input
 
 if TYPE_CHECKING:
     from torch import nn
@@ -79,6 +79,8 @@ def prepare(src: Path | str, config: SelectConfig, exclude: Sequence[Path] = (),
     exported: the groups become OUTPUT's folders (select), so none may take the name of one of
     OUTPUT's own files.
     """
+    if (local := local_root(src) or listing_file(src)) is not None:
+        check_apart(config.cache_path, local)
     scanned = scan_input(src, config.input_options(), exclude)
     if exported:
         check_group_names(scanned.groups)

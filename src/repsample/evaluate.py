@@ -370,7 +370,7 @@ def load_groups(run: Run, cache_path: Path) -> list[GroupEmbeddings]:
         raise RepsampleError(f"embedding cache {cache_path} not found; pass --cache with the "
                              "database that `repsample select` used")
     usable = [r for r in run.manifest.rows if r.status in ("selected", "not_selected") and r.hash]
-    with EmbeddingCache(cache_path) as db:
+    with EmbeddingCache(cache_path, read_only=True) as db:  # run.json may name any file
         entries = db.get_many([r.hash for r in usable], run.record.cache_key)
     by_group: dict[str, list[ManifestRow]] = {}
     for r in usable:

@@ -304,6 +304,9 @@ def _reason(value: str, status: str, where: str) -> str:
 # -- run.json -----------------------------------------------------------------------------------
 
 
+_ABSENT = object()
+
+
 def _read_run_record(path: Path, fix: str) -> RunRecord:
     data = _read_bytes(path, fix)
     try:
@@ -316,45 +319,80 @@ def _read_run_record(path: Path, fix: str) -> RunRecord:
     if not isinstance(record, dict):
         raise RepsampleError(f"{path} is not a run record (a JSON {type(record).__name__}, not "
                              f"an object); {fix}")
-
-    def need(value: Any, key: str, kind: type | tuple[type, ...], label: str) -> Any:
-        if not isinstance(value, kind) or isinstance(value, bool):
-            shown = "missing" if value is None else f"{_show(value)}, not {label}"
-            raise RepsampleError(f"{path}: {key} is {shown}; {fix}")
-        return value
-
-    started = need(record.get("started"), "started", str, "a time")
-    parameters = need(record.get("parameters"), "parameters", dict, "an object")
-    model = need(record.get("model"), "model", dict, "an object")
-    groups: dict[str, GroupRecord] = {}
-    for name, info in need(record.get("groups"), "groups", dict, "an object").items():
-        key = f"groups[{_show(name)}]"
-        need(info, key, dict, "an object")
-        try:
-            silhouettes = {int(k): float(v) for k, v in
-                           need(info.get("silhouette", {}), f"{key}.silhouette", dict,
-                                "an object").items()}
-            seconds = {str(k): float(v) for k, v in
-                       need(info.get("seconds", {}), f"{key}.seconds", dict, "an object").items()}
-        except (TypeError, ValueError):
-            raise RepsampleError(f"{path}: {key} holds a value that is not a number; {fix}") from None
-        sample = info.get("silhouette_sample")
-        note = info.get("note")
-        groups[name] = GroupRecord(
-            images=need(info.get("images"), f"{key}.images", int, "an integer"),
-            selected=need(info.get("selected"), f"{key}.selected", int, "an integer"),
-            k=need(info.get("k"), f"{key}.k", int, "an integer"),
-            silhouettes=silhouettes,
-            silhouette_sample=None if sample is None else need(sample, f"{key}.silhouette_sample",
-                                                               int, "an integer"),
-            seconds=seconds,
-            note=None if note is None else need(note, f"{key}.note", str, "text"),
-        )
+    fields = _Fields(path, fix)
+    started = fields.need(record.get("started"), "started", str, "a time")
+    parameters = fields.need(record.get("parameters"), "parameters", dict, "an object")
+    model = fields.need(record.get("model"), "model", dict, "an object")
+    _check_read_as_is(record, parameters, fields)
+    groups = {name: _group_record(info, f"groups[{_show(name)}]", fields) for name, info in
+              fields.need(record.get("groups"), "groups", dict, "an object").items()}
     return RunRecord(
         path=path, data=record, started=started,
-        cache=need(parameters.get("cache"), "parameters.cache", str, "a path"),
-        cache_key=need(model.get("cache_key"), "model.cache_key", str, "text"),
+        cache=fields.need(parameters.get("cache"), "parameters.cache", str, "a path"),
+        cache_key=fields.need(model.get("cache_key"), "model.cache_key", str, "text"),
         groups=groups,
+    )
+
+
+class _Fields:
+    """Checks run.json's values one by one; a wrong one is one line naming the file and field."""
+
+    def __init__(self, path: Path, fix: str) -> None:
+        self.path, self.fix = path, fix
+
+    def need(self, value: Any, key: str, kind: type | tuple[type, ...], label: str) -> Any:
+        if not isinstance(value, kind) or isinstance(value, bool):
+            shown = "missing" if value is None else f"{_show(value)}, not {label}"
+            raise RepsampleError(f"{self.path}: {key} is {shown}; {self.fix}")
+        return value
+
+    def optional(self, holder: dict[str, Any], name: str, key: str, kind: type, label: str,
+                 nullable: bool = True) -> None:
+        """holder[name] may be absent (an older or hand-made record), or null where nullable;
+        any other value must be of kind."""
+        value = holder.get(name, _ABSENT)
+        if value is _ABSENT or (value is None and nullable):
+            return
+        if value is None:
+            raise RepsampleError(f"{self.path}: {key} is null, not {label}; {self.fix}")
+        self.need(value, key, kind, label)
+
+
+def _check_read_as_is(record: dict[str, Any], parameters: dict[str, Any], fields: _Fields) -> None:
+    """The values that report, evaluate and verify use from RunRecord.data, as it is."""
+    fields.optional(record, "input", "input", str, "a path")
+    fields.optional(record, "output", "output", str, "a path")
+    fields.optional(record, "command", "command", list, "a list of arguments")
+    for i, arg in enumerate(record.get("command") or ()):
+        fields.need(arg, f"command[{i}]", str, "text")
+    for name in ("totals", "check"):
+        fields.optional(record, name, name, dict, "an object")
+    fields.optional(parameters, "seed", "parameters.seed", int, "an integer", nullable=False)
+    fields.optional(parameters, "mode", "parameters.mode", str, "an export mode")
+
+
+def _group_record(info: Any, key: str, fields: _Fields) -> GroupRecord:
+    fields.need(info, key, dict, "an object")
+    try:
+        silhouettes = {int(k): float(v) for k, v in
+                       fields.need(info.get("silhouette", {}), f"{key}.silhouette", dict,
+                                   "an object").items()}
+        seconds = {str(k): float(v) for k, v in
+                   fields.need(info.get("seconds", {}), f"{key}.seconds", dict, "an object").items()}
+    except (TypeError, ValueError):
+        raise RepsampleError(f"{fields.path}: {key} holds a value that is not a number; "
+                             f"{fields.fix}") from None
+    sample = info.get("silhouette_sample")
+    note = info.get("note")
+    return GroupRecord(
+        images=fields.need(info.get("images"), f"{key}.images", int, "an integer"),
+        selected=fields.need(info.get("selected"), f"{key}.selected", int, "an integer"),
+        k=fields.need(info.get("k"), f"{key}.k", int, "an integer"),
+        silhouettes=silhouettes,
+        silhouette_sample=None if sample is None else fields.need(
+            sample, f"{key}.silhouette_sample", int, "an integer"),
+        seconds=seconds,
+        note=None if note is None else fields.need(note, f"{key}.note", str, "text"),
     )
 
 

@@ -132,7 +132,7 @@ def load_vectors(cache_path: Path, key: str, hashes: Sequence[str]) -> dict[str,
 
     if not key or not cache_path.is_file():  # EmbeddingCache would create an empty one
         return None
-    with EmbeddingCache(cache_path) as cache:
+    with EmbeddingCache(cache_path, read_only=True) as cache:  # run.json may name any file
         entries = cache.get_many(list(hashes), key)
     return {h: e.vector for h, e in entries.items() if e.vector is not None}
 
