@@ -183,7 +183,7 @@ class EmbeddingCache:
         out: dict[str, str] = {}
         damaged = 0
         for chunk in _chunks(stats, 500):
-            by_path = {s.path: s for s in chunk}
+            by_path = {s.path: _storable(s) for s in chunk}
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
                 "SELECT path, size, mtime_ns, ino, ctime_ns, hash, crc FROM file_hashes "
@@ -205,8 +205,9 @@ class EmbeddingCache:
     def remember_hashes(self, rows: Iterable[tuple[FileStat, str]], stat_from_ns: int) -> None:
         """Remember (stat, hash) pairs whose stats were taken at or after stat_from_ns (wall
         clock) and before the content was read; a file changed too recently is left out."""
-        trusted = [(*stat, digest, _file_crc(stat, digest)) for stat, digest in rows
-                   if stat.ctime_ns < stat_from_ns - RACY_NS]
+        stored = [(_storable(stat), digest) for stat, digest in rows
+                  if stat.ctime_ns < stat_from_ns - RACY_NS]
+        trusted = [(*stat, digest, _file_crc(stat, digest)) for stat, digest in stored]
         with self._transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?, ?, ?, ?)", trusted)
@@ -473,6 +474,17 @@ def _vector(digest: str, model: str, dim: object, blob: bytes) -> np.ndarray | N
 
 def _vector_crc(digest: str, model: str, data: bytes) -> int:
     return zlib.crc32(data, zlib.crc32(f"{digest}\0{model}\0".encode()))
+
+
+def _storable(stat: FileStat) -> FileStat:
+    """stat's numbers as SQLite holds integers, signed 64-bit: an mtime set past the year 2262,
+    or an inode number of 2**63 or more, wraps as in two's complement (a bytes row's stamp,
+    rowbytes.stamp, is below 2**62 already)."""
+    def wrap(value: int) -> int:
+        return (value + 2**63) % 2**64 - 2**63
+
+    return stat._replace(size=wrap(stat.size), mtime_ns=wrap(stat.mtime_ns), ino=wrap(stat.ino),
+                         ctime_ns=wrap(stat.ctime_ns))
 
 
 def _file_crc(stat: FileStat, digest: object) -> int:
