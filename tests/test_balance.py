@@ -66,7 +66,7 @@ def test_a_group_with_no_share_selects_nothing(make_tree: TreeFactory, tmp_path:
     [
         (["--total", "10", "--per-class", "3"], "give one of --per-class, --fraction or --total"),
         (["--total", "10", "--fraction", "0.5"], "not --fraction and --total"),
-        (["--balance", "sqrt"], "--balance needs total"),
+        (["--balance", "sqrt"], "--balance needs --total"),
         (["--total", "0"], "--total must be at least 1"),
         (["--total", "5", "--balance", "even"], "'even'"),
     ],

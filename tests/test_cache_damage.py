@@ -53,7 +53,7 @@ def read_back(path: Path, hashes: list[str]) -> dict[str, np.ndarray] | str:
         with EmbeddingCache(path) as cache:
             entries = cache.get_many(hashes, MODEL)
     except EnvironmentProblem as exc:
-        return str(exc)
+        return exc.flag  # as the command line shows it
     return {h: e.vector for h, e in entries.items() if e.vector is not None}
 
 
@@ -143,11 +143,11 @@ def test_a_damaged_vector_fails_its_checksum_and_is_computed_again(tmp_path: Pat
 def test_unopenable_caches_are_one_line(tmp_path: Path) -> None:
     folder = tmp_path / "a-folder"
     folder.mkdir()
-    with pytest.raises(EnvironmentProblem, match=r"embedding cache .*a-folder.*--cache"):
+    with pytest.raises(EnvironmentProblem, match=r"embedding cache .*a-folder.*pass cache PATH"):
         EmbeddingCache(folder)
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(EnvironmentProblem, match=r"embedding cache .*file/c.sqlite.*--cache"):
+    with pytest.raises(EnvironmentProblem, match=r"embedding cache .*file/c.sqlite.*pass cache PATH"):
         EmbeddingCache(blocker / "c.sqlite")
 
 
@@ -205,7 +205,7 @@ def test_a_full_disk_is_one_line_naming_the_cache(small_disk: Path) -> None:
     with pytest.raises(EnvironmentProblem) as caught, EmbeddingCache(path) as cache:
         for i, h in enumerate(digests(200)):  # opening or any write may be the one that fails
             cache.put_many(MODEL, vectors=[(h, X[i])])
-    message = str(caught.value)
+    message = caught.value.flag
     assert "full" in message and str(path) in message and "--cache" in message, message
 
 
@@ -231,5 +231,5 @@ def test_a_read_only_cache_is_one_line(small_disk: Path) -> None:
         pytest.skip(f"cannot remount the tmpfs read-only ({done.stderr.strip()})")
     with pytest.raises(EnvironmentProblem) as caught, EmbeddingCache(path) as cache:
         cache.put_many(MODEL, vectors=[("new", np.ones(4, np.float32))])
-    message = str(caught.value)
+    message = caught.value.flag
     assert str(path) in message and "--cache" in message and "\n" not in message, message

@@ -196,4 +196,4 @@ def test_embeddings_options_that_do_not_fit(make_tree: TreeFactory, tmp_path: Pa
     np.save(tmp_path / "p.npy", np.ones((1, 4), np.float32))
     code, text = run("select", str(root), str(tmp_path / "out"), "--embeddings", str(tmp_path / "p.npy"),
                      "--engine", "ray")
-    one_line_error(code, text, "--embeddings runs with engine local")
+    one_line_error(code, text, "--embeddings runs with --engine local")

@@ -83,7 +83,7 @@ def test_output_to_a_bucket(tree: Path, bucket: str, tmp_path: Path) -> None:
     assert {f"{rel.rsplit('/', 1)[0]}/{rel.rsplit('/', 1)[1]}" for rel in result.selected()} <= names
     assert fs.cat_file(f"{base}/{result.selected()[0]}") == (tree / result.selected()[0]).read_bytes()
 
-    with pytest.raises(RepsampleError, match="is not empty; pass --overwrite"):
+    with pytest.raises(RepsampleError, match="is not empty; pass overwrite"):  # Python's name
         select(tree, bucket + "/out", cache=tmp_path / "cache.sqlite", **FAST)
     select(tree, bucket + "/out", cache=tmp_path / "cache.sqlite", overwrite=True, **FAST)
 

@@ -44,7 +44,7 @@ import numpy as np
 import platformdirs
 
 from repsample import fsio
-from repsample.errors import EnvironmentProblem, RepsampleError, UsageError, os_problem
+from repsample.errors import EnvironmentProblem, RepsampleError, UsageError, mention, os_problem
 
 logger = logging.getLogger(__name__)
 
@@ -66,16 +66,17 @@ _DAMAGED = {_CORRUPT, _NOTADB}
 _BY_MESSAGE = (("malformed", _CORRUPT), ("not a database", _NOTADB), ("disk is full", _FULL),
                ("readonly", _READONLY), ("unable to open", _CANTOPEN), ("disk i/o", _IOERR),
                ("locked", _BUSY))
+_OTHER_CACHE = f"pass {mention('cache')} PATH"  # a flag on the command line
 _HINTS = {
-    _FULL: "free some space, or pass --cache PATH on another disk",
-    _READONLY: "make it writable, or pass --cache PATH to a file you can write",
-    _PERM: "make it writable, or pass --cache PATH to a file you can write",
-    _CANTOPEN: "check the folder exists and is writable, or pass --cache PATH",
-    _IOERR: "check the disk, or pass --cache PATH on another one",
-    _BUSY: "another process holds it; wait for it, or pass --cache PATH",
-    _LOCKED: "another process holds it; wait for it, or pass --cache PATH",
-    _CORRUPT: "it is damaged; a `repsample select` with it sets it aside, or pass --cache PATH",
-    _NOTADB: "it is damaged; a `repsample select` with it sets it aside, or pass --cache PATH",
+    _FULL: f"free some space, or {_OTHER_CACHE} on another disk",
+    _READONLY: f"make it writable, or {_OTHER_CACHE} to a file you can write",
+    _PERM: f"make it writable, or {_OTHER_CACHE} to a file you can write",
+    _CANTOPEN: f"check the folder exists and is writable, or {_OTHER_CACHE}",
+    _IOERR: f"check the disk, or {_OTHER_CACHE} on another one",
+    _BUSY: f"another process holds it; wait for it, or {_OTHER_CACHE}",
+    _LOCKED: f"another process holds it; wait for it, or {_OTHER_CACHE}",
+    _CORRUPT: f"it is damaged; a `repsample select` with it sets it aside, or {_OTHER_CACHE}",
+    _NOTADB: f"it is damaged; a `repsample select` with it sets it aside, or {_OTHER_CACHE}",
 }
 
 
@@ -125,7 +126,7 @@ def _guarded(
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
             raise EnvironmentProblem(
-                f"{_set_aside(self.path, exc)}; rerun to start a fresh cache, or pass --cache PATH"
+                f"{_set_aside(self.path, exc)}; rerun to start a fresh cache, or {_OTHER_CACHE}"
             ) from None
 
     return guarded
@@ -143,7 +144,7 @@ class EmbeddingCache:
         problem = foreign(self.path)
         if problem is not None:
             raise RepsampleError(f"embedding cache {self.path} {problem}; it is left as it is "
-                                 "(move it away if it was a damaged cache): pass --cache PATH "
+                                 f"(move it away if it was a damaged cache): {_OTHER_CACHE} "
                                  "naming a new file or a repsample cache")
         if not read_only:
             self._make_folder()
@@ -163,7 +164,7 @@ class EmbeddingCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise os_problem(exc, f"embedding cache {self.path}",
-                             "pass --cache PATH to a folder you can write") from None
+                             f"{_OTHER_CACHE} to a folder you can write") from None
 
     @_guarded
     def close(self) -> None:
@@ -238,7 +239,7 @@ class EmbeddingCache:
             raise EnvironmentProblem(
                 f"embedding cache {self.path}: {len(damaged)} stored vectors failed their checksum "
                 "(the file is damaged); a `repsample select` with it computes them again, or "
-                "pass --cache PATH")
+                f"{_OTHER_CACHE}")
         if damaged:
             with self._transaction():
                 self._db.executemany("DELETE FROM embeddings WHERE hash = ? AND model = ?",
@@ -246,7 +247,7 @@ class EmbeddingCache:
             raise EnvironmentProblem(
                 f"embedding cache {self.path}: {len(damaged)} stored vectors failed their checksum "
                 "(the file is damaged) and were removed; rerun to compute them again, or "
-                "pass --cache PATH")
+                f"{_OTHER_CACHE}")
         return out
 
     @_guarded
@@ -431,7 +432,7 @@ def _code(exc: sqlite3.Error) -> int:
 
 
 def _explain(path: Path, exc: sqlite3.Error) -> str:
-    hint = _HINTS.get(_code(exc), "pass --cache PATH to use another file")
+    hint = _HINTS.get(_code(exc), f"{_OTHER_CACHE} to use another file")
     return f"embedding cache {path}: {exc}; {hint}"
 
 
@@ -448,7 +449,7 @@ def _set_aside(path: Path, exc: sqlite3.Error) -> str:
     except OSError as err:
         raise EnvironmentProblem(
             f"embedding cache {path} is damaged ({exc}) and cannot be set aside "
-            f"({err.strerror}); move it away, or pass --cache PATH") from None
+            f"({err.strerror}); move it away, or {_OTHER_CACHE}") from None
     return f"embedding cache {path} was damaged ({exc}) and was set aside as {aside}"
 
 

@@ -27,7 +27,7 @@ from rich.table import Table
 
 from repsample._version import __version__
 from repsample.config import CHECK_OPTIONS, ModelName, SelectConfig
-from repsample.errors import RepsampleError, UsageError, os_problem
+from repsample.errors import RepsampleError, os_problem
 from repsample.models.base import ONNX_PREFIX
 from repsample.params import Device, OneOf
 from repsample.scan import DEFAULT_EXTENSIONS
@@ -126,11 +126,11 @@ class _Commands(click.Group):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # click's own (a bad choice, a missing argument): one line too
-            where = f"repsample {exc.ctx.info_name} --help" if exc.ctx is not None else "repsample --help"
-            raise CommandError(f"{exc.format_message()} (see {where})") from None
-        except RepsampleError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            raise CommandError(f"{exc.format_message()} (see {where} --help)") from None
+        except RepsampleError as exc:  # flag: the options it names spelt as flags
             failure = EnvironmentFailure if exc.exit_code == EnvironmentFailure.exit_code else CommandError
-            raise failure(exc.flag if isinstance(exc, UsageError) else str(exc)) from None
+            raise failure(exc.flag) from None
         except OSError as exc:
             where = f"{exc.filename}" if exc.filename else "a file"
             raise EnvironmentFailure(str(os_problem(exc, where))) from None
@@ -261,17 +261,24 @@ def select_command(input_dir: str, output_dir: str, quiet: bool, **options: Any)
         _summary(result)
 
 
+def _group_column(table: Table) -> None:
+    """Group names shown whole, wrapped where the terminal is narrow: cut, two groups that share
+    a long prefix ("train/tulips_a", "train/tulips_b") would look the same."""
+    table.add_column("group", overflow="fold")
+
+
 def _summary(result: SelectResult) -> None:
     where = result.destination or str(result.output)  # a URL OUTPUT: the local stage is gone
     table = Table(title=f"repsample: {where}", title_justify="left")
-    for column in ("group", "images", "errors", "k", "selected"):
-        table.add_column(column, justify="left" if column == "group" else "right")
+    _group_column(table)
+    for column in ("images", "errors", "k", "selected"):
+        table.add_column(column, justify="right")
     for g in result.groups:
         table.add_row(g.name, str(g.images), str(g.errors), str(g.k or "-"), str(g.selected))
     table.add_row("total", *(str(sum(getattr(g, a) for g in result.groups))
                              for a in ("images", "errors")), "", str(sum(g.selected for g in result.groups)),
                   style="bold")
-    out = Console()
+    out = Console(markup=False)
     out.print(table)
     for g in result.groups:
         if g.note:
@@ -323,7 +330,7 @@ def _check_summary(summary: dict[str, Any], path: Path, outliers: Path) -> None:
     if not splits:
         table.add_row("leaks between splits", "- (fewer than two splits)")
     table.add_row(f"outliers (top {summary['outlier_share']:.0%} of each group)", str(summary["outliers"]))
-    out = Console()
+    out = Console(markup=False)
     out.print(table)
     out.print(f"written: {path}, {outliers}")
 
@@ -342,7 +349,7 @@ def report_command(output_dir: Path, cache: Path | None, projection: str, quiet:
     with _progress(quiet) as progress:
         path = build_report(output_dir, cache=cache, projection=projection, progress=progress)
     if not quiet:
-        Console().print(f"report: {path}")
+        Console(markup=False).print(f"report: {path}")
 
 
 @cli.command("models")
@@ -394,9 +401,9 @@ def _refresh_report(output_dir: Path, cache: Path | None) -> None:
     try:
         path = build_report(output_dir, cache=cache)
     except RepsampleError as exc:
-        _fail(f"evaluation written, but {REPORT} was not rebuilt: {exc}")
+        _fail(f"evaluation written, but {REPORT} was not rebuilt: {exc.flag}")
         return
-    Console().print(f"report: {path}")
+    Console(markup=False).print(f"report: {path}")
 
 
 def _evaluation_table(result: EvaluationResult, path: Path) -> None:
@@ -404,19 +411,19 @@ def _evaluation_table(result: EvaluationResult, path: Path) -> None:
 
     table = Table(title=f"selection (random: mean of {result.seeds} seeded subsets); "
                   "lower is better", title_justify="left")
-    table.add_column("group")
+    _group_column(table)
     table.add_column("selected", justify="right")
-    for m in METRICS:
-        table.add_column(m.replace("_", " "), justify="right")
+    for m in METRICS:  # narrow columns (two lines a cell and a header) leave the names room
+        table.add_column(m.replace("_", "\n"), justify="right", no_wrap=True)
 
     def cell(mine: float | None, chance: Spread) -> str:
         if mine is None or chance.mean is None:
             return "-"
-        return f"{mine:.3g} ({chance.mean:.3g})"
+        return f"{mine:.3f}\n({chance.mean:.3f})"  # fixed decimals: no 6.74e-07 to widen a column
 
     for name, g in result.groups.items():
         table.add_row(name, str(g.selected), *(cell(g.selection[m], g.random[m]) for m in METRICS))
-    out = Console()
+    out = Console(markup=False)
     out.print(table)
     probe = result.linear_probe
     if probe and probe.selection is not None and probe.random.mean is not None:
@@ -431,7 +438,7 @@ def _evaluation_table(result: EvaluationResult, path: Path) -> None:
             if g.modes is not None and g.modes.missed:
                 shown = ", ".join(g.modes.missed[:10]) + (" ..." if len(g.modes.missed) > 10 else "")
                 out.print(f"  {name}: {g.modes.selection} of {g.modes.total}; missed {shown}",
-                          markup=False, highlight=False)
+                          highlight=False)
     out.print(f"written: {path}")
 
 
@@ -453,11 +460,11 @@ def verify_command(output_dir: Path) -> None:
 
 @cli.command("strategies")
 def strategies_command() -> None:
-    """List the registered selection strategies."""
-    from repsample.select import list_strategies, strategy_summary
+    """List the selection strategies."""
+    from repsample.strategy_names import BUILT_IN  # not repsample.select: scikit-learn is slow
 
-    for name in list_strategies():
-        click.echo(f"{name:<12} {strategy_summary(name)}")
+    for name, summary in BUILT_IN.items():
+        click.echo(f"{name:<12} {summary}")
 
 
 def main() -> None:
@@ -468,5 +475,5 @@ def main() -> None:
         if os.environ.get("REPSAMPLE_DEBUG"):
             raise
         console.print(f"Error: internal error ({type(exc).__name__}: {exc}); rerun with "
-                      "REPSAMPLE_DEBUG=1 for the traceback and please report it")
+                      "REPSAMPLE_DEBUG=1 for the traceback and please report it", markup=False)
         sys.exit(1)

@@ -13,7 +13,7 @@ from typing import Any
 from repsample.backends import BACKENDS, PRECISIONS, check_precision
 from repsample.cache import default_cache_path, foreign
 from repsample.engines import ENGINES
-from repsample.errors import UsageError
+from repsample.errors import UsageError, mention
 from repsample.hygiene.findings import DEFAULT_THRESHOLD
 from repsample.listing import Columns
 from repsample.models.base import ONNX_PREFIX, ModelSpec
@@ -55,6 +55,13 @@ class ModelName(OneOf):
             return None if Path(path).is_file() else f"{path!r}: no such ONNX file"
         problem = super().problem(value)
         return problem and f"{problem}, or onnx:PATH"
+
+    def check(self, value: Any, option: str) -> None:
+        """A missing onnx:PATH file is a UsageError; an unknown name an UnknownNameError."""
+        problem = self.problem(value)
+        if problem is not None and isinstance(value, str) and value.startswith(ONNX_PREFIX):
+            raise UsageError(problem, option=option)
+        super().check(value, option)
 
 
 @dataclass(frozen=True)
@@ -188,13 +195,14 @@ class SelectConfig:
         """Raise UsageError naming the first bad value and what is allowed."""
         validate({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, CONSTRAINTS)
         if self.k_min > self.k_max:
-            raise UsageError(f"({self.k_min}) must not exceed k_max ({self.k_max})", option="k_min")
+            raise UsageError(f"({self.k_min}) must not exceed {mention('k_max')} ({self.k_max})",
+                             option="k_min")
         if self.total is not None and self.fraction is not None:
-            raise UsageError("and fraction exclude each other", option="total")
+            raise UsageError(f"and {mention('fraction')} exclude each other", option="total")
         if self.balance is not None and self.total is None:
-            raise UsageError("needs total", option="balance")
+            raise UsageError(f"needs {mention('total')}", option="balance")
         if self.ray_address and self.engine != "ray":
-            raise UsageError("needs engine ray", option="ray_address")
+            raise UsageError(f"needs {mention('engine')} ray", option="ray_address")
         if self.device != "auto":
             check_precision(self.precision, self.device, self.backend)  # auto: once resolved
         normalize_extensions(self.extensions)
@@ -206,19 +214,19 @@ class SelectConfig:
         if given and not self.model.startswith(ONNX_PREFIX):
             raise UsageError("applies to onnx:PATH models only", option=given[0])
         if given and self.engine == "ray":
-            raise UsageError("is not passed to engine ray's workers: write it in the JSON file beside "
-                             "the model", option=given[0])
+            raise UsageError(f"is not passed to {mention('engine')} ray's workers: write it in the JSON "
+                             "file beside the model", option=given[0])
         if self.embeddings_paths is not None and self.embeddings is None:
-            raise UsageError("needs --embeddings", option="embeddings_paths")
+            raise UsageError(f"needs {mention('embeddings')}", option="embeddings_paths")
         if self.embeddings is not None and self.engine != "local":
-            raise UsageError("runs with engine local", option="embeddings")
+            raise UsageError(f"runs with {mention('engine')} local", option="embeddings")
         if self.missing_vectors == "embed" and self.embeddings is None:
-            raise UsageError("embed needs --embeddings: it embeds the files those vectors lack",
-                             option="missing_vectors")
+            raise UsageError(f"embed needs {mention('embeddings')}: it embeds the files those "
+                             "vectors lack", option="missing_vectors")
         if self.embeddings is not None and self.missing_vectors != "embed" and self.model != _MODEL:
-            raise UsageError("is not used with --embeddings, which gives every vector; pass "
-                             "--missing-vectors embed to embed the files it lacks with it",
-                             option="model")
+            raise UsageError(f"is not used with {mention('embeddings')}, which gives every vector; "
+                             f"pass {mention('missing_vectors')} embed to embed the files it lacks "
+                             "with it", option="model")
         if self.model.startswith(ONNX_PREFIX):
             self.model_spec()  # the file read and the preprocessing checked before anything runs
 

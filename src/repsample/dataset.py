@@ -82,13 +82,14 @@ def prepare(src: Path | str, config: SelectConfig, exclude: Sequence[Path] = (),
     if (local := local_root(src) or listing_file(src)) is not None:
         check_apart(config.cache_path, local)
     scanned = scan_input(src, config.input_options(), exclude)
+    _check_kept(scanned.groups, kept, config.keep)
     if exported:
         check_group_names(scanned.groups)
     if scanned.holds_bytes and config.mode in ("hardlink", "symlink"):
         raise UsageError(f"needs image files; {src} holds its images as bytes: choose copy or none",
                          option="mode")
     if scanned.holds_bytes and config.engine != "local":
-        raise UsageError(f"{src} holds its images as bytes, which only engine local reads",
+        raise UsageError(f"{config.engine} cannot read the images {src} holds as bytes; choose local",
                          option="engine")
     return Prepared(scanned, _vector_file(config))
 
@@ -127,6 +128,23 @@ def open_dataset(
         findings = hygiene_pass(groups, embedded.prints, cache, embedder, config.dup_threshold,
                                 kept, decode_workers(config.workers), progress, near)
         yield Dataset(groups, embedder, cache, embedded, findings, scanned.write_selection)
+
+
+def _check_kept(groups: Sequence[Group], kept: Collection[str], manifest: Path | None) -> None:
+    """--keep: a manifest none of whose selected images was scanned is the wrong manifest, or the
+    wrong INPUT (refused before anything is embedded); some missing, the dataset changed."""
+    if not kept:
+        return
+    scanned = {f.rel for g in groups for f in g.files}
+    missing = sum(p not in scanned for p in kept)
+    if missing == len(kept):
+        raise UsageError(f"{manifest}: none of the images it selected ({len(kept)}) is among those "
+                         "scanned under INPUT; give the manifest of a selection from this INPUT",
+                         option="keep")
+    if missing:
+        logger.warning("%d of the %d images %s selected are not among those scanned under INPUT "
+                       "(removed, renamed or left out); the rest stay selected",
+                       missing, len(kept), manifest)
 
 
 def _vector_file(config: SelectConfig) -> VectorFile | None:

@@ -19,7 +19,7 @@ from repsample.backends.onnx import OnnxRunner, export_checked, export_name, loa
 from repsample.cache import EmbeddingCache, default_cache_path
 from repsample.decode import DecodeError, decode_image
 from repsample.descriptor import DESCRIPTOR_KEY, SOURCE_SIZE, describe_image
-from repsample.errors import RepsampleError, UsageError
+from repsample.errors import RepsampleError, UsageError, mention
 from repsample.fingerprint import Fingerprint, fingerprint
 from repsample.models import ModelSpec, get_model, model_key
 from repsample.models.base import Preprocess
@@ -141,8 +141,8 @@ class Embedder:
             if runner is not None:
                 return self._derive(runner) if derived else runner
             if derived:
-                raise RepsampleError(f"--precision {self.precision} needs the model's ONNX export, "
-                                     "which failed (see the log); use --precision fp32")
+                raise RepsampleError(f"{mention('precision')} {self.precision} needs the model's ONNX "
+                                     f"export, which failed (see the log); use {mention('precision')} fp32")
             self._backend = "torch"  # same key: eager is the reference the export is checked against
         return TorchRunner(self.spec.build(self.weights), self.device, self.precision)
 
@@ -180,7 +180,7 @@ class Embedder:
                                  "its input size and preprocessing") from None
         if out.ndim != 2 or out.shape[1] != self.spec.dim:
             raise RepsampleError(f"model {self.spec.name} gave embeddings of shape {out.shape}, expected "
-                                 f"(N, {self.spec.dim}); check --model and --weights")
+                                 f"(N, {self.spec.dim}); check {mention('model')} and {mention('weights')}")
         return out
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from repsample.errors import UsageError, missing_extra
+from repsample.errors import UsageError, mention, missing_extra
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def read_vectors(path: Path, paths_file: Path | None = None) -> VectorFile:
             paths_file = paths_file or path.with_suffix(".txt")
             if not paths_file.is_file():
                 raise _bad(path, f"needs its paths file: {paths_file} not found (one path a line, in "
-                                 "row order; or pass --embeddings-paths)")
+                                 f"row order; or pass {mention('embeddings_paths')})")
             matrix, keys = np.load(path, allow_pickle=False), _read_keys(paths_file)
             sources = [path, paths_file]
         elif suffix == ".npz":

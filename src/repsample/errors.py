@@ -8,11 +8,28 @@
 
 A UsageError about one option names it (``option="per_class"``): from Python the message
 reads ``per_class must be at least 1, got 0``, from the command line ``--per-class must be ...``.
+Any other option a message names is written ``mention("k_max")``, spelt the same way where the
+message is shown: ``str(error)`` has Python's names, ``error.flag`` the command line's.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+
+_MARK = "\x00"  # no path, name or text a user gives can hold it
+_MENTIONED = re.compile(f"{_MARK}([A-Za-z_][A-Za-z0-9_]*){_MARK}")
+
+
+def mention(option: str) -> str:
+    """An option named inside a message (``f"needs {mention('total')}"``): shown as ``total``
+    from Python and as ``--total`` on the command line."""
+    return f"{_MARK}{option}{_MARK}"
+
+
+def flag_name(option: str) -> str:
+    """An option's command-line spelling: ``k_max`` -> ``--k-max``."""
+    return "--" + option.replace("_", "-")
 
 
 class RepsampleError(Exception):
@@ -20,21 +37,23 @@ class RepsampleError(Exception):
 
     exit_code = 2
 
+    def __init__(self, message: str = "") -> None:
+        self.template = message  # with mention() marks; str(self) and flag spell them
+        super().__init__(_MENTIONED.sub(r"\1", message))
+
+    @property
+    def flag(self) -> str:
+        """The message as the command line says it: every option named as ``--option-name``."""
+        return _MENTIONED.sub(lambda m: flag_name(m[1]), self.template)
+
 
 class UsageError(RepsampleError, ValueError):
     """A bad option or input. ``option``: the parameter at fault (as in Python), whose name
     starts the message; ``flag`` gives the same message with the command-line spelling."""
 
     def __init__(self, message: str, option: str | None = None) -> None:
-        self.option, self.detail = option, message
-        super().__init__(f"{option} {message}" if option else message)
-
-    @property
-    def flag(self) -> str:
-        """The message as the command line says it: the option as ``--option-name``."""
-        if not self.option:
-            return self.detail
-        return f"--{self.option.replace('_', '-')} {self.detail}"
+        self.option, self.detail = option, _MENTIONED.sub(r"\1", message)
+        super().__init__(f"{mention(option)} {message}" if option else message)
 
 
 class MissingExtra(RepsampleError, ImportError):
@@ -73,11 +92,14 @@ def os_problem(exc: OSError, what: str, fix: str = "") -> EnvironmentProblem:
 
 
 class UnknownNameError(UsageError, KeyError):
-    """A name that is not in a registry; the message lists the valid ones."""
+    """A name that is not in a registry, or not among an option's choices; the message lists the
+    valid ones. Given ``option`` (the option that was given the name), ``message`` follows it."""
 
-    def __init__(self, kind: str, name: str, choices: Iterable[str]) -> None:
-        self.kind, self.name, self.choices = kind, name, sorted(choices)
-        super().__init__(f"unknown {kind} {name!r}; choose one of: {', '.join(self.choices)}")
+    def __init__(self, kind: str, name: object, choices: Iterable[str], option: str | None = None,
+                 message: str | None = None) -> None:
+        self.kind, self.name, self.choices = kind, name, list(choices)
+        super().__init__(message or f"unknown {kind} {name!r}; choose one of: {', '.join(self.choices)}",
+                         option=option)
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])

@@ -30,8 +30,9 @@ import numpy as np
 from sklearn.metrics import pairwise_distances, pairwise_distances_argmin_min
 from sklearn.neighbors import NearestNeighbors
 
-from repsample.errors import RepsampleError, UsageError
+from repsample.errors import RepsampleError, UsageError, mention
 from repsample.hygiene.leaks import held_out_split, is_train_split, split_of, train_split
+from repsample.params import Integer, validate
 from repsample.records import EVALUATION as EVALUATION  # where evaluate writes (cli names it)
 from repsample.records import ManifestRow, Run, read_run
 
@@ -341,8 +342,7 @@ def evaluate_output(output: str | Path, *, seeds: int = 5, cache: str | Path | N
     from repsample.export import write_atomic
     from repsample.publish import update_output
 
-    if seeds < 1:
-        raise RepsampleError(f"--seeds must be at least 1, got {seeds}")
+    validate({"seeds": seeds}, {"seeds": Integer(1)})
     out = Path(output)
     read_run(out)  # a missing or tampered OUTPUT is one line naming OUTPUT, not the stage
 
@@ -367,7 +367,7 @@ def load_groups(run: Run, cache_path: Path) -> list[GroupEmbeddings]:
     from repsample.cache import EmbeddingCache
 
     if not cache_path.is_file():
-        raise RepsampleError(f"embedding cache {cache_path} not found; pass --cache with the "
+        raise RepsampleError(f"embedding cache {cache_path} not found; pass {mention('cache')} with the "
                              "database that `repsample select` used")
     usable = [r for r in run.manifest.rows if r.status in ("selected", "not_selected") and r.hash]
     with EmbeddingCache(cache_path, read_only=True) as db:  # run.json may name any file

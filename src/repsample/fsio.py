@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from repsample.errors import RepsampleError, UsageError
+from repsample.errors import RepsampleError, UsageError, mention
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -221,7 +221,7 @@ def check_output_url(url: str, overwrite: bool) -> None:
         raise RepsampleError(f"OUTPUT {url} is a file; choose a folder")
     if fs.isdir(path) and fs.ls(path) and not overwrite:
         raise RepsampleError(
-            f"OUTPUT {url} is not empty; pass --overwrite to replace an earlier selection "
+            f"OUTPUT {url} is not empty; pass {mention('overwrite')} to replace an earlier selection "
             "or choose an empty folder"
         )
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repsample import fsio, rowbytes
-from repsample.errors import UsageError, missing_extra
+from repsample.errors import UsageError, mention, missing_extra
 from repsample.scan import Group, ImageFile, pick_groups, within
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ def arrow_images(column: pa.ChunkedArray, where: str) -> ImageColumn:
         kind = column.type
     if not (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
         raise UsageError(f"{where} holds {kind}, not image paths or bytes; name the image column "
-                         "with --path-column")
+                         f"with {mention('path_column')}")
     data = column
 
     def read(row: int) -> bytes:
@@ -214,16 +214,16 @@ def choose_columns(table: Table, asked: Columns, image_default: str | None = Non
     def need(name: str, option: str) -> str:
         if name not in table.names:
             raise UsageError(f"{table.where} has no column {name!r} (its columns: "
-                             f"{', '.join(table.names) or 'none'}); name it with --{option}")
+                             f"{', '.join(table.names) or 'none'}); name it with {mention(option)}")
         return name
 
     if asked.path is not None:
-        path = need(asked.path, "path-column")
+        path = need(asked.path, "path_column")
     else:
         path = image_default or next((n for n in PATH_COLUMNS if n in table.names), PATH_COLUMNS[0])
-        need(path, "path-column")
-    label = need(asked.label or label_default or "label", "label-column")
-    split = need(asked.split, "split-column") if asked.split else (
+        need(path, "path_column")
+    label = need(asked.label or label_default or "label", "label_column")
+    split = need(asked.split, "split_column") if asked.split else (
         "split" if "split" in table.names and table.split is None else None)
     return Columns(path, label, split)
 
@@ -299,7 +299,7 @@ def _table_rows(t: int, table: Table, cols: Columns, images: ImageColumn, where:
     splits = table.cells(cols.split) if cols.split else [table.split] * table.length
     if not any(_text(v) for v in labels):
         raise UsageError(f"{table.where}: column {cols.label!r} is empty; name the label column "
-                         "with --label-column")
+                         f"with {mention('label_column')}")
     rows = []
     for i in range(table.length):
         label = _part(labels[i], "label", table.where, i, cols.label)

@@ -11,7 +11,7 @@ from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Protocol
 
-from repsample.errors import UsageError
+from repsample.errors import UnknownNameError, UsageError
 
 
 class Constraint(Protocol):
@@ -73,6 +73,12 @@ class OneOf:
             return None
         return f"{str(value)!r} is unknown; choose one of: {', '.join(names)}"
 
+    def check(self, value: Any, option: str) -> None:
+        """Raise for a value validate refuses: a name not among names() is an UnknownNameError."""
+        problem = self.problem(value)
+        if problem is not None:
+            raise UnknownNameError(option, value, self.names(), option=option, message=problem)
+
 
 @dataclass(frozen=True)
 class Device:
@@ -105,15 +111,17 @@ class ExistingFile:
 
 
 def check_choice(option: str, value: Any, names: Sequence[str]) -> None:
-    """Raise UsageError unless value is one of names (for checks outside SelectConfig)."""
-    problem = OneOf(lambda: names).problem(value)
-    if problem is not None:
-        raise UsageError(problem, option=option)
+    """Raise UnknownNameError unless value is one of names (for checks outside SelectConfig)."""
+    OneOf(lambda: names).check(value, option)
 
 
 def validate(values: dict[str, Any], constraints: dict[str, Constraint]) -> None:
-    """Raise UsageError for the first value its constraint refuses, naming the option."""
+    """Raise UsageError for the first value its constraint refuses, naming the option (an
+    UnknownNameError for a name that is not among a OneOf's)."""
     for name, constraint in constraints.items():
+        if isinstance(constraint, OneOf):
+            constraint.check(values[name], name)
+            continue
         problem = constraint.problem(values[name])
         if problem is not None:
             raise UsageError(problem, option=name)

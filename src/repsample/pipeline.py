@@ -348,18 +348,23 @@ def _export_group(fit: _GroupFit, dst: Path, mode: str, bar: StageProgress) -> N
         bar.advance()
 
 
+def _images(n: int, kind: str = "") -> str:
+    """"1 eligible image", "2 eligible images"."""
+    return f"{n} {kind}image{'' if n == 1 else 's'}"
+
+
 def _group_result(fit: _GroupFit, keep: Path | None, embedded_now: int) -> GroupResult:
-    valid, selector = len(fit.eligible), fit.selector
+    eligible, selector = len(fit.eligible), fit.selector
     note = None
     if fit.budget == 0:
         note = "no share of --total: the other groups took it"
-    elif valid <= fit.budget:
-        note = f"{valid} valid images, budget {fit.budget}: kept all, no clustering"
+    elif eligible <= fit.budget:
+        note = f"{_images(eligible, 'eligible ')}, budget {fit.budget}: kept all, no clustering"
         logger.info("group %s: %s", fit.group.name, note)
     elif fit.kept >= fit.budget:
-        note = f"{fit.kept} images kept from {keep}, budget {fit.budget}: nothing added"
+        note = f"{_images(fit.kept)} kept from {keep}, budget {fit.budget}: nothing added"
     elif fit.kept:
-        note = f"{fit.kept} images kept from {keep}, {len(fit.chosen) - fit.kept} added"
+        note = f"{_images(fit.kept)} kept from {keep}, {len(fit.chosen) - fit.kept} added"
     return GroupResult(
         name=fit.group.name,
         images=len(fit.group.files),
@@ -407,8 +412,12 @@ def _all_kept(kept: Mapping[str, frozenset[str]]) -> set[str]:
 
 
 def _kept_paths(manifest: Path) -> dict[str, frozenset[str]]:
-    """Selected paths per group in an earlier manifest (paths relative to INPUT), read strictly."""
-    return records.kept_paths(manifest)
+    """Selected paths per group in an earlier manifest (paths relative to INPUT), read strictly;
+    one that selects nothing cannot be what the user meant to keep."""
+    kept = records.kept_paths(manifest)
+    if not kept:
+        raise UsageError(f"{manifest} selects no image: nothing to keep", option="keep")
+    return kept
 
 
 def _ranks(selector: ClusterSelector, chosen: set[int]) -> dict[int, int]:

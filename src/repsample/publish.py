@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from repsample.errors import RepsampleError, os_problem
+from repsample.errors import RepsampleError, mention, os_problem
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -170,13 +170,13 @@ class OutputTransaction:
         if foreign:
             raise RepsampleError(
                 f"OUTPUT {where} holds {len(foreign)} file(s) repsample did not write or that were "
-                f"replaced since (e.g. {foreign[0]}); --overwrite replaces only repsample's own output: move "
-                "them away or choose another folder"
+                f"replaced since (e.g. {foreign[0]}); {mention('overwrite')} replaces only repsample's own "
+                "output: move them away or choose another folder"
             )
         if owned and not (self.replace or self.update):
             raise RepsampleError(
-                f"OUTPUT {where} is not empty; pass --overwrite to replace an earlier selection "
-                "or choose an empty folder"
+                f"OUTPUT {where} is not empty; pass {mention('overwrite')} to replace an earlier "
+                "selection or choose an empty folder"
             )
         return owned or {}
 

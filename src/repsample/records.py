@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from repsample.errors import RepsampleError, UsageError, os_problem
+from repsample.errors import RepsampleError, UsageError, mention, os_problem
 from repsample.export import (
     LEGACY_MANIFEST_FIELDS,
     MANIFEST,
@@ -161,7 +161,7 @@ def kept_paths(path: Path) -> dict[str, frozenset[str]]:
     try:
         data = path.read_bytes()
     except OSError as exc:  # a missing file was refused by SelectConfig.validate already
-        raise os_problem(exc, f"reading --keep {path}") from None
+        raise os_problem(exc, f"reading {mention('keep')} {path}") from None
     try:
         rows = _parse_manifest(data)
     except RepsampleError as exc:

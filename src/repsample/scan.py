@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from repsample import fsio
-from repsample.errors import RepsampleError
+from repsample.errors import RepsampleError, mention
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ def normalize_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
     for ext in extensions:
         ext = ext.strip().lower()
         if not ext or ext == ".":
-            raise RepsampleError(f"empty extension in {list(extensions)!r}; use e.g. --extensions .jpg")
+            raise RepsampleError(f"empty extension in {list(extensions)!r}; use e.g. "
+                                 f"{mention('extensions')} .jpg")
         out.append(ext if ext.startswith(".") else "." + ext)
     return tuple(dict.fromkeys(out))
 
@@ -189,6 +190,6 @@ def pick_groups(
     if not found:
         raise RepsampleError(
             f"no images found under {root} (extensions: {' '.join(exts)}); "
-            "point INPUT at the dataset folder or change --extensions"
+            f"point INPUT at the dataset folder or change {mention('extensions')}"
         )
     return [Group(name, tuple(files)) for name, files in sorted(found.items())]

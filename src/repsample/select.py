@@ -21,7 +21,7 @@ from sklearn.utils import check_array, check_random_state
 
 from repsample.allocate import allocate, list_allocations
 from repsample.cluster import Clustering, choose_k
-from repsample.errors import UsageError
+from repsample.errors import UsageError, mention
 from repsample.params import Constraint, Integer, Interval, OneOf, validate
 from repsample.registry import Registry
 from repsample.scores import facility_greedy, farthest_first, kernel_herding, typicality
@@ -83,7 +83,7 @@ class ClusterSelector(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         """Every parameter against its constraint (a UsageError naming it), then k_min <= k_max."""
         validate(self.get_params(deep=False), self._parameter_constraints)
         if self.k_min > self.k_max:
-            raise UsageError(f"must be at most k_max ({self.k_max}), got {self.k_min}",
+            raise UsageError(f"must be at most {mention('k_max')} ({self.k_max}), got {self.k_min}",
                              option="k_min")
 
     def fit(

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from repsample.errors import UsageError, missing_extra
+from repsample.errors import UsageError, mention, missing_extra
 from repsample.params import check_choice
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ def choose_backend(requested: str, device: str) -> str:
         return "onnx" if on_cpu and onnx_available() else "torch"
     if requested == "onnx":
         if not on_cpu:
-            raise UsageError(f"onnx runs on the CPU, not on {device}; choose backend torch or device cpu",
+            raise UsageError(f"onnx runs on the CPU, not on {device}; choose {mention('backend')} torch "
+                             f"or {mention('device')} cpu",
                              option="backend")
         if not onnx_available():
             raise missing_extra("onnxruntime", "onnx")
@@ -67,10 +68,13 @@ def check_precision(precision: str, device: str, backend: str = "auto") -> None:
         raise UsageError("fp16 runs on CUDA only; on the CPU use fp32, int8 or bf16", option="precision")
     if precision == "int8":
         if cuda:
-            raise UsageError("int8 runs on the CPU (ONNX Runtime); choose device cpu", option="precision")
+            raise UsageError(f"int8 runs on the CPU (ONNX Runtime); choose {mention('device')} cpu",
+                             option="precision")
         if backend == "torch":
-            raise UsageError("int8 runs through ONNX Runtime, not backend torch", option="precision")
+            raise UsageError(f"int8 runs through ONNX Runtime, not {mention('backend')} torch",
+                             option="precision")
         if not onnx_available():
             raise missing_extra("onnxruntime", "onnx")
     if precision == "bf16" and not cuda and backend == "torch":
-        raise UsageError("bf16 on the CPU runs through OpenVINO, not backend torch", option="precision")
+        raise UsageError(f"bf16 on the CPU runs through OpenVINO, not {mention('backend')} torch",
+                         option="precision")

@@ -28,7 +28,7 @@ from repsample.cache import EmbeddingCache, FileStat
 from repsample.decode import DecodeError, decode_image
 from repsample.embed import Embedder
 from repsample.engines import EmbedOptions, EmbedStage
-from repsample.errors import RepsampleError, missing_extra
+from repsample.errors import RepsampleError, mention, missing_extra
 from repsample.fingerprint import Fingerprint, file_stat, fresh_stat
 from repsample.models import get_model
 from repsample.progress import Progress
@@ -64,7 +64,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise RepsampleError(
-            f"cannot start {where} ({exc}); check --ray-address, or start one with `ray start --head`"
+            f"cannot start {where} ({exc}); check {mention('ray_address')}, or start one with "
+            "`ray start --head`"
         ) from None
     try:
         yield ray

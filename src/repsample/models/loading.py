@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from repsample.errors import RepsampleError, UsageError
+from repsample.errors import RepsampleError, UsageError, mention
 
 if TYPE_CHECKING:
     from torch import nn
@@ -55,6 +55,6 @@ def build_random(factory: Callable[[], nn.Module]) -> nn.Module:
 def network_error(model: str, exc: BaseException) -> RepsampleError:
     return RepsampleError(
         f"cannot download the pretrained weights for {model!r} ({type(exc).__name__}: {exc}); "
-        "connect to the network once (they are cached), pass --weights PATH to a local state_dict, "
-        "or use --model efficientnet-lite0, which works offline"
+        f"connect to the network once (they are cached), pass {mention('weights')} PATH to a local "
+        f"state_dict, or use {mention('model')} efficientnet-lite0, which works offline"
     )

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repsample.cache import hash_file
-from repsample.errors import UsageError
+from repsample.errors import UsageError, mention
 from repsample.models.base import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -107,8 +107,9 @@ def _spec(file: Path, model_stat: tuple[int, int] | None, json_stat: tuple[int, 
 
 
 def _no_torch_module(weights: str) -> nn.Module:
-    raise UsageError("an onnx:PATH model holds its weights and runs in ONNX Runtime; "
-                     "choose weights default and backend auto or onnx", option="weights")
+    raise UsageError("an onnx:PATH model holds its weights and runs in ONNX Runtime; choose "
+                     f"{mention('weights')} default and {mention('backend')} auto or onnx",
+                     option="weights")
 
 
 class _Settings:
@@ -164,7 +165,7 @@ class _Settings:
         return (numbers[0], numbers[-1])
 
     def missing_size(self) -> tuple[int, int]:
-        raise UsageError(f"the model's input size is not fixed in the file: give --input-size, or "
+        raise UsageError(f"the model's input size is not fixed in the file: give {mention('input_size')}, or "
                          f"input_size in {self.json}")
 
     def triple(self, key: str, default: tuple[float, float, float]) -> tuple[float, float, float]:
@@ -265,5 +266,5 @@ def _probe_dim(file: Path, output: str, size: tuple[int, int]) -> int:
         shape = session.run([output], {session.get_inputs()[0].name: blank})[0].shape
     except Exception as exc:  # onnxruntime raises its own types
         raise UsageError(f"{file.name} failed on a {width}x{height} image ({type(exc).__name__}: "
-                         f"{exc}); check --input-size", option="model") from None
+                         f"{exc}); check {mention('input_size')}", option="model") from None
     return int(shape[2] if len(shape) == 3 else shape[1])

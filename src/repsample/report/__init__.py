@@ -18,7 +18,7 @@ from repsample.export import write_atomic
 from repsample.progress import Progress
 from repsample.records import read_run
 from repsample.report import evaluation
-from repsample.report.embedmap import MapPoints, project_group
+from repsample.report.embedmap import MapPoints, check_projection, project_group
 from repsample.report.gather import RunData, load_vectors, read_run_data, thumbnail_hash
 from repsample.report.groups import group_section
 from repsample.report.html import Thumbs
@@ -58,6 +58,7 @@ def build_report(
     if not staged:
         from repsample.publish import update_output
 
+        check_projection(projection)
         read_run(Path(output_dir))  # checked on OUTPUT itself, so a problem is named by its own path
         update_output(output_dir, lambda stage: build_report(
             stage, cache=cache, projection=projection, caps=caps, workers=workers, progress=progress,

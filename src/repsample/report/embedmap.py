@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import logging
+import importlib.util
 from dataclasses import dataclass
 
 import numpy as np
 
+from repsample.errors import missing_extra
+from repsample.params import check_choice
 from repsample.report.gather import Item, ReportGroup
-
-logger = logging.getLogger(__name__)
 
 MAX_POINTS = 2000
 PROJECTIONS = ("auto", "pca", "umap")
@@ -23,6 +23,14 @@ class MapPoints:
     items: list[Item]
     method: str  # "PCA" or "UMAP"
     total: int  # valid images with a vector; len(items) may be fewer (sampled)
+
+
+def check_projection(method: str) -> None:
+    """Refuse, before any work, a projection that is unknown or whose package is missing (umap:
+    umap-learn, an optional extra; auto falls back to PCA without it)."""
+    check_choice("projection", method, PROJECTIONS)
+    if method == "umap" and importlib.util.find_spec("umap") is None:
+        raise missing_extra("umap-learn", "umap")
 
 
 def project_group(
@@ -62,8 +70,8 @@ def _project(X: np.ndarray, seed: int, method: str) -> tuple[np.ndarray, str]:
         try:
             import umap  # optional: nicer maps, slower
         except ImportError:
-            if method == "umap":
-                logger.warning("UMAP is not installed (pip install umap-learn); using PCA")
+            if method == "umap":  # check_projection found it, but it does not import
+                raise missing_extra("umap-learn", "umap") from None
         else:
             reducer = umap.UMAP(n_components=2, random_state=seed, n_neighbors=min(15, len(X) - 1))
             xy: np.ndarray = np.asarray(reducer.fit_transform(X), dtype=np.float64)
