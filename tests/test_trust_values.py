@@ -173,6 +173,18 @@ def test_a_folder_named_like_an_output_file_is_refused(tmp_path: Path, name: str
     assert not out.exists() and not cache.exists() and not leftovers(tmp_path)
 
 
+def test_a_top_folder_file_named_like_an_output_file_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    for i in range(3):
+        make_image(root / f"i{i}.png", seed=i)
+    make_image(root / "Report.HTML", seed=9, fmt="PNG")  # exported to OUTPUT/Report.HTML
+    out = tmp_path / "out"
+    code, text = run("select", root, out, "--extensions", ".png,.html", "--cache",
+                     tmp_path / "c.sqlite", *SELECT)
+    one_line_error(code, text, "file 'Report.HTML' of INPUT's top folder", "rename it")
+    assert not out.exists() and not leftovers(tmp_path)
+
+
 def test_a_listing_label_named_like_an_output_file_is_refused(tmp_path: Path) -> None:
     images = [make_image(tmp_path / "img" / f"i{i}.png", seed=i) for i in range(4)]
     out = tmp_path / "out"
@@ -232,7 +244,8 @@ def test_group_names_are_refused_exactly_when_they_take_an_output_name(
     assume("/" not in name and name not in (".", ".."))
     cased = "".join(c.upper() if u else c for c, u in zip(name, upper, strict=False)) + name[20:]
     group = Group(cased + below, (ImageFile(Path("/x"), f"{cased}{below}/x.png", cased, 1, 1),))
-    taken = name.casefold() in RESERVED or cased.casefold() in RESERVED
+    reserved = {*RESERVED, *(f".{n}.repsample-tmp" for n in RESERVED)}  # their temporary names
+    taken = cased.casefold() in reserved
     if taken:
         with pytest.raises(UsageError, match="rename it"):
             check_group_names([group])

@@ -102,10 +102,14 @@ def check_group_names(groups: Sequence[Group]) -> None:
         for top in tops:
             first = top.split("/", 1)[0]
             if first.casefold() in taken:
-                what = f"file {top!r} of INPUT's top folder" if group.name == "." else f"group {top!r}"
-                raise UsageError(f"{what} would be exported onto {first!r}, a name OUTPUT keeps for "
-                                 f"its own files ({', '.join(sorted(OUTPUT_NAMES))}); rename it in "
-                                 "INPUT")
+                raise UsageError(_taken(group.name, top, first))
+
+
+def _taken(group: str, top: str, first: str) -> str:
+    what, fix = ((f"file {top!r} of INPUT's top folder", "rename it in INPUT") if group == "." else
+                 (f"group {top!r}", "rename it in INPUT, or name the groups to select with --groups"))
+    return (f"{what} would be exported onto {first!r}, a name OUTPUT keeps for its own files "
+            f"({', '.join(sorted(OUTPUT_NAMES))}); {fix}")
 
 
 def exported_path(output_dir: Path, group: str, rel_path: str) -> Path:
