@@ -17,7 +17,7 @@ from typing import Any
 
 from repsample import fsio
 from repsample.cache import hash_file
-from repsample.errors import EnvironmentProblem, RepsampleError, UsageError
+from repsample.errors import EnvironmentProblem, RepsampleError, UsageError, mention
 from repsample.hf_input import SELECTION_FOLDER
 from repsample.listing_export import SELECTION_FILES
 from repsample.publish import STATE
@@ -107,7 +107,8 @@ def check_group_names(groups: Sequence[Group]) -> None:
 
 def _taken(group: str, top: str, first: str) -> str:
     what, fix = ((f"file {top!r} of INPUT's top folder", "rename it in INPUT") if group == "." else
-                 (f"group {top!r}", "rename it in INPUT, or name the groups to select with --groups"))
+                 (f"group {top!r}", f"rename it in INPUT, or name the groups to select with "
+                                    f"{mention('groups')}"))
     return (f"{what} would be exported onto {first!r}, a name OUTPUT keeps for its own files "
             f"({', '.join(sorted(OUTPUT_NAMES))}); {fix}")
 
