@@ -15,7 +15,7 @@ from repsample import fsio
 from repsample.config import SelectConfig
 from repsample.dataset import Dataset, open_dataset, scored_groups
 from repsample.errors import UsageError
-from repsample.export import check_input, format_distance, write_atomic, write_csv
+from repsample.export import check_cache_apart, check_input, format_distance, write_atomic, write_csv
 from repsample.hygiene import CHECK_CSV, OUTLIER_FIELDS, OUTLIERS_CSV, Findings, write_check_csv
 from repsample.hygiene.outliers import LISTED_SHARE
 from repsample.progress import Progress, SilentProgress
@@ -61,6 +61,7 @@ def check(
     if isinstance(target, str):
         raise UsageError(f"check writes a local OUTPUT folder, not {target}", option="output_dir")
     check_input(src, target)
+    check_cache_apart(config.cache_path, target)
     with OutputTransaction(target, replace=config.overwrite) as output, \
             open_dataset(src, config, progress or SilentProgress(),
                          exclude=(output.out, output.stage)) as dataset:

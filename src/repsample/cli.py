@@ -444,18 +444,28 @@ def _evaluation_table(result: EvaluationResult, path: Path) -> None:
 
 @cli.command("verify")
 @click.argument("output_dir", metavar="OUTPUT", type=click.Path(path_type=Path))
-def verify_command(output_dir: Path) -> None:
+@click.option("--adopt", is_flag=True,
+              help="Where OUTPUT matches its manifest exactly, take it over as repsample's own "
+                   "(an OUTPUT copied with cp -a, or whose inventory was damaged), so that "
+                   "--overwrite may replace it.")
+def verify_command(output_dir: Path, adopt: bool) -> None:
     """Check OUTPUT against its manifest: files present, unchanged, nothing extra (exit 1 if not)."""
-    from repsample.integrity import verify_output
+    from repsample.integrity import adopt_output, verify_output
 
-    result = verify_output(output_dir)
+    result, adopted = adopt_output(output_dir) if adopt else (verify_output(output_dir), False)
     for kind in ("missing", "changed", "extra"):
         for rel in getattr(result, kind):
             click.echo(f"{kind}: {rel}")
     if not result.ok:
         counts = ", ".join(f"{len(getattr(result, k))} {k}" for k in ("missing", "changed", "extra"))
-        raise Differs(f"{output_dir} differs from its manifest: {counts}")
-    click.echo(f"OK: {result.checked} selected file(s) match {output_dir / 'manifest.csv'}, nothing extra")
+        adopting = "; nothing adopted" if adopt else ""
+        raise Differs(f"{output_dir} differs from its manifest: {counts}{adopting}")
+    if adopt and not adopted:
+        raise Differs(f"{output_dir} changed while it was checked; nothing adopted: run it again")
+    what = (f"{output_dir / result.selection} lists the {result.checked} selected row(s) of"
+            if result.selection else f"{result.checked} selected file(s) match")
+    click.echo(f"OK: {what} {output_dir / 'manifest.csv'}, nothing extra"
+               + ("; adopted: --overwrite may replace it" if adopted else ""))
 
 
 @cli.command("strategies")

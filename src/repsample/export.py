@@ -11,9 +11,10 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from repsample import fsio
 from repsample.cache import hash_file
@@ -47,7 +48,6 @@ OUTPUT_NAMES = frozenset({
 exported there may not take one (check_group_names). Upper layers name some of them again
 (report.REPORT, checking.CHECK_JSON, ...): tests/test_trust_values.py holds them to this set."""
 _TMP = ".repsample-tmp"  # write_atomic's and write_csv's temporary names: .<name>.repsample-tmp
-
 
 
 def check_input_apart(input_dir: Path, output_dir: Path) -> None:
@@ -87,6 +87,15 @@ def check_listing_apart(listing: Path, output_dir: Path) -> None:
     if dst in src.parents:
         raise RepsampleError(f"OUTPUT {output_dir} holds the listing {listing}; choose a folder "
                              "beside it or below it")
+
+
+def check_cache_apart(cache: Path, output_dir: Path) -> None:
+    """Refuse an embedding cache inside OUTPUT: each run replaces OUTPUT whole, so the cache
+    would stay behind in the replaced result, and the next command would not find it."""
+    path, dst = cache.resolve(), output_dir.resolve()
+    if path == dst or dst in path.parents:
+        raise UsageError(f"{str(cache)!r} is inside OUTPUT {output_dir}, which each run replaces "
+                         "whole; pass a path outside it", option="cache")
 
 
 def check_group_names(groups: Sequence[Group]) -> None:
@@ -166,13 +175,31 @@ def _hardlink(image: ImageFile, src: Path, dest: Path, digest: str | None) -> st
 def _copy_checked(image: ImageFile, src: Path, dest: Path, digest: str | None) -> None:
     """shutil.copy2, hashing the bytes on their way."""
     hasher = hashlib.sha256()
-    with open(src, "rb") as fin, open(dest, "wb") as fout:
-        while chunk := fin.read(1 << 20):
+    with open(src, "rb") as fin, naming(dest), open(dest, "wb") as fout:
+        for chunk in _chunks(fin, src):
             hasher.update(chunk)
             fout.write(chunk)
     shutil.copystat(src, dest)
     if digest is not None and hasher.hexdigest() != digest:
         raise _changed(image)
+
+
+def _chunks(fh: IO[bytes], path: Path) -> Iterator[bytes]:
+    with naming(path):  # a read that fails names the file read, not the one written
+        while chunk := fh.read(1 << 20):
+            yield chunk
+
+
+@contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """An OSError met while writing path names it: a write or a close that meets a full disk
+    raises one without a file name, which would otherwise reach the user as "a file"."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
 
 
 def _check_content(image: ImageFile, path: Path, digest: str | None) -> None:
@@ -237,7 +264,8 @@ def read_csv_rows(path: Path, errors: str = "surrogateescape") -> list[dict[str,
 
 def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}{_TMP}")
-    tmp.write_text(text, encoding="utf-8")
+    with naming(path):
+        tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -251,7 +279,7 @@ def write_csv(path: Path, fields: Sequence[str], rows: Iterable[Mapping[str, Any
     tmp = path.with_name(f".{path.name}{_TMP}")
     count = 0
     # surrogateescape: a file name that is not valid UTF-8 is written back byte for byte.
-    with open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
+    with naming(path), open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
         fh.write(csv_line(fields))
         for row in rows:
             fh.write(csv_line(row.get(field) for field in fields))

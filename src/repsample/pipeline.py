@@ -26,6 +26,7 @@ from repsample.export import (
     MANIFEST,
     MANIFEST_FIELDS,
     RUN_RECORD,
+    check_cache_apart,
     check_input,
     export_file,
     exported_path,
@@ -119,6 +120,7 @@ def select(
     if isinstance(src, str):
         fsio.check_url_paths(src, None, config.mode)
     check_input(src, target)
+    check_cache_apart(config.cache_path, target)
     # INPUT scanned and checked before OUTPUT is taken: a refusal leaves no trace there.
     scanned = prepare(src, config, exclude=(target,), kept=_all_kept(kept), exported=True)
     with OutputTransaction(target, replace=config.overwrite) as output:

@@ -9,10 +9,12 @@ folder it leaves beside OUTPUT is removed by the next run.
 One writer: an advisory lock (``flock``) on ``OUTPUT/.repsample/lock``, held for the whole run,
 released by the kernel when the process ends however it ends.
 
-Own only what you wrote: a published OUTPUT carries an inventory of every file repsample put
-there (path, inode, type). ``--overwrite`` refuses an OUTPUT that holds anything else,
-and the previous result is removed entry by entry against that inventory, never through a
-symlink and never outside the folder being removed.
+Own only what you wrote: a published OUTPUT carries an inventory of every file and folder
+repsample put there (path, inode, type). ``--overwrite`` refuses an OUTPUT that holds anything
+else (an empty folder of the user's too), and the previous result is removed entry by entry
+against that inventory, never through a symlink and never outside the folder being removed. An
+OUTPUT whose inventory no longer proves anything (copied with ``cp -a``, or the inventory
+damaged) is taken over again only on the user's word, after a full check (``adopt``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import filecmp
 import hashlib
 import json
 import logging
@@ -31,7 +34,7 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,12 +49,15 @@ LOCK = "lock"
 MARKER = "folder.json"  # the folder's own device and inode: proof that repsample made it
 INVENTORY = "inventory.json"
 _NAME_MAX = 255
+ADOPT_HINT = ("if it is a repsample result that was copied (cp -a) or whose .repsample/inventory.json "
+              "was damaged, `repsample verify {where} --adopt` checks it against its manifest and "
+              "takes it over")
 
 
 @dataclass(frozen=True)
 class Owned:
-    """A file (or symlink) repsample wrote: its path, inode, type and inode generation when it
-    was published.
+    """A file, symlink or folder repsample wrote: its path, inode, type and inode generation
+    when it was published.
 
     The same inode and type at the same path is the file repsample made there (perhaps edited
     in place since); anything else at that path (a replacement, a symlink) is not ours. An inode
@@ -61,7 +67,7 @@ class Owned:
 
     rel: str
     ino: int
-    kind: int  # stat.S_IFMT of the mode: regular file or symlink
+    kind: int  # stat.S_IFMT of the mode: regular file, symlink or folder
     generation: int | None = None  # None: the file system does not tell
 
     def matches(self, st: os.stat_result, path: Path) -> bool:
@@ -75,9 +81,9 @@ _FS_IOC_GETVERSION = 0x80087601 if sys.maxsize > 2**32 else 0x80047601  # _IOR('
 
 
 def inode_generation(path: Path, st: os.stat_result) -> int | None:
-    """The generation of a regular file's inode (Linux FS_IOC_GETVERSION); None where there is
-    none to read (a symlink, another system, a file system without generations)."""
-    if not sys.platform.startswith("linux") or not stat.S_ISREG(st.st_mode):
+    """The generation of a regular file's or folder's inode (Linux FS_IOC_GETVERSION); None
+    where there is none to read (a symlink, another system, a file system without generations)."""
+    if not sys.platform.startswith("linux") or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
         return None
     import fcntl
     import struct
@@ -118,6 +124,7 @@ class OutputTransaction:
         self._published = False
         self._owned: dict[str, Owned] = {}
         self._carried: dict[str, int] = {}  # update: path -> inode of what was linked into the stage
+        self._proven: set[str] = set()  # update: what OUTPUT's inventory proved ours on entering
 
     # -- entering: check, lock, clean up after killed runs, make the stage --------------------
 
@@ -139,6 +146,7 @@ class OutputTransaction:
             self._remove_leftovers()
             self.stage = self._make_stage()
             if self.update:
+                self._proven = _split(self.out, self._owned)[0]
                 self._carried = _link_copy(self.out, self.stage)
         except OSError as exc:
             self._abandon()
@@ -160,18 +168,20 @@ class OutputTransaction:
         owned = read_inventory(self.out)
         if self.update:  # nothing is removed that is not carried over: nothing to refuse
             return owned or {}
-        foreign = list(_foreign(self.out, owned or {}))
+        proven, foreign = _split(self.out, owned or {})
         where = self.requested
         if foreign and owned is None:
             raise RepsampleError(
                 f"OUTPUT {where} is not empty and was not written by this version of repsample "
-                f"(e.g. {foreign[0]}); choose an empty or new folder"
+                f"(e.g. {foreign[0]}); choose an empty or new folder, or "
+                + ADOPT_HINT.format(where=where)
             )
         if foreign:
+            copied = "; " + ADOPT_HINT.format(where=where) if not proven else ""
             raise RepsampleError(
-                f"OUTPUT {where} holds {len(foreign)} file(s) repsample did not write or that were "
-                f"replaced since (e.g. {foreign[0]}); {mention('overwrite')} replaces only repsample's own "
-                "output: move them away or choose another folder"
+                f"OUTPUT {where} holds {len(foreign)} file(s) or folder(s) repsample did not write or "
+                f"that were replaced since (e.g. {foreign[0]}); {mention('overwrite')} replaces only "
+                f"repsample's own output: move them away or choose another folder{copied}"
             )
         if owned and not (self.replace or self.update):
             raise RepsampleError(
@@ -202,11 +212,12 @@ class OutputTransaction:
                 return
 
     def _remove_leftovers(self) -> None:
-        """We hold the lock: no other run is using them."""
+        """We hold the lock: no other run is using them. One an update left when it was killed
+        before removing it holds links to what OUTPUT holds now (twins): those go too."""
         for folder in self._leftovers():
-            kept = remove_folder(folder)
+            kept = remove_folder(folder, twins=self.out if self.out.is_dir() else None)
             if kept:
-                logger.warning("kept %d file(s) repsample did not write in %s", kept, folder)
+                logger.warning("kept %d file(s) or folder(s) repsample did not write in %s", kept, folder)
 
     def _make_stage(self) -> Path:
         stage = self.out.parent / f"{self._stage_prefix()}{os.getpid()}-{secrets.token_hex(4)}"
@@ -214,8 +225,7 @@ class OutputTransaction:
         with contextlib.suppress(OSError):
             os.chmod(stage, self.out.stat().st_mode & 0o7777)
         (stage / STATE).mkdir()
-        st = stage.stat()
-        _write_json(stage / STATE / MARKER, {"dev": st.st_dev, "ino": st.st_ino, "pid": os.getpid()})
+        _write_marker(stage)
         self._locks.append(_lock(stage / STATE, self.requested))
         return stage
 
@@ -224,31 +234,40 @@ class OutputTransaction:
     def publish(self) -> None:
         """Swap the stage in as OUTPUT, then remove the previous result."""
         try:
-            entries = [entry for entry in map(self._entry, _files(self.stage)) if entry is not None]
-            _write_json(self.stage / STATE / INVENTORY,
-                        {"files": [[o.rel, o.ino, o.kind, o.generation] for o in entries]})
+            entries = self._inventory()
+            _write_inventory(self.stage, entries)
             old = _swap(self.stage, self.out)
         except OSError as exc:
             raise os_problem(exc, f"publishing OUTPUT {self.requested} ({exc.filename or self.out})",
                              _write_fix(exc)) from None
         self._published = True
         if self.update:  # what the writer replaced, at a path the inventory names, is superseded
-            replaced = {o.rel for o in entries if self._carried.get(o.rel, o.ino) != o.ino}
+            replaced = {o.rel for o in entries
+                        if o.kind != stat.S_IFDIR and self._carried.get(o.rel, o.ino) != o.ino}
             left = remove_folder(old, twins=self.out, superseded=replaced & set(self._owned))
         else:
             left = remove_folder(old)
         if left:
-            logger.warning("kept %d file(s) repsample did not write in %s", left, old)
+            logger.warning("kept %d file(s) or folder(s) repsample did not write in %s", left, old)
 
-    def _entry(self, rel: str) -> Owned | None:
-        """The stage's file as an inventory entry; None for a file carried over that was not ours."""
-        path = self.stage / rel
-        st = os.lstat(path)
-        if self._carried.get(rel) == st.st_ino:
-            before = self._owned.get(rel)
-            if before is None or not before.matches(st, path):
-                return None
-        return Owned(rel, st.st_ino, stat.S_IFMT(st.st_mode), inode_generation(path, st))
+    def _inventory(self) -> list[Owned]:
+        """The stage's entries that are repsample's: all it made, and of what an update carried
+        over, what OUTPUT's inventory proved ours and the folders holding any of it."""
+        files, folders = _listing(self.stage)
+        entries = []
+        for rel in files:
+            path = self.stage / rel
+            st = os.lstat(path)
+            if self._carried.get(rel) == st.st_ino and rel not in self._proven:
+                continue  # a user's file carried over: kept, never adopted
+            entries.append(_owned(rel, path, st))
+        held = _ancestors(o.rel for o in entries)
+        for rel in folders:
+            path = self.stage / rel
+            st = os.lstat(path)
+            if self._carried.get(rel) != st.st_ino or rel in self._proven or rel in held:
+                entries.append(_owned(rel, path, st))
+        return entries
 
     # -- leaving ----------------------------------------------------------------------------
 
@@ -266,6 +285,41 @@ class OutputTransaction:
             for fd in self._locks:
                 os.close(fd)  # closing the descriptor releases its flock
             self._locks.clear()
+
+
+def adopt(output: Path, check: Callable[[], bool]) -> bool:
+    """Take over OUTPUT as it is now, on the user's word (``repsample verify --adopt``): for an
+    OUTPUT copied with ``cp -a`` or whose inventory was damaged, which no inventory proves ours.
+
+    ``check`` says whether OUTPUT holds exactly its result (every file as its manifest says and
+    nothing else); it runs under OUTPUT's lock, and what it saw must still be there, entry for
+    entry, when the fresh inventory is written. Returns whether OUTPUT was adopted.
+    """
+    out = Path(os.path.realpath(output))
+    try:
+        fd = _lock(out / STATE, output)
+        try:
+            before = _look(out)
+            if not check() or _look(out) != before:
+                return False
+            _write_marker(out)
+            files, folders = _listing(out)
+            _write_inventory(out, [_owned(rel, out / rel, os.lstat(out / rel)) for rel in files + folders])
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise os_problem(exc, f"adopting OUTPUT {output} ({exc.filename or out})", _write_fix(exc)) from None
+    return True
+
+
+def _look(root: Path) -> dict[str, tuple[int, ...]]:
+    """Every entry under root as it stands (inode, type, size, times): to see nothing moved."""
+    files, folders = _listing(root)
+    seen: dict[str, tuple[int, ...]] = {}
+    for rel in files + folders:
+        st = os.lstat(root / rel)
+        seen[rel] = (st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return seen
 
 
 def update_output(output: str | Path, write: Callable[[Path], _T]) -> _T:
@@ -354,20 +408,62 @@ def _exchange(a: Path, b: Path) -> bool:
 
 # -- inventory and removal --------------------------------------------------------------------------
 
-def _files(root: Path) -> Iterator[str]:
-    """Paths (relative, POSIX) of every non-folder under root, symlinks included and not followed;
-    repsample's own state folder left out."""
+def _walk(root: Path) -> Iterator[tuple[str, bool]]:
+    """(path relative and POSIX, whether a folder) of every entry under root, each folder before
+    what it holds; symlinks not followed; repsample's own state folder left out."""
     stack = [""]
     while stack:
         rel_dir = stack.pop()
         with os.scandir(root / rel_dir if rel_dir else root) as entries:
             for entry in sorted(entries, key=lambda e: e.name):
                 rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    if rel != STATE:
-                        stack.append(rel)
-                else:
-                    yield rel
+                folder = entry.is_dir(follow_symlinks=False)
+                if folder and rel == STATE:
+                    continue
+                if folder:
+                    stack.append(rel)
+                yield rel, folder
+
+
+def _files(root: Path) -> Iterator[str]:
+    """Paths of every non-folder under root, symlinks included and not followed (see _walk)."""
+    return (rel for rel, folder in _walk(root) if not folder)
+
+
+def _listing(root: Path) -> tuple[list[str], list[str]]:
+    """The files and the folders under root (see _walk)."""
+    files: list[str] = []
+    folders: list[str] = []
+    for rel, folder in _walk(root):
+        (folders if folder else files).append(rel)
+    return files, folders
+
+
+def _ancestors(rels: Iterable[str]) -> set[str]:
+    """Every folder above these paths (relative, POSIX)."""
+    above: set[str] = set()
+    for rel in rels:
+        parts = rel.split("/")[:-1]
+        above.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return above
+
+
+def _owned(rel: str, path: Path, st: os.stat_result) -> Owned:
+    return Owned(rel, st.st_ino, stat.S_IFMT(st.st_mode), inode_generation(path, st))
+
+
+def _write_marker(folder: Path) -> None:
+    """folder's own device and inode, in its state folder: proof that repsample made it."""
+    st = folder.stat()
+    tmp = folder / STATE / f".{MARKER}.tmp"
+    _write_json(tmp, {"dev": st.st_dev, "ino": st.st_ino, "pid": os.getpid()})
+    os.replace(tmp, folder / STATE / MARKER)
+
+
+def _write_inventory(root: Path, entries: Iterable[Owned]) -> None:
+    tmp = root / STATE / f".{INVENTORY}.tmp"
+    _write_json(tmp, {"files": [[o.rel, o.ino, o.kind, o.generation] for o in entries]})
+    os.replace(tmp, root / STATE / INVENTORY)
 
 
 def read_inventory(root: Path) -> dict[str, Owned] | None:
@@ -390,12 +486,23 @@ def _safe_rel(rel: str) -> bool:
     return bool(rel) and not rel.startswith("/") and all(p not in ("", ".", "..") for p in parts)
 
 
-def _foreign(root: Path, owned: dict[str, Owned]) -> Iterator[str]:
-    """Entries under root that the inventory does not prove repsample wrote."""
-    for rel in _files(root):
+def _split(root: Path, owned: dict[str, Owned]) -> tuple[set[str], list[str]]:
+    """The entries under root the inventory proves repsample wrote, and the others (sorted).
+
+    A file is proven by its entry (same inode, type, generation); a folder by its own entry or by
+    holding a proven file (inventories before 0.2 list no folders); an empty folder of the user's
+    is therefore foreign, as a user's file is.
+    """
+    files, folders = _listing(root)
+
+    def proven_entry(rel: str) -> bool:
         entry = owned.get(rel)
-        if entry is None or not entry.matches(os.lstat(root / rel), root / rel):
-            yield rel
+        return entry is not None and entry.matches(os.lstat(root / rel), root / rel)
+
+    proven = {rel for rel in files if proven_entry(rel)}
+    held = _ancestors(proven)
+    proven.update(rel for rel in folders if rel in held or proven_entry(rel))
+    return proven, sorted(rel for rel in files + folders if rel not in proven)
 
 
 def _folder_is_ours(folder: Path) -> bool:
@@ -412,9 +519,10 @@ def remove_folder(folder: Path, twins: Path | None = None, superseded: Collectio
 
     A stage that was never published (its marker proves we made it, it has no inventory) is
     private to the run that made it and goes whole. Anything else loses exactly the files its
-    inventory proves repsample wrote, then (for an update swapped out) those whose very file
-    (same inode) lives on at the same path under ``twins`` and the ``superseded`` paths the update
-    rewrote, then its empty folders. Symlinks are removed, never followed.
+    inventory proves repsample wrote, then (for an update swapped out) those that live on at the
+    same path under ``twins`` (the very file, or a copy the update made where hard links are
+    refused) and the ``superseded`` paths the update rewrote, then the folders that are empty
+    by now and proven ours (or carried over to ``twins``). Symlinks are removed, never followed.
     """
     if not folder.is_dir() or folder.is_symlink():
         return 0
@@ -423,20 +531,26 @@ def remove_folder(folder: Path, twins: Path | None = None, superseded: Collectio
     if ours and owned is None:
         shutil.rmtree(folder)
         return 0
+    proven, _ = _split(folder, owned or {})
+    files, folders = _listing(folder)
     kept = 0
-    for rel in list(_files(folder)):
-        entry = (owned or {}).get(rel)
+    for rel in files:
         path = folder / rel
-        st = os.lstat(path)
-        if (entry is not None and entry.matches(st, path)) or _same_file(st, twins, rel) or rel in superseded:
+        if rel in proven or rel in superseded or _lives_on(path, twins, rel):
             path.unlink()
         else:
             kept += 1
+    for rel in reversed(folders):  # each folder after what it holds
+        path = folder / rel
+        if rel in proven or (twins is not None and _is_folder(twins / rel)):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)  # only empty folders go
+        if _is_empty_folder(path):
+            kept += 1  # a folder of the user's (one holding anything is counted by what it holds)
     if not kept:
         shutil.rmtree(folder / STATE, ignore_errors=True)
-    for dirpath, _, _ in sorted(os.walk(folder), key=lambda d: -len(d[0])):
-        with contextlib.suppress(OSError):
-            os.rmdir(dirpath)  # only empty folders go
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
     return kept
 
 
@@ -456,33 +570,56 @@ def _remove_created(out: Path, first: Path) -> None:
             break
 
 
-def _same_file(st: os.stat_result, root: Path | None, rel: str) -> bool:
+def _is_folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _is_empty_folder(path: Path) -> bool:
+    try:
+        with os.scandir(path) as entries:
+            return not path.is_symlink() and next(entries, None) is None
+    except OSError:  # gone, or not a folder
+        return False
+
+
+def _lives_on(path: Path, root: Path | None, rel: str) -> bool:
+    """Whether the file at path lives on at root/rel: the very file (same inode), or the copy
+    _link_copy made of it where hard links are refused (same type and content)."""
     if root is None:
         return False
+    twin_path = root / rel
     try:
-        twin = os.lstat(root / rel)
+        st, twin = os.lstat(path), os.lstat(twin_path)
+        if (twin.st_dev, twin.st_ino) == (st.st_dev, st.st_ino):
+            return True
+        if stat.S_IFMT(twin.st_mode) != stat.S_IFMT(st.st_mode):
+            return False
+        if stat.S_ISLNK(st.st_mode):
+            return os.readlink(path) == os.readlink(twin_path)
+        return (stat.S_ISREG(st.st_mode) and st.st_size == twin.st_size
+                and filecmp.cmp(path, twin_path, shallow=False))
     except OSError:
         return False
-    return (twin.st_dev, twin.st_ino) == (st.st_dev, st.st_ino)
 
 
 def _link_copy(src: Path, dst: Path) -> dict[str, int]:
-    """dst gets every file under src as a hard link (a copy where links are refused);
-    returns each path's inode in dst."""
+    """dst gets every folder under src and every file as a hard link (a symlink linked as
+    itself; a copy where links are refused); returns each path's inode in dst."""
     carried = {}
-    for rel in list(_files(src)):
-        target = dst / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        source = src / rel
-        if source.is_symlink():
-            os.symlink(os.readlink(source), target)
+    for rel, folder in list(_walk(src)):
+        target, source = dst / rel, src / rel
+        if folder:
+            target.mkdir()
         else:
             try:
                 os.link(source, target, follow_symlinks=False)
             except OSError as exc:
                 if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
                     raise
-                shutil.copy2(source, target)
+                if source.is_symlink():
+                    os.symlink(os.readlink(source), target)
+                else:
+                    shutil.copy2(source, target, follow_symlinks=False)
         carried[rel] = os.lstat(target).st_ino
     return carried
 
