@@ -267,6 +267,28 @@ def test_verify_mode_none_checks_the_selection_file(world: Path, tmp_path: Path,
     assert result.returncode == 1 and f"missing: selection.{fmt}" in result.stdout
 
 
+def test_verify_mode_none_checks_an_hf_datasets_selection(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    images = [make_image(tmp_path / "img" / f"{i}.png", seed=i).read_bytes() for i in range(8)]
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b"])})
+    saved = tmp_path / "saved"
+    dataset = datasets.Dataset.from_dict({"image": [{"bytes": b, "path": None} for b in images],
+                                          "label": [i % 2 for i in range(8)]}, features=features)
+    dataset.save_to_disk(str(saved))
+    out = tmp_path / "out"
+    select(f"hf://{saved}", out, cache=tmp_path / "cache.sqlite", mode="none", report=False, **RUN)
+    result = verify_output(out)
+    assert result.ok and result.checked == 6 and result.selection == "selection"
+    shutil.rmtree(out / "selection")  # one row fewer than the manifest selects
+    datasets.load_from_disk(str(saved)).select(range(5)).save_to_disk(str(out / "selection"))
+    assert verify_output(out).changed == ["selection"]
+    shutil.rmtree(out / "selection")
+    assert verify_output(out).missing == ["selection"]
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.text(min_size=1, max_size=12), unique=True, max_size=8))
 def test_the_manifests_columns_are_found_whatever_the_listings_are(names: list[str]) -> None:
