@@ -91,19 +91,6 @@ def test_every_public_method_is_behind_the_boundary() -> None:
     assert unguarded == []
 
 
-def test_a_file_that_is_not_sqlite_is_set_aside_and_a_fresh_cache_made(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    path = tmp_path / "c.sqlite"
-    junk = np.random.default_rng(3).bytes(64 * 1024)
-    path.write_bytes(junk)
-    with caplog.at_level(logging.WARNING), EmbeddingCache(path) as cache:
-        cache.put_many(MODEL, vectors=[("a", np.ones(4, np.float32))])
-        np.testing.assert_array_equal(cache.get_many(["a"], MODEL)["a"].vector, np.ones(4))
-    (aside,) = asides(path)
-    assert aside.read_bytes() == junk  # kept, not deleted
-    assert str(aside) in caplog.text and "damaged" in caplog.text
-
-
 def test_garbage_over_pages_in_the_middle_never_yields_a_wrong_vector(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite"
     hashes, X = filled_cache(path)

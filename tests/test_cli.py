@@ -102,8 +102,8 @@ def test_overwrite_replaces_only_earlier_selection(make_tree: TreeFactory, tmp_p
 
 def test_unusable_cache_is_one_line(make_tree: TreeFactory, tmp_path: Path) -> None:
     """A cache path that cannot hold a database (here a folder) is the environment's problem:
-    one line naming --cache, exit 3. (A file that is not SQLite is set aside and replaced by a
-    fresh cache instead: tests/test_cache_damage.py.)"""
+    one line naming --cache, exit 3. (A file that is not a repsample cache is refused and left as
+    it is, exit 2: tests/test_trust_cache.py.)"""
     root = make_tree({"a": 3})
     bogus = tmp_path / "cache.sqlite"
     bogus.mkdir()

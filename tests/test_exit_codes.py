@@ -27,7 +27,8 @@ ONE_LINE = {"RepsampleError", "EnvironmentProblem", "UnknownNameError", "UsageEr
             "failure",  # cli: CommandError or EnvironmentFailure, by the error's exit code
             "_bad", "fail", "_refuse"}  # embeddings_file, models/onnx_file: build UsageErrors
 # The CLI maps these to one line, exit 3 (cli._Commands).
-MAPPED = {"OSError", "FileNotFoundError", "PermissionError"}
+MAPPED = {"OSError", "FileNotFoundError", "PermissionError",
+          "NotRegularFile", "_too_large"}  # fsio: OSErrors for a FIFO, a device, a file over the cap
 # These never reach the CLI; where each is caught or why it cannot happen there.
 INTERNAL = {
     "DecodeError": "caught in embed._decode: the file becomes an error row in the manifest",
