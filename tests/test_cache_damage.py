@@ -9,7 +9,6 @@ test is skipped with the reason).
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import shutil
 import subprocess
