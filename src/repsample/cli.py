@@ -36,7 +36,15 @@ if TYPE_CHECKING:
     from repsample.evaluate import EvaluationResult, Spread
     from repsample.pipeline import SelectResult
 
-console = Console(stderr=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    """Lines are never broken at the terminal's width: a path or an error stays one line that a
+    reader can copy and a script can match."""
+    return Console(stderr=stderr, markup=False, soft_wrap=True)
+
+
+console = _console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -278,7 +286,7 @@ def _summary(result: SelectResult) -> None:
     table.add_row("total", *(str(sum(getattr(g, a) for g in result.groups))
                              for a in ("images", "errors")), "", str(sum(g.selected for g in result.groups)),
                   style="bold")
-    out = Console(markup=False)
+    out = _console()
     out.print(table)
     for g in result.groups:
         if g.note:
@@ -330,7 +338,7 @@ def _check_summary(summary: dict[str, Any], path: Path, outliers: Path) -> None:
     if not splits:
         table.add_row("leaks between splits", "- (fewer than two splits)")
     table.add_row(f"outliers (top {summary['outlier_share']:.0%} of each group)", str(summary["outliers"]))
-    out = Console(markup=False)
+    out = _console()
     out.print(table)
     out.print(f"written: {path}, {outliers}")
 
@@ -349,7 +357,7 @@ def report_command(output_dir: Path, cache: Path | None, projection: str, quiet:
     with _progress(quiet) as progress:
         path = build_report(output_dir, cache=cache, projection=projection, progress=progress)
     if not quiet:
-        Console(markup=False).print(f"report: {path}")
+        _console().print(f"report: {path}")
 
 
 @cli.command("models")
@@ -403,7 +411,7 @@ def _refresh_report(output_dir: Path, cache: Path | None) -> None:
     except RepsampleError as exc:
         _fail(f"evaluation written, but {REPORT} was not rebuilt: {exc.flag}")
         return
-    Console(markup=False).print(f"report: {path}")
+    _console().print(f"report: {path}")
 
 
 def _evaluation_table(result: EvaluationResult, path: Path) -> None:
@@ -423,7 +431,7 @@ def _evaluation_table(result: EvaluationResult, path: Path) -> None:
 
     for name, g in result.groups.items():
         table.add_row(name, str(g.selected), *(cell(g.selection[m], g.random[m]) for m in METRICS))
-    out = Console(markup=False)
+    out = _console()
     out.print(table)
     probe = result.linear_probe
     if probe and probe.selection is not None and probe.random.mean is not None:
