@@ -4,6 +4,7 @@ ONNX Runtime alone: no torch, no model package (real model, real CLI, fresh subp
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,10 +65,15 @@ def test_a_damaged_export_is_made_again(tmp_path: Path, caplog: pytest.LogCaptur
 def test_the_cli_exports_to_the_user_folder_and_reruns_without_torch(tmp_path: Path) -> None:
     cache = tmp_path / "elsewhere" / "cache.sqlite"
     models = tmp_path / "xdg" / "repsample" / "models"  # the user's cache folder, as platformdirs names it
+    data = tmp_path / "data"  # two real example groups, 12 images each: the export is what is tested
+    for group in ("Bag", "Sandal"):
+        for image in sorted((EXAMPLE / "train" / group).iterdir())[:12]:
+            (data / group).mkdir(parents=True, exist_ok=True)
+            shutil.copy(image, data / group / image.name)
     code = (
         "import sys\n"
         "from repsample.cli import main\n"
-        f"sys.argv = ['repsample', 'select', {str(EXAMPLE / 'train')!r}, sys.argv[1], '--per-class', '5',"
+        f"sys.argv = ['repsample', 'select', {str(data)!r}, sys.argv[1], '--per-class', '5',"
         f" '--cache', {str(cache)!r}, '--no-report', '-q']\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
         "print(sorted(m for m in ('torch', 'efficientnet_lite_pytorch') if m in sys.modules))\n"
