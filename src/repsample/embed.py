@@ -16,6 +16,7 @@ import numpy as np
 from repsample.backends import BACKENDS, Runner, check_precision, choose_backend
 from repsample.backends.eager import TorchRunner
 from repsample.backends.onnx import OnnxRunner, export_checked, export_name, load_export
+from repsample.backends.quantize import load_int8, this_cpu_int8_form
 from repsample.cache import EmbeddingCache, default_cache_path
 from repsample.decode import DecodeError, decode_image
 from repsample.descriptor import DESCRIPTOR_KEY, SOURCE_SIZE, describe_image
@@ -95,7 +96,10 @@ class Embedder:
         self.requested_device, self.requested_backend = device, backend
         self.precision = precision
         self.fp32_key = model_key(self.spec, weights)
-        self.key = self.fp32_key + ("" if precision == "fp32" else f"|{precision}")
+        # int8's form follows the CPU (backends/quantize.int8_form): a different graph, a different key
+        self.int8_form = this_cpu_int8_form() if precision == "int8" else None
+        tag = self.int8_form.precision if self.int8_form else precision
+        self.key = self.fp32_key + ("" if precision == "fp32" else f"|{tag}")
         self.models_dir_given = Path(models_dir) if models_dir else None  # else each machine's own
         self.models_dir = self.models_dir_given or user_models_dir()
         self._runner: Runner | None = None
@@ -158,10 +162,8 @@ class Embedder:
 
     def _derive(self, fp32: OnnxRunner) -> Runner:
         """The int8 or bf16 model made from the fp32 export."""
-        if self.precision == "int8":
-            from repsample.backends.quantize import load_int8
-
-            return load_int8(fp32.path, self.spec.preprocess, cpu_threads())
+        if self.int8_form is not None:
+            return load_int8(fp32, self.spec.preprocess, cpu_threads(), self.int8_form)
         from repsample.backends.openvino import OpenVinoRunner
 
         self._backend = "openvino"

@@ -126,8 +126,9 @@ def export(module: nn.Module, size: tuple[int, int], path: Path) -> None:
 
 
 def load_export(path: Path, threads: int) -> OnnxRunner | None:
-    """A runner for an export made and checked earlier; None when there is none. An export that
-    ONNX Runtime cannot load (truncated, damaged) is removed, so that it is made again."""
+    """A runner for an export (or a model derived from one) made and checked earlier; None when
+    there is none. A file that ONNX Runtime cannot load (truncated, damaged) is removed, so that
+    it is made again."""
     if not path.is_file():
         return None
     try:
