@@ -2,13 +2,16 @@
 
 ONNX Runtime's x86 kernels for uint8 activations x int8 weights (U8S8) add pairs of products in
 16 bits (VPMADDUBSW) on CPUs without VNNI, which can saturate: on an AVX2-only CPU the default
-model's int8 vectors fell to a mean cosine of 0.90 to fp32. The forms measured:
+model's int8 vectors fell to a mean cosine of 0.87 to fp32. The forms measured:
 
-- u8s8     uint8 activations, int8 weights (8 bits): the form used before; exact only with VNNI;
-- u8s8-w7  the same with 7-bit weights (reduce_range): a pair of products is at most
-           2 * 255 * 64 = 32640 < 32767, so no kernel saturates and every CPU computes the same
-           integer sums;
-- u8u8     uint8 weights as well: kernels that widen to 16 bits before multiplying.
+- u8s8         uint8 activations, int8 weights: the form VNNI CPUs (and Arm) use; exact only there;
+- u8full       u8s8, but uint8 weights in the full (not depthwise) convolutions: the form x86 CPUs
+               without VNNI use (backends/quantize.int8_form);
+- u8s8-w7      7-bit weights (reduce_range): a pair of products is at most 2 * 255 * 64 = 32640
+               < 32767, so no kernel saturates;
+- u8s8-w7full  7-bit weights in the full convolutions only;
+- u8u8         uint8 weights everywhere: kernels that widen to 16 bits before multiplying;
+- s8s8         int8 activations too (ONNX Runtime's default).
 
 Real images: the shipped Fashion-MNIST examples and seeded crops of the Debian MATE wallpapers
 (`apt-get install -y mate-backgrounds`), as bench/precision.py. Runs are interleaved, ratios are
@@ -19,8 +22,11 @@ its 10 nearest neighbours fp32 gives it too.
     python bench/int8_forms.py --models /tmp/m         # keep the exports and int8 models
     # the drift on an AVX2-only CPU (AMD EPYC Rome: no AVX-512, no VNNI), emulated by QEMU's
     # user mode: its timings mean nothing, its vectors are what that CPU's kernels compute
+    # and whether each form's vectors there are this CPU's (lowest cosine 1.000000: the same sums)
+    python bench/int8_forms.py --models /tmp/m --rounds 0 --fashion-every 15 --per-wallpaper 1 \\
+        --save here.npz
     qemu-x86_64 -cpu EPYC-Rome .venv/bin/python bench/int8_forms.py --models /tmp/m \\
-        --rounds 0 --fashion-every 6 --per-wallpaper 2
+        --rounds 0 --fashion-every 15 --per-wallpaper 1 --against here.npz
 """
 
 from __future__ import annotations
