@@ -11,7 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 from PIL import Image
+
+# CI replays the same examples on every run (a red CI names a bug, not a new draw); a developer's
+# run draws new ones each time, which is how property tests find what fixtures miss.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 DATA = Path(__file__).parent / "data"
 EXAMPLE = Path(__file__).parent.parent / "examples" / "fashion"
