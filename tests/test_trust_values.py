@@ -401,3 +401,20 @@ def test_the_csv_escape_is_exactly_reversible() -> None:
                   *DANGEROUS, *string.printable]:
         assert unescape_cell(escape_cell(value)) == value, value
         assert not escape_cell(value).startswith(FORMULA_START) or NUMBER.fullmatch(value)
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--weights", "random"), ("--precision", "int8")])
+def test_embedding_options_unused_with_embeddings_are_refused(tmp_path: Path, flag: str, value: str) -> None:
+    """Like --model: an option that only embedding reads is ignored by --embeddings alone."""
+    root = tmp_path / "data"
+    for i in range(3):
+        make_image(root / "g" / f"img_{i}.png", seed=i)
+    vectors = tmp_path / "vectors.npz"
+    np.savez(vectors, paths=np.array([f"g/img_{i}.png" for i in range(3)]),
+             embeddings=np.eye(3, 4, dtype=np.float32))
+    result = CliRunner().invoke(cli, ["select", str(root), str(tmp_path / "out"), "--embeddings",
+                                      str(vectors), flag, value, "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [result.output.strip()]
+    assert flag in result.output and "--missing-vectors embed" in result.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "c.sqlite").exists()

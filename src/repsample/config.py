@@ -223,10 +223,11 @@ class SelectConfig:
         if self.missing_vectors == "embed" and self.embeddings is None:
             raise UsageError(f"embed needs {mention('embeddings')}: it embeds the files those "
                              "vectors lack", option="missing_vectors")
-        if self.embeddings is not None and self.missing_vectors != "embed" and self.model != _MODEL:
+        unused = [name for name in _EMBEDDING_ONLY if getattr(self, name) != _default(name)]
+        if self.embeddings is not None and self.missing_vectors != "embed" and unused:
             raise UsageError(f"is not used with {mention('embeddings')}, which gives every vector; "
                              f"pass {mention('missing_vectors')} embed to embed the files it lacks "
-                             "with it", option="model")
+                             "with it", option=unused[0])
         if self.model.startswith(ONNX_PREFIX):
             self.model_spec()  # the file read and the preprocessing checked before anything runs
 
@@ -264,6 +265,16 @@ class SelectConfig:
         return InputOptions(self.extensions, self.groups, self.follow_symlinks,
                             Columns(self.path_column, self.label_column, self.split_column),
                             self.hf_split)
+
+
+# What defines a vector (the cache key's parts): with --embeddings (and no --missing-vectors embed)
+# a value other than the default would be ignored, so it is refused. Where a model would run
+# (--device, --backend) changes no vector and is let pass.
+_EMBEDDING_ONLY = ("model", "weights", "precision")
+
+
+def _default(name: str) -> Any:
+    return next(f.default for f in dataclasses.fields(SelectConfig) if f.name == name)
 
 
 CONSTRAINTS: dict[str, Constraint] = {
