@@ -44,7 +44,7 @@ import numpy as np
 import platformdirs
 
 from repsample import fsio
-from repsample.errors import EnvironmentProblem, RepsampleError, UsageError, mention, os_problem
+from repsample.errors import EnvironmentProblem, RepsampleError, mention, os_problem
 
 logger = logging.getLogger(__name__)
 
@@ -412,14 +412,6 @@ def _legacy_tables(path: Path) -> set[str]:
         return set()
     finally:
         db.close()
-
-
-def check_apart(path: Path, input_path: Path) -> None:
-    """Refuse a cache at INPUT (a folder or a listing file) or inside it: INPUT is never written."""
-    cache, src = path.resolve(), input_path.resolve()
-    if cache == src or src in cache.parents:
-        raise UsageError(f"{str(path)!r} is inside INPUT {input_path}, which repsample never "
-                         "writes; pass a path outside it", option="cache")
 
 
 def _code(exc: sqlite3.Error) -> int:

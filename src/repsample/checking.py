@@ -61,7 +61,7 @@ def check(
     if isinstance(target, str):
         raise UsageError(f"check writes a local OUTPUT folder, not {target}", option="output_dir")
     check_input(src, target)
-    check_cache_apart(config.cache_path, target)
+    check_cache_apart(config.cache_path, output_dir=target)
     with OutputTransaction(target, replace=config.overwrite) as output, \
             open_dataset(src, config, progress or SilentProgress(),
                          exclude=(output.out, output.stage)) as dataset:

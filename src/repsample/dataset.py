@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from repsample.cache import EmbeddingCache, check_apart
+from repsample.cache import EmbeddingCache
 from repsample.config import SelectConfig
 from repsample.embed import Embedded, Embedder, compute_missing, decode_workers, gather
 from repsample.embeddings_file import VectorFile, read_vectors
 from repsample.engines import EmbedOptions, EmbedStage, run_embed_stage
 from repsample.engines.local import fingerprint_groups
 from repsample.errors import UsageError
-from repsample.export import check_group_names
+from repsample.export import check_cache_apart, check_group_names
 from repsample.fingerprint import Fingerprint
 from repsample.hygiene import Findings, find
 from repsample.hygiene.near import Pairs
@@ -80,7 +80,7 @@ def prepare(src: Path | str, config: SelectConfig, exclude: Sequence[Path] = (),
     OUTPUT's own files.
     """
     if (local := local_root(src) or listing_file(src)) is not None:
-        check_apart(config.cache_path, local)
+        check_cache_apart(config.cache_path, input_path=local)
     scanned = scan_input(src, config.input_options(), exclude)
     _check_kept(scanned.groups, kept, config.keep)
     if exported:

@@ -89,13 +89,17 @@ def check_listing_apart(listing: Path, output_dir: Path) -> None:
                              "beside it or below it")
 
 
-def check_cache_apart(cache: Path, output_dir: Path) -> None:
-    """Refuse an embedding cache inside OUTPUT: each run replaces OUTPUT whole, so the cache
-    would stay behind in the replaced result, and the next command would not find it."""
-    path, dst = cache.resolve(), output_dir.resolve()
-    if path == dst or dst in path.parents:
-        raise UsageError(f"{str(cache)!r} is inside OUTPUT {output_dir}, which each run replaces "
-                         "whole; pass a path outside it", option="cache")
+def check_cache_apart(cache: Path, *, input_path: Path | None = None,
+                      output_dir: Path | None = None) -> None:
+    """Refuse an embedding cache at or inside INPUT (a folder or a listing file), which is never
+    written, or inside OUTPUT, which each run replaces whole: the cache would stay behind in the
+    replaced result, and the next command would not find it."""
+    path = cache.resolve()
+    for folder, why in ((input_path, "INPUT {}, which repsample never writes"),
+                        (output_dir, "OUTPUT {}, which each run replaces whole")):
+        if folder is not None and (path == folder.resolve() or folder.resolve() in path.parents):
+            raise UsageError(f"{str(cache)!r} is inside {why.format(folder)}; pass a path outside it",
+                             option="cache")
 
 
 def check_group_names(groups: Sequence[Group]) -> None:

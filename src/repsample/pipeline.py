@@ -120,7 +120,7 @@ def select(
     if isinstance(src, str):
         fsio.check_url_paths(src, None, config.mode)
     check_input(src, target)
-    check_cache_apart(config.cache_path, target)
+    check_cache_apart(config.cache_path, output_dir=target)
     # INPUT scanned and checked before OUTPUT is taken: a refusal leaves no trace there.
     scanned = prepare(src, config, exclude=(target,), kept=_all_kept(kept), exported=True)
     with OutputTransaction(target, replace=config.overwrite) as output:
