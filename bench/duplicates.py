@@ -195,8 +195,8 @@ def quality(args: argparse.Namespace) -> None:
     from repsample import embed_images
     from repsample.cache import EmbeddingCache, hash_file
     from repsample.hygiene import DEFAULT_THRESHOLD
+    from repsample.hygiene.confirm import MAX_DISTANCE, Verifier
     from repsample.hygiene.near import NEIGHBOURS, unit_rows
-    from repsample.hygiene.verify import MAX_DISTANCE, Verifier
 
     root = Path(args.root or tempfile.mkdtemp(prefix="repsample-dups-"))
     paths, origin = build(root, args)

@@ -39,8 +39,8 @@ def images(n: int, work: Path) -> list[Path]:
 
 
 def throughput(device: str, paths: list[Path], batch: int, passes: int) -> None:
-    from repsample.decode import decode_image
-    from repsample.embed import Embedder
+    from repsample.embedding.decode import decode_image
+    from repsample.embedding.embed import Embedder
 
     reference: np.ndarray | None = None
     print(f"\n(1) embedding, efficientnet-lite0, {len(paths)} images, batch {batch}, {device}")
@@ -94,7 +94,7 @@ def end_to_end(n: int, work: Path) -> None:
 
 
 def clustering(m: int) -> None:
-    from repsample.cluster import choose_k
+    from repsample.selection.cluster import choose_k
 
     rng = np.random.default_rng(0)
     centres = np.abs(rng.normal(0, 1, (20, 1280))).astype(np.float32)

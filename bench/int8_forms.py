@@ -44,9 +44,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from precision import photo_crops, ten_nearest  # bench/precision.py
 
-from repsample.backends.onnx import OnnxRunner, export_checked, export_name, load_export
-from repsample.backends.quantize import U8FULL, U8S8, Int8Form, cpu_flags, int8_form, quantize, quantized_path
-from repsample.decode import decode_image
+from repsample.embedding.backends.onnx import OnnxRunner, export_checked, export_name, load_export
+from repsample.embedding.backends.quantize import (
+    U8FULL,
+    U8S8,
+    Int8Form,
+    cpu_flags,
+    int8_form,
+    quantize,
+    quantized_path,
+)
+from repsample.embedding.decode import decode_image
 from repsample.models import get_model, model_key
 
 ROOT = Path(__file__).resolve().parent.parent

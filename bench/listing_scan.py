@@ -21,8 +21,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from repsample.scan import scan
-from repsample.sources import InputOptions, scan_input
+from repsample.inputs.dispatch import InputOptions, scan_input
+from repsample.inputs.folder import scan
 
 GROUPS = 20
 PAYLOAD = b"\x89PNG\r\n\x1a\n" + bytes(200)  # a PNG's signature: the format a bytes row is named by

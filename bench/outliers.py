@@ -43,7 +43,6 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))  # quality.py: the Fashion-MNIST reader
 from quality import CLASSES, SOURCE, embed, read_idx
 
-from repsample.cluster import choose_k
 from repsample.hygiene.near import nearest_outside, unit_rows
 from repsample.hygiene.outliers import (
     DEFAULT_SCORER,
@@ -52,7 +51,8 @@ from repsample.hygiene.outliers import (
     distances_elsewhere,
     knn_distance,
 )
-from repsample.scores import knn
+from repsample.selection.cluster import choose_k
+from repsample.selection.greedy import knn
 
 Scorer = Callable[[np.ndarray, Neighbours, int], np.ndarray]
 Score = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]

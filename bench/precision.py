@@ -52,7 +52,7 @@ def photo_crops(per_image: int, seed: int = 0) -> list[Image.Image]:
 
 def load_images(per_wallpaper: int) -> tuple[np.ndarray, int]:
     """(preprocessed batch, how many are Fashion-MNIST) for the default model."""
-    from repsample.decode import decode_image
+    from repsample.embedding.decode import decode_image
     from repsample.models import get_model
 
     pre = get_model("efficientnet-lite0").preprocess
@@ -66,8 +66,8 @@ def runners(models: Path, threads: int) -> dict[str, Callable[[np.ndarray], np.n
     """fp32 (ONNX Runtime), int8 static and dynamic, bf16 (OpenVINO) where this machine has it."""
     import torch
 
-    from repsample.backends.onnx import OnnxRunner, export_checked, export_name, load_export
-    from repsample.backends.quantize import quantize, quantized_path
+    from repsample.embedding.backends.onnx import OnnxRunner, export_checked, export_name, load_export
+    from repsample.embedding.backends.quantize import quantize, quantized_path
     from repsample.models import get_model, model_key
 
     spec = get_model("efficientnet-lite0")
@@ -84,7 +84,7 @@ def runners(models: Path, threads: int) -> dict[str, Callable[[np.ndarray], np.n
             quantize(fp32.path, spec.preprocess, path, method)
         out[f"int8-{method}"] = OnnxRunner(path, threads)
     if importlib.util.find_spec("openvino") is not None:
-        from repsample.backends.openvino import OpenVinoRunner
+        from repsample.embedding.backends.openvino import OpenVinoRunner
         from repsample.errors import RepsampleError
 
         try:

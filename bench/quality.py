@@ -262,8 +262,8 @@ def run_grid(args: argparse.Namespace, ds: Dataset, X: np.ndarray, X_test: np.nd
     """One record per (budget, strategy, allocation, seed); tasks (seed, budget) in parallel."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from repsample.allocate import list_allocations
-    from repsample.select import STRATEGIES
+    from repsample.selection.allocate import list_allocations
+    from repsample.selection.strategies import STRATEGIES
 
     strategies = args.strategies.split(",") if args.strategies else STRATEGIES.names()
     allocations = args.allocations.split(",") if args.allocations else list_allocations()
@@ -298,9 +298,9 @@ def _keep_partial(partial: Path | None, dataset: str,
 
 def grid_task(seed: int, budgets: list[int], combos: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Every budget and combo at one seed (one clustering per class and seed)."""
-    from repsample.cluster import choose_k
     from repsample.evaluate import METRICS, Reference, linear_probe
-    from repsample.select import STRATEGIES
+    from repsample.selection.cluster import choose_k
+    from repsample.selection.strategies import STRATEGIES
 
     t0 = time.perf_counter()
     X, y, modes, rare, X_select = (_DATA[k] for k in ("X", "y", "modes", "rare", "X_select"))

@@ -26,11 +26,11 @@ import numpy as np
 from PIL import Image
 
 from repsample.cache import EmbeddingCache
-from repsample.decode import decode_image
-from repsample.embed import Embedder
-from repsample.engines import EmbedOptions, run_embed_stage
+from repsample.embedding.decode import decode_image
+from repsample.embedding.embed import Embedder
+from repsample.embedding.engines import EmbedOptions, run_embed_stage
+from repsample.inputs.folder import scan
 from repsample.progress import SilentProgress
-from repsample.scan import scan
 
 PHOTOS = Path("/usr/share/backgrounds/mate")
 

@@ -22,9 +22,9 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import pairwise_distances, silhouette_samples, silhouette_score
 
-from repsample import cluster
-from repsample.cluster import Clustering, choose_k, count_distinct, k_range, sweep_rows
-from repsample.select import HerdingSelector
+from repsample.selection import cluster
+from repsample.selection.cluster import Clustering, choose_k, count_distinct, k_range, sweep_rows
+from repsample.selection.strategies import HerdingSelector
 
 
 def clustered(n: int, dim: int = 1280, modes: int = 12, seed: int = 0) -> np.ndarray:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from repsample.allocate import allocate, list_allocations
-from repsample.select import top_up
+from repsample.selection.allocate import allocate, list_allocations
+from repsample.selection.strategies import top_up
 
 SCHEMES = list_allocations()
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import repsample.backends as backends
-import repsample.backends.onnx as onnx_backend
+import repsample.embedding.backends as backends
+import repsample.embedding.backends.onnx as onnx_backend
 from repsample.cli import cli
-from repsample.decode import decode_image
-from repsample.embed import Embedder
+from repsample.embedding.decode import decode_image
+from repsample.embedding.embed import Embedder
 from repsample.errors import RepsampleError
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "fashion" / "train"

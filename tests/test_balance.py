@@ -1,5 +1,5 @@
 """--total N --balance equal|proportional|sqrt: one budget for the whole run, split across groups
-by the allocation rules (repsample.allocate), each group giving at most what it has."""
+by the allocation rules (repsample.selection.allocate), each group giving at most what it has."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import FAST_ARGS, FAST_MODEL, TreeFactory
-from repsample.allocate import allocate
 from repsample.cli import cli
 from repsample.config import SelectConfig
 from repsample.errors import UsageError
 from repsample.pipeline import select
+from repsample.selection.allocate import allocate
 
 SIZES = {"a": 30, "b": 4, "c": 12}
 

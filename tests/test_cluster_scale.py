@@ -7,8 +7,8 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-import repsample.cluster as cluster
-from repsample.cluster import Clustering, choose_k, count_distinct
+import repsample.selection.cluster as cluster
+from repsample.selection.cluster import Clustering, choose_k, count_distinct
 
 
 def blobs(n: int, dim: int, centers: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

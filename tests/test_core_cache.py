@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from repsample.cache import RACY_NS, EmbeddingCache, FileStat
-from repsample.fingerprint import file_stat, fingerprint
-from repsample.scan import ImageFile, scan
+from repsample.embedding.fingerprint import file_stat, fingerprint
+from repsample.inputs.folder import ImageFile, scan
 
 
 def test_stored_and_get_many_agree_per_model(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from conftest import DATA, make_image
-from repsample.decode import DecodeError, decode_image
+from repsample.embedding.decode import DecodeError, decode_image
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "L", "LA", "P", "CMYK", "I;16", "I", "F", "1"])
@@ -68,8 +68,8 @@ def test_decompression_bomb_refused(tmp_path: Path) -> None:
 
 def test_decoded_batches_keep_order_and_report_errors_in_place(tmp_path: Path) -> None:
     """Threads decode ahead of the model; batches still come in file order, errors at their place."""
-    from repsample.descriptor import describe
-    from repsample.embed import decoded_batches
+    from repsample.embedding.descriptor import describe
+    from repsample.embedding.embed import decoded_batches
     from repsample.models import get_model
 
     preprocess = get_model("efficientnet-lite0").preprocess

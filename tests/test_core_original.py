@@ -102,7 +102,7 @@ def test_k_never_exceeds_distinct_points() -> None:
 
 @pytest.mark.parametrize("strategy", ["centroid", "random", "kcenter", "typical", "facility", "herding"])
 def test_pick_order_is_a_ranking_within_each_cluster(strategy: str) -> None:
-    from repsample.select import STRATEGIES
+    from repsample.selection.strategies import STRATEGIES
 
     X = blobs(300, 8, 5, 4)
     sel = STRATEGIES.get(strategy)(n_select=40, random_state=1).fit(X)

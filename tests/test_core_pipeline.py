@@ -17,7 +17,7 @@ import pytest
 
 from conftest import DATA, FAST_MODEL, TreeFactory
 from repsample import select
-from repsample.export import read_manifest
+from repsample.output.export import read_manifest
 
 FAST = FAST_MODEL
 

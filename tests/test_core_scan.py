@@ -9,7 +9,7 @@ import pytest
 
 from conftest import make_image
 from repsample.errors import RepsampleError
-from repsample.scan import normalize_extensions, scan
+from repsample.inputs.folder import normalize_extensions, scan
 
 
 def test_groups_at_any_depth_sorted_with_mixed_case_extensions(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from PIL import Image
 from conftest import FAST_MODEL, TreeFactory
 from repsample import select
 from repsample.cli import cli
-from repsample.export import read_manifest
+from repsample.output.export import read_manifest
 
 FAST = {**FAST_MODEL, "report": False}
 

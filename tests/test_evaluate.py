@@ -145,7 +145,7 @@ def test_an_evaluation_of_an_earlier_selection_is_never_shown(make_tree: TreeFac
                                                               tmp_path: Path, cache_path: Path) -> None:
     """evaluate, then a new selection: the old figures must not appear as the new one's, even
     where the old evaluation.json is still (or again) beside the new manifest."""
-    from repsample.records import read_evaluation, read_run
+    from repsample.output.records import read_evaluation, read_run
 
     root = make_tree({"train/a": 12, "train/b": 12})
     out = tmp_path / "out"
@@ -218,7 +218,7 @@ def test_random_subsets_never_hold_images_dedup_set_aside(
     """Drawing from all 64 rows of train/a (49 of them one picture) puts copies in most subsets;
     drawing from the 16 eligible ones, as the selector did, puts in none."""
     from repsample.cache import EmbeddingCache
-    from repsample.records import read_run
+    from repsample.output.records import read_run
 
     out, cache_path, result = copies_evaluated
     record = read_run(out)
@@ -298,7 +298,7 @@ def test_eligibility_follows_what_select_set_aside() -> None:
     """Duplicates only with dedup on, leaks only from a train split with --drop-leaks, and a
     selected image always (an earlier selection kept it)."""
     from repsample.evaluate import eligibility
-    from repsample.records import Manifest, ManifestRow, Run, RunRecord
+    from repsample.output.records import Manifest, ManifestRow, Run, RunRecord
 
     def row(path: str, status: str = "not_selected", dup: str = "", leak: str = "") -> ManifestRow:
         return ManifestRow(path, path.rsplit("/", 1)[0], status, None, None, None, "0" * 64, "",

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from conftest import FAST_ARGS, FAST_MODEL, TreeFactory
 from repsample.cli import cli
-from repsample.export import read_manifest
-from repsample.integrity import verify_output
+from repsample.output.export import read_manifest
+from repsample.output.verify import verify_output
 from repsample.pipeline import select
 
 RUN = {**FAST_MODEL, "per_class": 4, "k_min": 2, "k_max": 3, "report": False}

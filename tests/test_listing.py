@@ -20,8 +20,8 @@ from PIL import Image
 from conftest import DATA, FAST_ARGS, FAST_MODEL, TreeFactory, make_image
 from repsample.cli import cli
 from repsample.errors import UsageError
-from repsample.export import read_manifest
-from repsample.integrity import verify_output
+from repsample.output.export import read_manifest
+from repsample.output.verify import verify_output
 from repsample.pipeline import select
 
 RUN = {**FAST_MODEL, "per_class": 4, "k_min": 2, "k_max": 3, "report": False}

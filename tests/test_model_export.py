@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLE
-from repsample.backends.onnx import export_name
-from repsample.embed import Embedder, no_cuda_possible
+from repsample.embedding.backends.onnx import export_name
+from repsample.embedding.embed import Embedder, no_cuda_possible
 
 MODEL_KEY = Embedder(device="cpu").fp32_key
 
@@ -38,7 +38,7 @@ def test_a_second_run_loads_the_export_without_torch(tmp_path: Path) -> None:
     np.save(tmp_path / "batch.npy", _batch())
     code = (
         "import sys, numpy as np\n"
-        "from repsample.embed import Embedder\n"
+        "from repsample.embedding.embed import Embedder\n"
         f"e = Embedder(device='auto', models_dir={str(tmp_path)!r})\n"
         f"np.save({str(tmp_path / 'again.npy')!r}, e(np.load({str(tmp_path / 'batch.npy')!r})))\n"
         "print(e.backend, sorted(m for m in ('torch', 'efficientnet_lite_pytorch') if m in sys.modules))\n"

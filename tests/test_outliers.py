@@ -18,7 +18,6 @@ from conftest import EXAMPLE
 from repsample.cache import EmbeddingCache
 from repsample.cli import cli
 from repsample.errors import RepsampleError
-from repsample.export import LEGACY_MANIFEST_FIELDS, MANIFEST_FIELDS
 from repsample.hygiene.near import nearest_outside, unit_rows
 from repsample.hygiene.outliers import (
     OUTLIER_SCORERS,
@@ -28,7 +27,8 @@ from repsample.hygiene.outliers import (
     scores_key,
     split_scores,
 )
-from repsample.records import read_manifest, read_run
+from repsample.output.export import LEGACY_MANIFEST_FIELDS, MANIFEST_FIELDS
+from repsample.output.records import read_manifest, read_run
 
 GROUP = "train/Ankle boot"
 MISFITS = ("zz_shirt_0.png", "zz_shirt_1.png", "zz_shirt_2.png", "zz_blank.png")

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from repsample.integrity import verify_output
+from repsample.output.publish import STATE
+from repsample.output.verify import verify_output
 from repsample.pipeline import select
-from repsample.publish import STATE
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "fashion"
 GROUPS = ("train/Bag", "train/Sandal", "val/Bag")
@@ -255,7 +255,7 @@ def test_edited_manifest_cannot_steer_deletion(w: Path) -> None:
 def test_a_users_file_on_a_reused_inode_is_not_taken_for_ours(w: Path) -> None:
     """Delete an exported image and put your own file at its path: where the file system hands
     the freed inode number to that file (ext4 does), --overwrite must still see it is not ours."""
-    from repsample.publish import inode_generation
+    from repsample.output.publish import inode_generation
 
     assert run(w, "--per-class", "5", *FAST).returncode == 0
     ours = next((w / "out" / "train" / "Bag").iterdir())

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from repsample.backends import check_precision
-from repsample.backends import quantize as quantize_module
-from repsample.backends.quantize import U8FULL, U8S8, calibration_batch, int8_form, quantized_path
 from repsample.cache import EmbeddingCache
 from repsample.cli import cli
-from repsample.decode import decode_image
-from repsample.embed import Embedder, embed_images
+from repsample.embedding.backends import check_precision
+from repsample.embedding.backends import quantize as quantize_module
+from repsample.embedding.backends.quantize import U8FULL, U8S8, calibration_batch, int8_form, quantized_path
+from repsample.embedding.decode import decode_image
+from repsample.embedding.embed import Embedder, embed_images
 from repsample.errors import RepsampleError
 from repsample.models import get_model
 

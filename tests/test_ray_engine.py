@@ -20,15 +20,15 @@ from click.testing import CliRunner
 from conftest import DATA, TreeFactory
 from repsample.cache import RACY_NS, EmbeddingCache
 from repsample.cli import cli
-from repsample.descriptor import DESCRIPTOR_KEY
-from repsample.embed import Embedder
-from repsample.engines import EmbedOptions, run_embed_stage
-from repsample.engines.ray import EmbedActor, run
+from repsample.embedding.descriptor import DESCRIPTOR_KEY
+from repsample.embedding.embed import Embedder
+from repsample.embedding.engines import EmbedOptions, run_embed_stage
+from repsample.embedding.engines.ray import EmbedActor, run
 from repsample.errors import RepsampleError
-from repsample.export import read_manifest
+from repsample.inputs.folder import scan
+from repsample.output.export import read_manifest
 from repsample.pipeline import select
 from repsample.progress import SilentProgress
-from repsample.scan import scan
 
 FAST = {"per_class": 6, "k_min": 2, "k_max": 4, "report": False}
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from conftest import FAST_ARGS, make_image
 from repsample.cli import cli
 from repsample.errors import RepsampleError
-from repsample.records import kept_paths, read_manifest, read_run
+from repsample.output.records import kept_paths, read_manifest, read_run
 
 FAST = [*FAST_ARGS, "--backend", "torch", "-q"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from repsample.export import MANIFEST_FIELDS
+from repsample.output.export import MANIFEST_FIELDS
 from repsample.report import build_report, write_report
 from repsample.report.gather import read_run_data, read_scores
 from test_report import selection  # noqa: F401  (the fixture below uses it)

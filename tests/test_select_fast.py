@@ -9,8 +9,8 @@ from sklearn.cluster._kmeans import _kmeans_plusplus
 from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.utils.extmath import row_norms
 
-from repsample.cluster import euclidean, fit_kmeans, kmeans_plusplus, silhouette_mean
-from repsample.scores import median_distance
+from repsample.selection.cluster import euclidean, fit_kmeans, kmeans_plusplus, silhouette_mean
+from repsample.selection.greedy import median_distance
 
 
 def clustered(n: int, dim: int = 64, modes: int = 6, seed: int = 0) -> np.ndarray:
@@ -89,7 +89,7 @@ def reference_herding(X: np.ndarray, quota: int, start: np.ndarray, rng: np.rand
 
 @pytest.mark.parametrize(("sample", "start"), [(1000, []), (120, []), (120, [3, 50])])
 def test_herding_picks_as_the_rule_says(sample: int, start: list[int]) -> None:
-    from repsample.scores import kernel_herding
+    from repsample.selection.greedy import kernel_herding
 
     X = clustered(300)
     ours = kernel_herding(X, 25, np.array(start, dtype=np.int64), np.random.RandomState(1), sample)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repsample.select import HerdingSelector
+from repsample.selection.strategies import HerdingSelector
 
 DATA = Path(__file__).parent / "data" / "fashion_vectors.npz"
 

@@ -16,10 +16,10 @@ from sklearn.utils.validation import check_is_fitted
 
 import repsample
 from conftest import FAST_MODEL, TreeFactory
-from repsample.cluster import choose_k
 from repsample.errors import UsageError
-from repsample.export import read_manifest
-from repsample.select import STRATEGIES, ClusterSelector, register_strategy
+from repsample.output.export import read_manifest
+from repsample.selection.cluster import choose_k
+from repsample.selection.strategies import STRATEGIES, ClusterSelector, register_strategy
 
 NAMES = STRATEGIES.names()
 FITTED = ("selected_indices_", "kept_indices_", "n_features_in_", "labels_", "k_",

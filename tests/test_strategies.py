@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from repsample.allocate import list_allocations
-from repsample.cluster import Clustering, choose_k
-from repsample.scores import facility_greedy, farthest_first, typicality
-from repsample.select import STRATEGIES, TypicalSelector
+from repsample.selection.allocate import list_allocations
+from repsample.selection.cluster import Clustering, choose_k
+from repsample.selection.greedy import facility_greedy, farthest_first, typicality
+from repsample.selection.strategies import STRATEGIES, TypicalSelector
 
 STRATEGY_NAMES = STRATEGIES.names()
 
@@ -139,7 +139,7 @@ def test_facility_location_picks_the_representative_point_first() -> None:
 
 
 def test_facility_memory_is_sparse() -> None:
-    from repsample.scores import knn_similarity
+    from repsample.selection.greedy import knn_similarity
 
     rows, cols, sims = knn_similarity(np.random.default_rng(0).normal(size=(500, 8)), 10)
     assert len(rows) == len(cols) == len(sims) == 500 * 11  # n (k + 1), never n^2
@@ -147,7 +147,7 @@ def test_facility_memory_is_sparse() -> None:
 
 
 def test_herding_starts_at_the_centre_and_spreads_out() -> None:
-    from repsample.scores import kernel_herding
+    from repsample.selection.greedy import kernel_herding
 
     X = line_with_outlier()
     rng = np.random.RandomState(0)

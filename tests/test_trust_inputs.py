@@ -26,14 +26,15 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import FAST_ARGS, FAST_MODEL, make_image
-from repsample import fsio, listing, rowbytes
+from repsample import fsio
 from repsample.cache import EmbeddingCache, FileStat
 from repsample.cli import cli
-from repsample.decode import DecodeError, decode_image
+from repsample.embedding.decode import DecodeError, decode_image
 from repsample.errors import UsageError
-from repsample.export import read_manifest
+from repsample.inputs import listing, rowbytes
+from repsample.inputs.folder import scan
+from repsample.output.export import read_manifest
 from repsample.pipeline import select
-from repsample.scan import scan
 
 RUN = {**FAST_MODEL, "per_class": 4, "k_min": 2, "k_max": 3, "report": False}
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -328,7 +329,7 @@ def test_fifos_devices_and_huge_files_listed_are_error_rows(tmp_path: Path, cach
 def test_a_fifo_in_the_folder_is_skipped_and_said(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     root = animals(tmp_path / "data")
     os.mkfifo(root / "cats" / "pipe.png")
-    with caplog.at_level(logging.WARNING, logger="repsample.scan"):
+    with caplog.at_level(logging.WARNING, logger="repsample.inputs.folder"):
         groups = scan(root)
     assert [f.rel for f in groups[0].files] == ["cats/0.png", "cats/1.png", "cats/2.png"]
     assert "not regular files" in caplog.text and "pipe.png" in caplog.text

@@ -320,7 +320,7 @@ def test_unknown_names_in_the_registries_and_the_selectors() -> None:
     import numpy as np
 
     from repsample.models import get_model
-    from repsample.select import STRATEGIES, HerdingSelector
+    from repsample.selection.strategies import STRATEGIES, HerdingSelector
 
     with pytest.raises(UnknownNameError, match=r"^unknown strategy 'nope'; choose one of: centroid"):
         STRATEGIES.get("nope")
@@ -341,7 +341,7 @@ def test_a_missing_onnx_file_is_not_an_unknown_name(tmp_path: Path) -> None:
 # -- repsample strategies ------------------------------------------------------------------------------
 
 def test_strategies_lists_without_scikit_learn() -> None:
-    from repsample.select import STRATEGIES, strategy_summary
+    from repsample.selection.strategies import STRATEGIES, strategy_summary
 
     code = ("import sys\nsys.argv = ['repsample', 'strategies']\nfrom repsample.cli import main\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"

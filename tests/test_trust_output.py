@@ -28,10 +28,10 @@ from PIL import Image
 
 from conftest import EXAMPLE, FAST_ARGS, FAST_MODEL, make_image
 from repsample.errors import RepsampleError
-from repsample.export import MANIFEST_FIELDS
-from repsample.integrity import verify_output
+from repsample.output.export import MANIFEST_FIELDS
+from repsample.output.publish import STATE, OutputTransaction
+from repsample.output.verify import verify_output
 from repsample.pipeline import select
-from repsample.publish import STATE, OutputTransaction
 
 GROUPS = ("train/Bag", "val/Bag")
 RUN = {**FAST_MODEL, "per_class": 3, "k_min": 2, "k_max": 3}
@@ -294,7 +294,7 @@ def test_verify_mode_none_checks_an_hf_datasets_selection(tmp_path: Path,
 def test_the_manifests_columns_are_found_whatever_the_listings_are(names: list[str]) -> None:
     """write_selection appends the manifest's columns after the listing's, renaming those that
     clash (``repsample_<name>``): verify finds them whatever the listing's columns are called."""
-    from repsample.integrity import _manifest_columns
+    from repsample.output.verify import _manifest_columns
 
     added = [f"repsample_{f}" if f in names else f for f in MANIFEST_FIELDS]
     assert _manifest_columns([*names, *added]) == dict(zip(MANIFEST_FIELDS, added, strict=True))

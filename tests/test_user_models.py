@@ -22,8 +22,8 @@ from torch import nn
 from conftest import TreeFactory, make_image
 from repsample.cli import cli
 from repsample.config import SelectConfig
-from repsample.decode import decode_image
-from repsample.embed import Embedder
+from repsample.embedding.decode import decode_image
+from repsample.embedding.embed import Embedder
 from repsample.models import get_model, model_key
 
 SELECT = ["--per-class", "6", "--k-min", "2", "--k-max", "3", "-q", "--device", "cpu"]

@@ -6,8 +6,6 @@ import neither torch nor scikit-learn.
 
 from __future__ import annotations
 
-import sys
-import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -15,27 +13,26 @@ from repsample._version import __version__
 
 # name -> the module that defines it
 _PUBLIC = {
-    "allocate": "allocate", "list_allocations": "allocate",
+    "allocate": "selection.allocate", "list_allocations": "selection.allocate",
     "SelectConfig": "config",
-    "Embedded": "embed", "Embedder": "embed", "embed_images": "embed",
+    "Embedded": "embedding.embed", "Embedder": "embedding.embed", "embed_images": "embedding.embed",
     "RepsampleError": "errors", "UsageError": "errors", "MissingExtra": "errors",
     "EnvironmentProblem": "errors", "UnknownNameError": "errors",
     "EvaluationResult": "evaluate", "evaluate_output": "evaluate",
     "check": "checking", "CheckResult": "checking",
     "ModelSpec": "models", "get_model": "models", "list_models": "models", "register_model": "models",
     "GroupResult": "pipeline", "SelectResult": "pipeline", "select": "pipeline",
-    "STRATEGIES": "select", "ClusterSelector": "select", "NeighbourSelector": "select",
-    "CentroidSelector": "select", "RandomSelector": "select", "StratifiedSelector": "select",
-    "KCenterSelector": "select", "TypicalSelector": "select", "FacilitySelector": "select",
-    "HerdingSelector": "select", "CoverSelector": "select", "list_strategies": "select",
-    "register_strategy": "select",
+    **dict.fromkeys((
+        "STRATEGIES", "ClusterSelector", "NeighbourSelector", "CentroidSelector", "RandomSelector",
+        "StratifiedSelector", "KCenterSelector", "TypicalSelector", "FacilitySelector",
+        "HerdingSelector", "CoverSelector", "list_strategies", "register_strategy",
+    ), "selection.strategies"),
 }
 
 if TYPE_CHECKING:
-    from repsample.allocate import allocate, list_allocations
     from repsample.checking import CheckResult, check
     from repsample.config import SelectConfig
-    from repsample.embed import Embedded, Embedder, embed_images
+    from repsample.embedding.embed import Embedded, Embedder, embed_images
     from repsample.errors import (
         EnvironmentProblem,
         MissingExtra,
@@ -46,7 +43,8 @@ if TYPE_CHECKING:
     from repsample.evaluate import EvaluationResult, evaluate_output
     from repsample.models import ModelSpec, get_model, list_models, register_model
     from repsample.pipeline import GroupResult, SelectResult, select
-    from repsample.select import (
+    from repsample.selection.allocate import allocate, list_allocations
+    from repsample.selection.strategies import (
         STRATEGIES,
         CentroidSelector,
         ClusterSelector,
@@ -61,24 +59,6 @@ if TYPE_CHECKING:
         list_strategies,
         register_strategy,
     )
-
-
-class _Package(types.ModuleType):
-    """`select` is the pipeline's function, though `repsample.select` is also a submodule: importing
-    that submodule would otherwise rebind the package attribute to it."""
-
-    @property
-    def select(self) -> Any:
-        from repsample.pipeline import select
-
-        return select
-
-    @select.setter
-    def select(self, value: Any) -> None:
-        pass  # the import system binding the submodule; it stays reachable via sys.modules
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

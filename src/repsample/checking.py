@@ -15,12 +15,12 @@ from repsample import fsio
 from repsample.config import SelectConfig
 from repsample.dataset import Dataset, open_dataset, scored_groups
 from repsample.errors import UsageError
-from repsample.export import check_cache_apart, check_input, format_distance, write_atomic, write_csv
 from repsample.hygiene import CHECK_CSV, OUTLIER_FIELDS, OUTLIERS_CSV, Findings, write_check_csv
 from repsample.hygiene.outliers import LISTED_SHARE
+from repsample.inputs.dispatch import locate
+from repsample.output.export import check_cache_apart, check_input, format_distance, write_atomic, write_csv
+from repsample.output.publish import OutputTransaction
 from repsample.progress import Progress, SilentProgress
-from repsample.publish import OutputTransaction
-from repsample.sources import locate
 
 CHECK_JSON = "check.json"
 

@@ -28,9 +28,9 @@ from rich.table import Table
 from repsample._version import __version__
 from repsample.config import CHECK_OPTIONS, ModelName, SelectConfig
 from repsample.errors import RepsampleError, os_problem
+from repsample.inputs.folder import DEFAULT_EXTENSIONS
 from repsample.models.base import ONNX_PREFIX
 from repsample.params import Device, OneOf
-from repsample.scan import DEFAULT_EXTENSIONS
 
 if TYPE_CHECKING:
     from repsample.evaluate import EvaluationResult, Spread
@@ -458,7 +458,7 @@ def _evaluation_table(result: EvaluationResult, path: Path) -> None:
                    "--overwrite may replace it.")
 def verify_command(output_dir: Path, adopt: bool) -> None:
     """Check OUTPUT against its manifest: files present, unchanged, nothing extra (exit 1 if not)."""
-    from repsample.integrity import adopt_output, verify_output
+    from repsample.output.verify import adopt_output, verify_output
 
     result, adopted = adopt_output(output_dir) if adopt else (verify_output(output_dir), False)
     for kind in ("missing", "changed", "extra"):
@@ -479,7 +479,7 @@ def verify_command(output_dir: Path, adopt: bool) -> None:
 @cli.command("strategies")
 def strategies_command() -> None:
     """List the selection strategies."""
-    from repsample.strategy_names import BUILT_IN  # not repsample.select: scikit-learn is slow
+    from repsample.selection.names import BUILT_IN  # not repsample.selection.strategies: scikit-learn is slow
 
     for name, summary in BUILT_IN.items():
         click.echo(f"{name:<12} {summary}")

@@ -10,17 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from repsample.backends import BACKENDS, PRECISIONS, check_precision
 from repsample.cache import default_cache_path, foreign
-from repsample.engines import ENGINES
+from repsample.embedding.backends import BACKENDS, PRECISIONS, check_precision
+from repsample.embedding.engines import ENGINES
 from repsample.errors import UsageError, mention
 from repsample.hygiene.findings import DEFAULT_THRESHOLD
-from repsample.listing import Columns
+from repsample.inputs.dispatch import InputOptions
+from repsample.inputs.folder import DEFAULT_EXTENSIONS, normalize_extensions
+from repsample.inputs.listing import Columns
 from repsample.models.base import ONNX_PREFIX, ModelSpec
 from repsample.models.onnx_file import RESIZES, onnx_model
 from repsample.params import Constraint, Device, ExistingFile, Integer, Interval, OneOf, validate
-from repsample.scan import DEFAULT_EXTENSIONS, normalize_extensions
-from repsample.sources import InputOptions
 
 EXPORT_MODES = ("copy", "hardlink", "symlink", "none")
 ONNX_OPTIONS = ("input_size", "resize", "mean", "std")  # an onnx:PATH model's preprocessing
@@ -34,13 +34,13 @@ def _models() -> list[str]:
 
 
 def _strategies() -> list[str]:
-    from repsample.select import list_strategies  # scikit-learn: loaded only when asked
+    from repsample.selection.strategies import list_strategies  # scikit-learn: loaded only when asked
 
     return list_strategies()
 
 
 def _allocations() -> list[str]:
-    from repsample.allocate import list_allocations
+    from repsample.selection.allocate import list_allocations
 
     return list_allocations()
 
@@ -256,12 +256,12 @@ class SelectConfig:
         """Each group's budget: its own, or with total its share by the balance rule."""
         if self.total is None:
             return [self.budget(v) for v in valid]
-        from repsample.allocate import allocate
+        from repsample.selection.allocate import allocate
 
         return [int(b) for b in allocate(valid, self.total, self.balance or "equal")]
 
     def input_options(self) -> InputOptions:
-        """What scanning INPUT needs (repsample.sources)."""
+        """What scanning INPUT needs (repsample.inputs.dispatch)."""
         return InputOptions(self.extensions, self.groups, self.follow_symlinks,
                             Columns(self.path_column, self.label_column, self.split_column),
                             self.hf_split)

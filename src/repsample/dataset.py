@@ -17,22 +17,22 @@ import numpy as np
 
 from repsample.cache import EmbeddingCache
 from repsample.config import SelectConfig
-from repsample.embed import Embedded, Embedder, compute_missing, decode_workers, gather
-from repsample.embeddings_file import VectorFile, read_vectors
-from repsample.engines import EmbedOptions, EmbedStage, run_embed_stage
-from repsample.engines.local import fingerprint_groups
+from repsample.embedding.embed import Embedded, Embedder, compute_missing, decode_workers, gather
+from repsample.embedding.engines import EmbedOptions, EmbedStage, run_embed_stage
+from repsample.embedding.engines.local import fingerprint_groups
+from repsample.embedding.fingerprint import Fingerprint
+from repsample.embedding.vectors_file import VectorFile, read_vectors
 from repsample.errors import UsageError
-from repsample.export import check_cache_apart, check_group_names
-from repsample.fingerprint import Fingerprint
 from repsample.hygiene import Findings, find
 from repsample.hygiene.near import Pairs
 from repsample.hygiene.outliers import GroupRows, ImageScores, split_scores
 from repsample.hygiene.pairs import near_duplicates
+from repsample.inputs.dispatch import ScannedInput, SelectionWriter, listing_file, local_root, scan_input
+from repsample.inputs.folder import Group
 from repsample.models import ModelSpec
 from repsample.models.base import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from repsample.output.export import check_cache_apart, check_group_names
 from repsample.progress import Progress
-from repsample.scan import Group
-from repsample.sources import ScannedInput, SelectionWriter, listing_file, local_root, scan_input
 
 if TYPE_CHECKING:
     from torch import nn
@@ -148,7 +148,7 @@ def _check_kept(groups: Sequence[Group], kept: Collection[str], manifest: Path |
 
 
 def _vector_file(config: SelectConfig) -> VectorFile | None:
-    """--embeddings, read and checked (repsample.embeddings_file); None without it."""
+    """--embeddings, read and checked (repsample.embedding.vectors_file); None without it."""
     if config.embeddings is None:
         return None
     paths_file = config.embeddings_paths

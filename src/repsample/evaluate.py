@@ -32,9 +32,9 @@ from sklearn.neighbors import NearestNeighbors
 
 from repsample.errors import RepsampleError, UsageError, mention
 from repsample.hygiene.leaks import held_out_split, is_train_split, split_of, train_split
+from repsample.output.records import EVALUATION as EVALUATION  # where evaluate writes (cli names it)
+from repsample.output.records import ManifestRow, Run, read_run
 from repsample.params import Integer, validate
-from repsample.records import EVALUATION as EVALUATION  # where evaluate writes (cli names it)
-from repsample.records import ManifestRow, Run, read_run
 
 logger = logging.getLogger(__name__)
 
@@ -342,8 +342,8 @@ def evaluate_output(output: str | Path, *, seeds: int = 5, cache: str | Path | N
     """Score the selection in OUTPUT against random subsets; writes OUTPUT/evaluation.json,
     which names the selection it scored (records.Run.selection_id). modes: each image's visual
     mode where the user knows it; modes covered are then scored too."""
-    from repsample.export import write_atomic
-    from repsample.publish import update_output
+    from repsample.output.export import write_atomic
+    from repsample.output.publish import update_output
 
     validate({"seeds": seeds}, {"seeds": Integer(1)})
     out = Path(output)

@@ -14,15 +14,21 @@ from typing import Any
 
 import numpy as np
 
-from repsample import fsio, records
+from repsample import fsio
 from repsample._version import __version__
 from repsample.cache import EmbeddingCache
-from repsample.cluster import Clustering, choose_k, clustering_key
 from repsample.config import SelectConfig
 from repsample.dataset import Dataset, Prepared, open_dataset, prepare, scored_groups
-from repsample.embed import Embedded, Embedder
+from repsample.embedding.embed import Embedded, Embedder
 from repsample.errors import RepsampleError, UsageError
-from repsample.export import (
+from repsample.hygiene import CHECK_CSV, Findings, write_check_csv
+from repsample.hygiene.leaks import TRAIN_SPLITS, is_train_split
+from repsample.hygiene.outliers import ImageScores
+from repsample.inputs.dispatch import locate
+from repsample.inputs.folder import Group
+from repsample.models.base import weights_identity
+from repsample.output import records
+from repsample.output.export import (
     MANIFEST,
     MANIFEST_FIELDS,
     RUN_RECORD,
@@ -34,15 +40,10 @@ from repsample.export import (
     write_manifest,
     write_run_record,
 )
-from repsample.hygiene import CHECK_CSV, Findings, write_check_csv
-from repsample.hygiene.leaks import TRAIN_SPLITS, is_train_split
-from repsample.hygiene.outliers import ImageScores
-from repsample.models.base import weights_identity
+from repsample.output.publish import STATE, OutputTransaction
 from repsample.progress import Progress, SilentProgress, StageProgress
-from repsample.publish import STATE, OutputTransaction
-from repsample.scan import Group
-from repsample.select import STRATEGIES, ClusterSelector
-from repsample.sources import locate
+from repsample.selection.cluster import Clustering, choose_k, clustering_key
+from repsample.selection.strategies import STRATEGIES, ClusterSelector
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def select(
 
     Options are SelectConfig fields, given as a config or as keywords
     (``select("data", "out", per_class=200)``). Raises RepsampleError on bad input before
-    anything is written. OUTPUT is a transaction (repsample.publish): the result is built beside
+    anything is written. OUTPUT is a transaction (repsample.output.publish): the result is built beside
     it and published whole, or OUTPUT is left as it was.
     """
     config = dataclasses.replace(config or SelectConfig(), **options)

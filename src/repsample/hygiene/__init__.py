@@ -7,8 +7,7 @@ image's scores in its group), output (check.csv, outliers.csv). The orchestrator
 pass live above: dataset.py and checking.py.
 """
 
-from repsample.hygiene.findings import DEFAULT_THRESHOLD, Findings, Match, find
-from repsample.hygiene.output import (
+from repsample.hygiene.files import (
     CHECK_CSV,
     CHECK_FIELDS,
     OUTLIER_FIELDS,
@@ -16,6 +15,7 @@ from repsample.hygiene.output import (
     check_rows,
     write_check_csv,
 )
+from repsample.hygiene.findings import DEFAULT_THRESHOLD, Findings, Match, find
 
 __all__ = [
     "CHECK_CSV",

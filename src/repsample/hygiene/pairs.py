@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from repsample.cache import EmbeddingCache
-from repsample.descriptor import DESCRIPTOR_KEY
-from repsample.hygiene import near, verify
+from repsample.embedding.descriptor import DESCRIPTOR_KEY
+from repsample.hygiene import confirm as verify
+from repsample.hygiene import near
 from repsample.hygiene.near import Pairs, candidate_pairs, confirmed
 from repsample.progress import Progress, SilentProgress
 

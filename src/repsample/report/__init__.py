@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from repsample._version import __version__
-from repsample.export import write_atomic
+from repsample.output.export import write_atomic
+from repsample.output.records import read_run
 from repsample.progress import Progress
-from repsample.records import read_run
 from repsample.report import evaluation
 from repsample.report.embedmap import MapPoints, check_projection, project_group
 from repsample.report.gather import RunData, load_vectors, read_run_data, thumbnail_hash
@@ -51,12 +51,12 @@ def build_report(
 
     cache overrides the embedding cache recorded in run.json; projection is 'auto' (UMAP where
     installed, else PCA), 'pca' or 'umap'. Raises RepsampleError when OUTPUT holds no finished run.
-    The report is published with OUTPUT's transaction (repsample.publish): whole, or not at all.
+    The report is published with OUTPUT's transaction (repsample.output.publish): whole, or not at all.
     staged: output_dir is a stage the caller's transaction owns (select's): write in place;
     previous: the result it replaces, whose thumbnails are reused where provably repsample's.
     """
     if not staged:
-        from repsample.publish import update_output
+        from repsample.output.publish import update_output
 
         check_projection(projection)
         read_run(Path(output_dir))  # checked on OUTPUT itself, so a problem is named by its own path

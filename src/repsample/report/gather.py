@@ -1,6 +1,6 @@
 """Gather: what a run left in OUTPUT (manifest, run record, optional extras), for the report.
 
-The manifest, run record and evaluation are read and checked by repsample.records."""
+The manifest, run record and evaluation are read and checked by repsample.output.records."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from repsample.export import read_csv_rows, unescape_cell
-from repsample.records import GroupRecord, ManifestRow, read_evaluation, read_run
+from repsample.output.export import read_csv_rows, unescape_cell
+from repsample.output.records import GroupRecord, ManifestRow, read_evaluation, read_run
 
 logger = logging.getLogger(__name__)
 

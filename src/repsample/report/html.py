@@ -7,7 +7,7 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
-from repsample.export import exported_path
+from repsample.output.export import exported_path
 from repsample.report.gather import SCORE_COLUMNS, Item, RunData, Scores, thumbnail_hash
 
 

@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from repsample.decode import DecodeError, decode_image
+from repsample.embedding.decode import DecodeError, decode_image
 from repsample.errors import RepsampleError
-from repsample.export import naming
+from repsample.output.export import naming
 from repsample.progress import Progress, SilentProgress
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def _make(folder: int, shown: Path, todo: list[str], sources: Mapping[str, Seque
 
 
 def _link_previous(previous: Path, folder: int, wanted: Sequence[str]) -> None:
-    from repsample.publish import read_inventory
+    from repsample.output.publish import read_inventory
 
     owned = read_inventory(previous) or {}
     try:

@@ -19,11 +19,11 @@ from typing import IO, Any
 from repsample import fsio
 from repsample.cache import hash_file
 from repsample.errors import EnvironmentProblem, RepsampleError, UsageError, mention
-from repsample.hf_input import SELECTION_FOLDER
-from repsample.listing_export import SELECTION_FILES
-from repsample.publish import STATE
-from repsample.scan import Group, ImageFile
-from repsample.sources import listing_file, local_root
+from repsample.inputs.dispatch import listing_file, local_root
+from repsample.inputs.folder import Group, ImageFile
+from repsample.inputs.huggingface import SELECTION_FOLDER
+from repsample.inputs.listing_write import SELECTION_FILES
+from repsample.output.publish import STATE
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def check_input(src: Path | str, output_dir: Path) -> None:
 
 def check_listing_apart(listing: Path, output_dir: Path) -> None:
     """OUTPUT may not hold a listing INPUT (its folder included); a listed file inside OUTPUT is
-    refused when the listing is read (repsample.listing)."""
+    refused when the listing is read (repsample.inputs.listing)."""
     src, dst = listing.resolve(), output_dir.resolve()
     if dst in src.parents:
         raise RepsampleError(f"OUTPUT {output_dir} holds the listing {listing}; choose a folder "

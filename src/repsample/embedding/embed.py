@@ -13,19 +13,19 @@ from pathlib import Path
 
 import numpy as np
 
-from repsample.backends import BACKENDS, Runner, check_precision, choose_backend
-from repsample.backends.eager import TorchRunner
-from repsample.backends.onnx import OnnxRunner, export_checked, export_name, load_export
-from repsample.backends.quantize import load_int8, this_cpu_int8_form
 from repsample.cache import EmbeddingCache, default_cache_path
-from repsample.decode import DecodeError, decode_image
-from repsample.descriptor import DESCRIPTOR_KEY, SOURCE_SIZE, describe_image
+from repsample.embedding.backends import BACKENDS, Runner, check_precision, choose_backend
+from repsample.embedding.backends.eager import TorchRunner
+from repsample.embedding.backends.onnx import OnnxRunner, export_checked, export_name, load_export
+from repsample.embedding.backends.quantize import load_int8, this_cpu_int8_form
+from repsample.embedding.decode import DecodeError, decode_image
+from repsample.embedding.descriptor import DESCRIPTOR_KEY, SOURCE_SIZE, describe_image
+from repsample.embedding.fingerprint import Fingerprint, fingerprint
 from repsample.errors import RepsampleError, UsageError, mention
-from repsample.fingerprint import Fingerprint, fingerprint
+from repsample.inputs.folder import ImageFile
 from repsample.models import ModelSpec, get_model, model_key
 from repsample.models.base import Preprocess
 from repsample.progress import Progress, SilentProgress
-from repsample.scan import ImageFile
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ class Embedder:
         """The int8 or bf16 model made from the fp32 export."""
         if self.int8_form is not None:
             return load_int8(fp32, self.spec.preprocess, cpu_threads(), self.int8_form)
-        from repsample.backends.openvino import OpenVinoRunner
+        from repsample.embedding.backends.openvino import OpenVinoRunner
 
         self._backend = "openvino"
         return OpenVinoRunner(fp32.path, cpu_threads())

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from repsample.errors import RepsampleError, UsageError, mention, os_problem
-from repsample.export import (
+from repsample.output.export import (
     LEGACY_MANIFEST_FIELDS,
     MANIFEST,
     MANIFEST_FIELDS,

@@ -19,12 +19,12 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_array, check_random_state
 
-from repsample.allocate import allocate, list_allocations
-from repsample.cluster import Clustering, choose_k
 from repsample.errors import UsageError, mention
 from repsample.params import Constraint, Integer, Interval, OneOf, validate
 from repsample.registry import Registry
-from repsample.scores import facility_greedy, farthest_first, kernel_herding, typicality
+from repsample.selection.allocate import allocate, list_allocations
+from repsample.selection.cluster import Clustering, choose_k
+from repsample.selection.greedy import facility_greedy, farthest_first, kernel_herding, typicality
 
 Rng = np.random.RandomState
 Selector = TypeVar("Selector", bound="ClusterSelector")
@@ -288,7 +288,7 @@ class TypicalSelector(NeighbourSelector):
     def _pick(
         self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, quota: int, rng: Rng
     ) -> np.ndarray:
-        from repsample.cluster import fit_kmeans
+        from repsample.selection.cluster import fit_kmeans
 
         order = np.argsort(-self.typicality_[candidates], kind="stable")
         if quota == 1 or quota >= len(candidates):

@@ -1,6 +1,6 @@
 """Hugging Face ``datasets`` as INPUT (``hf://NAME_OR_PATH``): a dataset saved with
 ``save_to_disk``, a folder ``load_dataset`` reads (``imagefolder``), or a name in the user's
-cache. Its rows become a listing's (repsample.listing): groups ``split/label`` for a dataset
+cache. Its rows become a listing's (repsample.inputs.listing): groups ``split/label`` for a dataset
 with splits, images from its image feature, read one row at a time.
 """
 
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repsample import rowbytes
 from repsample.errors import UsageError, missing_extra
-from repsample.listing import Columns, Scanned, Table, Where, arrow_table, choose_columns, scan_tables
+from repsample.inputs import rowbytes
+from repsample.inputs.listing import Columns, Scanned, Table, Where, arrow_table, choose_columns, scan_tables
 
 if TYPE_CHECKING:
     from datasets import Dataset

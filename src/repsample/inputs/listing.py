@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repsample import fsio, rowbytes
+from repsample import fsio
 from repsample.errors import UsageError, mention, missing_extra
-from repsample.scan import Group, ImageFile, pick_groups, within
+from repsample.inputs import rowbytes
+from repsample.inputs.folder import Group, ImageFile, pick_groups, within
 
 if TYPE_CHECKING:
     import pyarrow as pa

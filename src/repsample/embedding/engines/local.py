@@ -6,11 +6,11 @@ import time
 from collections.abc import Sequence
 
 from repsample.cache import EmbeddingCache
-from repsample.embed import Embedder, compute_missing, decode_workers
-from repsample.engines import EmbedOptions, EmbedStage
-from repsample.fingerprint import Fingerprint, fingerprint
+from repsample.embedding.embed import Embedder, compute_missing, decode_workers
+from repsample.embedding.engines import EmbedOptions, EmbedStage
+from repsample.embedding.fingerprint import Fingerprint, fingerprint
+from repsample.inputs.folder import Group
 from repsample.progress import Progress
-from repsample.scan import Group
 
 
 def fingerprint_groups(

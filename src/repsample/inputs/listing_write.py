@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repsample.listing import FORMATS, Scanned, Table
+from repsample.inputs.listing import FORMATS, Scanned, Table
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from repsample.cache import EmbeddingCache, FileStat, hash_file, path_key
+from repsample.inputs.folder import ImageFile
 from repsample.progress import Progress, SilentProgress
-from repsample.scan import ImageFile
 
 logger = logging.getLogger(__name__)
 

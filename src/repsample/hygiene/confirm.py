@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from repsample.cache import EmbeddingCache
-from repsample.decode import DecodeError
-from repsample.descriptor import DESCRIPTOR_KEY, describe
+from repsample.embedding.decode import DecodeError
+from repsample.embedding.descriptor import DESCRIPTOR_KEY, describe
 
 logger = logging.getLogger(__name__)
 

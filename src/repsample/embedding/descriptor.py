@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from repsample.decode import decode_image
+from repsample.embedding.decode import decode_image
 
 DESCRIPTOR_KEY = "grey32-unit+mean-rgb|from224|gap2|v5"
 """Names the descriptor in the embedding cache, like a model's key."""

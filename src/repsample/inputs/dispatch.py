@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repsample import fsio, hf_input, listing, listing_export, rowbytes
+from repsample import fsio
 from repsample.errors import UsageError
-from repsample.scan import Group, scan
+from repsample.inputs import huggingface, listing, listing_write, rowbytes
+from repsample.inputs.folder import Group, scan
 
 SelectionWriter = Callable[[Sequence[Mapping[str, Any]], Sequence[str], Path], Path]
 """(manifest rows, manifest fields, the run's stage) -> the file or folder written."""
@@ -38,14 +39,14 @@ class ScannedInput:
 
 def locate(value: str | Path) -> Path | str:
     """INPUT as a location: hf:// stays as written, else as fsio reads it."""
-    return str(value) if hf_input.is_hf(str(value)) else fsio.as_location(value)
+    return str(value) if huggingface.is_hf(str(value)) else fsio.as_location(value)
 
 
 def local_root(src: Path | str) -> Path | None:
     """The local folder INPUT is (OUTPUT may not be in it): a folder, an hf:// dataset's folder;
     None for a URL, a dataset from the cache or a listing file (listing_file)."""
-    if hf_input.is_hf(src):
-        return hf_input.local_folder(str(src))
+    if huggingface.is_hf(src):
+        return huggingface.local_folder(str(src))
     return None if isinstance(src, str) or listing_file(src) else src
 
 
@@ -57,11 +58,11 @@ def listing_file(src: Path | str) -> Path | None:
 def scan_input(src: Path | str, options: InputOptions, exclude: Sequence[Path] = ()) -> ScannedInput:
     """The groups of INPUT, whatever its kind."""
     columns = options.columns
-    if hf_input.is_hf(src):
-        hf = hf_input.scan_dataset(str(src), columns, options.hf_split, options.groups,
+    if huggingface.is_hf(src):
+        hf = huggingface.scan_dataset(str(src), columns, options.hf_split, options.groups,
                                    options.follow_symlinks, exclude)
         return ScannedInput(hf.scanned.groups,
-                            lambda rows, fields, folder: hf_input.write_selection(hf, rows, folder),
+                            lambda rows, fields, folder: huggingface.write_selection(hf, rows, folder),
                             _holds_bytes(hf.scanned.groups))
     if options.hf_split is not None:
         raise UsageError("applies to an hf:// INPUT", option="hf_split")
@@ -82,7 +83,7 @@ def scan_input(src: Path | str, options: InputOptions, exclude: Sequence[Path] =
     scanned = listing.scan_tables([table], [chosen], where, options.groups)
 
     def write(rows: Sequence[Mapping[str, Any]], fields: Sequence[str], folder: Path) -> Path:
-        return listing_export.write_selection(table, fmt, chosen.path or "", scanned, rows, fields, folder)
+        return listing_write.write_selection(table, fmt, chosen.path or "", scanned, rows, fields, folder)
 
     return ScannedInput(scanned.groups, write, _holds_bytes(scanned.groups))
 

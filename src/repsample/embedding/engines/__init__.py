@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from repsample.cache import EmbeddingCache
-from repsample.embed import Embedder
-from repsample.fingerprint import Fingerprint
+from repsample.embedding.embed import Embedder
+from repsample.embedding.fingerprint import Fingerprint
+from repsample.inputs.folder import Group
 from repsample.params import check_choice
 from repsample.progress import Progress
-from repsample.scan import Group
 
 ENGINES = ("local", "ray")
 
@@ -57,9 +57,9 @@ def run_embed_stage(
     """Fingerprint every file and put every missing embedding into the cache."""
     check_engine(engine)
     if engine == "ray":
-        from repsample.engines.ray import run
+        from repsample.embedding.engines.ray import run
 
         return run(groups, cache, embedder, options, progress)
-    from repsample.engines.local import run as run_local
+    from repsample.embedding.engines.local import run as run_local
 
     return run_local(groups, cache, embedder, options, progress)

@@ -27,8 +27,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from repsample.export import write_csv
 from repsample.hygiene.findings import Findings, Match
+from repsample.output.export import write_csv
 
 CHECK_CSV = "check.csv"
 OUTLIERS_CSV = "outliers.csv"

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from repsample.backends.onnx import OnnxRunner, load_export
+from repsample.embedding.backends.onnx import OnnxRunner, load_export
 from repsample.errors import RepsampleError, UsageError
 from repsample.models.base import Preprocess
 

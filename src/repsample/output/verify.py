@@ -24,7 +24,10 @@ from typing import Any
 
 from repsample.cache import hash_file
 from repsample.errors import RepsampleError, missing_extra
-from repsample.export import (
+from repsample.inputs.huggingface import SELECTION_FOLDER, is_hf
+from repsample.inputs.listing import listing_format
+from repsample.inputs.listing_write import SELECTION_FILES
+from repsample.output.export import (
     LEGACY_MANIFEST_FIELDS,
     MANIFEST,
     MANIFEST_FIELDS,
@@ -32,11 +35,8 @@ from repsample.export import (
     exported_path,
     unescape_cell,
 )
-from repsample.hf_input import SELECTION_FOLDER, is_hf
-from repsample.listing import listing_format
-from repsample.listing_export import SELECTION_FILES
-from repsample.publish import STATE, adopt
-from repsample.records import Run, read_run
+from repsample.output.publish import STATE, adopt
+from repsample.output.records import Run, read_run
 
 # What a run writes besides the selected files (evaluation.json once `repsample evaluate` ran).
 RECORDS = frozenset({MANIFEST, RUN_RECORD, "check.csv", "report.html", "evaluation.json"})

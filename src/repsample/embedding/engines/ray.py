@@ -25,14 +25,14 @@ import numpy as np
 
 from repsample import fsio
 from repsample.cache import EmbeddingCache, FileStat
-from repsample.decode import DecodeError, decode_image
-from repsample.embed import Embedder
-from repsample.engines import EmbedOptions, EmbedStage
+from repsample.embedding.decode import DecodeError, decode_image
+from repsample.embedding.embed import Embedder
+from repsample.embedding.engines import EmbedOptions, EmbedStage
+from repsample.embedding.fingerprint import Fingerprint, file_stat, fresh_stat
 from repsample.errors import RepsampleError, mention, missing_extra
-from repsample.fingerprint import Fingerprint, file_stat, fresh_stat
+from repsample.inputs.folder import Group, ImageFile
 from repsample.models import get_model
 from repsample.progress import Progress
-from repsample.scan import Group, ImageFile
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Images to vectors: decode, embed (engines, backends), fingerprints, precomputed vectors."""

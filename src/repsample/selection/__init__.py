@@ -1,0 +1,1 @@
+"""Which images to keep: strategies, their greedy rules, clustering and budget allocation."""
