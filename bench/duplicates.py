@@ -128,7 +128,7 @@ def build(root: Path, args: argparse.Namespace) -> tuple[list[Path], dict[int, t
 
 def all_pairs(X: np.ndarray, threshold: float, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     """The baseline: every pair of rows with cosine >= threshold, by blocked products."""
-    from repsample.hygiene.near import unit_rows
+    from repsample.embedding.neighbours import unit_rows
 
     U = unit_rows(X)
     firsts, seconds = [], []
@@ -193,10 +193,12 @@ def table(X: np.ndarray, origin: dict[int, tuple[int, str]], thresholds: list[fl
 
 def quality(args: argparse.Namespace) -> None:
     from repsample import embed_images
-    from repsample.cache import EmbeddingCache, hash_file
-    from repsample.hygiene import DEFAULT_THRESHOLD
+    from repsample.cache import EmbeddingCache
+    from repsample.embedding.neighbours import unit_rows
+    from repsample.fsio import hash_file
     from repsample.hygiene.confirm import MAX_DISTANCE, Verifier
-    from repsample.hygiene.near import NEIGHBOURS, unit_rows
+    from repsample.hygiene.findings import DEFAULT_THRESHOLD
+    from repsample.hygiene.near import NEIGHBOURS
 
     root = Path(args.root or tempfile.mkdtemp(prefix="repsample-dups-"))
     paths, origin = build(root, args)
@@ -301,8 +303,9 @@ def candidate_recall(U: np.ndarray, rows: np.ndarray, pairs: Any, threshold: flo
 
 
 def scale(args: argparse.Namespace) -> None:
-    from repsample.hygiene import DEFAULT_THRESHOLD
-    from repsample.hygiene.near import EXACT_UP_TO, NEIGHBOURS, candidate_pairs, unit_rows
+    from repsample.embedding.neighbours import EXACT_UP_TO, unit_rows
+    from repsample.hygiene.findings import DEFAULT_THRESHOLD
+    from repsample.hygiene.near import NEIGHBOURS, candidate_pairs
 
     X = (real_vectors(args.vectors, args.scale, args.seed) if args.vectors
          else synthetic(args.scale, 1280, args.seed))

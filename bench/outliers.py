@@ -43,7 +43,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))  # quality.py: the Fashion-MNIST reader
 from quality import CLASSES, SOURCE, embed, read_idx
 
-from repsample.hygiene.near import nearest_outside, unit_rows
+from repsample.embedding.neighbours import knn, nearest_outside, unit_rows
 from repsample.hygiene.outliers import (
     DEFAULT_SCORER,
     OUTLIER_SCORERS,
@@ -52,7 +52,6 @@ from repsample.hygiene.outliers import (
     knn_distance,
 )
 from repsample.selection.cluster import choose_k
-from repsample.selection.greedy import knn
 
 Scorer = Callable[[np.ndarray, Neighbours, int], np.ndarray]
 Score = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]

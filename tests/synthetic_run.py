@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from repsample.cache import EmbeddingCache
-from repsample.output.export import MANIFEST_FIELDS
+from repsample.output.layout import MANIFEST_FIELDS
 
 CACHE_KEY = "synthetic|16d"
 SCORES = ("typicality", "outlier_score", "uniqueness", "duplicate_similarity", "reason")

@@ -17,8 +17,9 @@ from PIL import Image
 
 from conftest import DATA, FAST_MODEL, TreeFactory
 from repsample import check  # the public entry point
-from repsample.cache import EmbeddingCache, hash_file
+from repsample.cache import EmbeddingCache
 from repsample.cli import cli
+from repsample.fsio import hash_file
 from repsample.hygiene.dedup import group_duplicates
 from repsample.hygiene.leaks import dataset_splits, split_of
 from repsample.hygiene.near import candidate_pairs

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import DATA, FAST_MODEL, TreeFactory
 from repsample import select
-from repsample.output.export import read_manifest
+from repsample.output.files import read_csv_rows as read_manifest  # the rows as written
 
 FAST = FAST_MODEL
 

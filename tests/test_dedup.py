@@ -12,7 +12,7 @@ from PIL import Image
 from conftest import FAST_MODEL, TreeFactory
 from repsample import select
 from repsample.cli import cli
-from repsample.output.export import read_manifest
+from repsample.output.files import read_csv_rows as read_manifest  # the rows as written
 
 FAST = {**FAST_MODEL, "report": False}
 

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from conftest import FAST_ARGS, FAST_MODEL, TreeFactory
 from repsample import embed_images
-from repsample.cache import hash_file
 from repsample.cli import cli
 from repsample.embedding.vectors_file import read_vectors
+from repsample.fsio import hash_file
 
 SELECT = ["--per-class", "6", "--k-min", "2", "--k-max", "3", "-q", "--device", "cpu"]
 TREE = {"train/a": 12, "train/b": 10, "test/a": 5, "test/b": 5}

@@ -11,10 +11,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import EXAMPLE
-from test_selection_golden import DATA, GOLDEN
 
+from conftest import EXAMPLE
 from repsample.cli import cli
+from test_selection_golden import DATA, GOLDEN
 
 
 def test_the_command_picks_the_golden_selection(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from conftest import FAST_ARGS, FAST_MODEL, TreeFactory
 from repsample.cli import cli
-from repsample.output.export import read_manifest
+from repsample.output.files import read_csv_rows as read_manifest  # the rows as written
 from repsample.output.verify import verify_output
 from repsample.pipeline import select
 

@@ -20,7 +20,7 @@ from PIL import Image
 from conftest import DATA, FAST_ARGS, FAST_MODEL, TreeFactory, make_image
 from repsample.cli import cli
 from repsample.errors import UsageError
-from repsample.output.export import read_manifest
+from repsample.output.files import read_csv_rows as read_manifest  # the rows as written
 from repsample.output.verify import verify_output
 from repsample.pipeline import select
 

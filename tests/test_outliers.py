@@ -17,8 +17,8 @@ from PIL import Image
 from conftest import EXAMPLE
 from repsample.cache import EmbeddingCache
 from repsample.cli import cli
+from repsample.embedding.neighbours import nearest_outside, unit_rows
 from repsample.errors import RepsampleError
-from repsample.hygiene.near import nearest_outside, unit_rows
 from repsample.hygiene.outliers import (
     OUTLIER_SCORERS,
     GroupRows,
@@ -27,7 +27,7 @@ from repsample.hygiene.outliers import (
     scores_key,
     split_scores,
 )
-from repsample.output.export import LEGACY_MANIFEST_FIELDS, MANIFEST_FIELDS
+from repsample.output.layout import LEGACY_MANIFEST_FIELDS, MANIFEST_FIELDS
 from repsample.output.records import read_manifest, read_run
 
 GROUP = "train/Ankle boot"

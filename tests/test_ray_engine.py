@@ -26,7 +26,7 @@ from repsample.embedding.engines import EmbedOptions, run_embed_stage
 from repsample.embedding.engines.ray import EmbedActor, run
 from repsample.errors import RepsampleError
 from repsample.inputs.folder import scan
-from repsample.output.export import read_manifest
+from repsample.output.files import read_csv_rows as read_manifest  # the rows as written
 from repsample.pipeline import select
 from repsample.progress import SilentProgress
 

@@ -18,6 +18,7 @@ from PIL import Image
 
 from conftest import DATA, make_image
 from repsample.cli import cli
+from repsample.output.outcome import GroupResult
 from repsample.report import Caps, build_report
 from repsample.report.embedmap import pca_2d, project_group
 from repsample.report.gather import Item, ReportGroup, read_run_data
@@ -247,7 +248,7 @@ def test_map_samples_large_groups_and_keeps_selected_on_top() -> None:
     items = [item(f"{i}.jpg", "selected" if i % 10 == 0 else "not_selected", i % 3, 0.0,
                   f"{i:064x}") for i in range(500)]
     vectors = {i.hash: rng.normal(size=8).astype(np.float32) for i in items}
-    group = ReportGroup("g", items, 3, {}, None, {}, None)
+    group = ReportGroup(items, GroupResult("g", 500, 0, 50, 3, {}, None, {}))
     points = project_group(group, vectors, seed=1, method="pca", max_points=100)
     assert points is not None and points.total == 500 and len(points.items) == 100
     assert sum(i.status == "selected" for i in points.items) == 50

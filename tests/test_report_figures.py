@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from repsample.output.outcome import GroupResult
 from repsample.report import build_report, svg
 from repsample.report.evaluation import Figure
 from repsample.report.gather import Item, ReportGroup
@@ -54,7 +55,8 @@ def group(silhouettes: dict[int, float], kept_per_cluster: tuple[int, ...]) -> R
         for i in range(10):
             items.append(Item(f"g/{c}_{i}.jpg", "g", "selected" if i < kept else "not_selected",
                               c, float(i), 1 + i if i < kept else None, f"{c:032x}{i:032x}", ""))
-    return ReportGroup("g", items, 6, silhouettes, None, {}, None)
+    selected = sum(i.status == "selected" for i in items)
+    return ReportGroup(items, GroupResult("g", len(items), 0, selected, 6, silhouettes, None, {}))
 
 
 def test_weak_note_says_why_in_plain_words() -> None:

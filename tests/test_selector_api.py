@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 import repsample
 from conftest import FAST_MODEL, TreeFactory
 from repsample.errors import UsageError
-from repsample.output.export import read_manifest
+from repsample.output.files import read_csv_rows as read_manifest  # the rows as written
 from repsample.selection.cluster import choose_k
 from repsample.selection.strategies import STRATEGIES, ClusterSelector, register_strategy
 

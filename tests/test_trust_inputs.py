@@ -33,7 +33,7 @@ from repsample.embedding.decode import DecodeError, decode_image
 from repsample.errors import UsageError
 from repsample.inputs import listing, rowbytes
 from repsample.inputs.folder import scan
-from repsample.output.export import read_manifest
+from repsample.output.files import read_csv_rows as read_manifest  # the rows as written
 from repsample.pipeline import select
 
 RUN = {**FAST_MODEL, "per_class": 4, "k_min": 2, "k_max": 3, "report": False}

@@ -356,7 +356,7 @@ def test_strategies_lists_without_scikit_learn() -> None:
 
 def test_readme_documents_what_check_writes() -> None:
     from repsample.checking import CHECK_JSON
-    from repsample.hygiene import CHECK_CSV, OUTLIERS_CSV
+    from repsample.hygiene.files import CHECK_CSV, OUTLIERS_CSV
 
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     said = readme[readme.index("`repsample check INPUT OUTPUT` runs this pass alone"):][:300]

@@ -28,7 +28,7 @@ from PIL import Image
 
 from conftest import EXAMPLE, FAST_ARGS, FAST_MODEL, make_image
 from repsample.errors import RepsampleError
-from repsample.output.export import MANIFEST_FIELDS
+from repsample.output.layout import MANIFEST_FIELDS
 from repsample.output.publish import STATE, OutputTransaction
 from repsample.output.verify import verify_output
 from repsample.pipeline import select

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import TreeFactory, make_image
-from repsample.cache import hash_file
 from repsample.cli import cli
+from repsample.fsio import hash_file
 from repsample.output.records import kept_paths, read_manifest, read_run
 
 FORMULA_START = tuple("=+-@\t\r")
@@ -202,14 +202,18 @@ def test_a_listing_label_named_like_an_output_file_is_refused(tmp_path: Path) ->
 
 def test_output_names_hold_every_name_repsample_writes(make_tree: TreeFactory,
                                                        tmp_path: Path) -> None:
-    from repsample.checking import CHECK_JSON
-    from repsample.hygiene import CHECK_CSV
-    from repsample.hygiene.files import OUTLIERS_CSV
-    from repsample.output.export import OUTPUT_NAMES
-    from repsample.output.publish import STATE
-    from repsample.output.records import EVALUATION
-    from repsample.output.verify import RECORDS, REPORT_ASSETS, SELECTIONS
-    from repsample.report import REPORT
+    from repsample.output.layout import (
+        CHECK_CSV,
+        CHECK_JSON,
+        EVALUATION,
+        OUTLIERS_CSV,
+        OUTPUT_NAMES,
+        REPORT,
+        REPORT_ASSETS,
+        SELECTIONS,
+        STATE,
+    )
+    from repsample.output.verify import RECORDS
 
     named = {CHECK_JSON, CHECK_CSV, OUTLIERS_CSV, *RECORDS, REPORT_ASSETS, *SELECTIONS, STATE,
              EVALUATION, REPORT}
@@ -239,7 +243,7 @@ def test_group_names_are_refused_exactly_when_they_take_an_output_name(
         name: str, upper: list[bool], below: str) -> None:
     from repsample.errors import UsageError
     from repsample.inputs.folder import Group, ImageFile
-    from repsample.output.export import check_group_names
+    from repsample.output.layout import check_group_names
 
     assume("/" not in name and name not in (".", ".."))
     cased = "".join(c.upper() if u else c for c, u in zip(name, upper, strict=False)) + name[20:]
@@ -279,7 +283,7 @@ def test_formula_names_are_escaped_in_every_csv_and_read_back_unchanged(tmp_path
     code, text = run("verify", out)
     assert code == 0, text
 
-    from repsample.output.export import read_csv_rows
+    from repsample.output.files import read_csv_rows
 
     check_rows = read_csv_rows(out / "check.csv")
     assert "=cmd|' calc'!A0/-dup.png" in {v for r in check_rows for v in r.values()}, check_rows
@@ -344,7 +348,7 @@ def test_any_file_name_comes_back_from_the_manifest_as_it_was(
 @settings(max_examples=300, deadline=None)
 def test_csv_cells_round_trip_and_never_start_a_formula(
         tmp_path_factory: pytest.TempPathFactory, rows: list[list[str]]) -> None:
-    from repsample.output.export import read_csv_rows, write_csv
+    from repsample.output.files import read_csv_rows, write_csv
 
     path = tmp_path_factory.mktemp("csv") / "t.csv"
     fields = ("path", "group", "note")
@@ -395,7 +399,7 @@ def test_csv_files_end_lines_with_lf_and_old_crlf_manifests_still_read(
 
 
 def test_the_csv_escape_is_exactly_reversible() -> None:
-    from repsample.output.export import escape_cell, unescape_cell
+    from repsample.output.files import escape_cell, unescape_cell
 
     for value in ["", "-", "'", "''", "=", "'=", "''=", "-0.5", "-1e5", "-inf", "a=b", "@", "'a",
                   *DANGEROUS, *string.printable]:

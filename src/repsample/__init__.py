@@ -21,7 +21,7 @@ _PUBLIC = {
     "EvaluationResult": "evaluate", "evaluate_output": "evaluate",
     "check": "checking", "CheckResult": "checking",
     "ModelSpec": "models", "get_model": "models", "list_models": "models", "register_model": "models",
-    "GroupResult": "pipeline", "SelectResult": "pipeline", "select": "pipeline",
+    "GroupResult": "output.outcome", "SelectResult": "pipeline", "select": "pipeline",
     **dict.fromkeys((
         "STRATEGIES", "ClusterSelector", "NeighbourSelector", "CentroidSelector", "RandomSelector",
         "StratifiedSelector", "KCenterSelector", "TypicalSelector", "FacilitySelector",
@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     )
     from repsample.evaluate import EvaluationResult, evaluate_output
     from repsample.models import ModelSpec, get_model, list_models, register_model
-    from repsample.pipeline import GroupResult, SelectResult, select
+    from repsample.output.outcome import GroupResult
+    from repsample.pipeline import SelectResult, select
     from repsample.selection.allocate import allocate, list_allocations
     from repsample.selection.strategies import (
         STRATEGIES,

@@ -4,9 +4,10 @@
 unchanged file is never re-read; ``embeddings`` maps (content hash, model key) to a vector, or to
 the decode error the content gave, so a renamed or copied file, or a second dataset sharing
 images, costs nothing. Every batch is committed as it lands: a killed run loses at most the batch
-in flight. ``clusterings`` keeps each group's chosen clustering (an npz, CRC-checked by zip) under
-a key naming its vectors and the sweep's parameters, so a rerun on unchanged data skips the k
-sweep too.
+in flight. ``clusterings`` (named for its first use) keeps results computed from vectors: each
+group's chosen clustering, its duplicate pairs, its image scores (npz files, CRC-checked by zip),
+under a ``content_key`` naming the contents and the settings, so a rerun on unchanged data skips
+that work too (``remember``); an entry that fails to decode is computed again.
 
 A damaged file can make the cache forget, never answer wrong: file hashes and vectors carry a
 CRC-32 of their key and value. Every sqlite3 error stops at this module's boundary (``_guarded``)
@@ -84,12 +85,17 @@ def default_cache_path() -> Path:
     return Path(platformdirs.user_cache_dir("repsample")) / "embeddings.sqlite"
 
 
-def hash_file(path: str | Path) -> str:
-    """SHA-256 of the file's bytes, hex."""
-    digest = hashlib.sha256()
-    with fsio.open_binary(path) as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
+def content_key(settings: str = "", rows: Iterable[str] = (), files: Iterable[Path] = ()) -> str:
+    """The key of a stored result: SHA-256 (hex) of what decides it. settings: a version and
+    every parameter, as one string; rows: the contents it was computed from (content hashes, a
+    line each, in order); files: the bytes of files read whole (vectors from a file)."""
+    digest = hashlib.sha256(settings.encode())
+    for row in rows:
+        digest.update(row.encode() + b"\n")
+    for path in files:
+        with open(path, "rb") as fh:  # not fsio.open_binary: a vectors file may pass its cap
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -279,7 +285,7 @@ class EmbeddingCache:
                 "INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?, ?, ?)", vec_rows + err_rows
             )
 
-    # -- clusterings: opaque blobs under a key the caller derives from its inputs -------------
+    # -- stored results (clusterings, duplicate pairs, image scores): blobs under content_key --
 
     @_guarded
     def get_blob(self, key: str) -> bytes | None:
@@ -290,6 +296,34 @@ class EmbeddingCache:
     def put_blob(self, key: str, value: bytes) -> None:
         with self._transaction():
             self._db.execute("INSERT OR REPLACE INTO clusterings VALUES (?, ?)", (key, value))
+
+    @_guarded
+    def recall(self, key: str, decode: Callable[[bytes], _T | None], what: str,
+               again: str = "computing it again") -> _T | None:
+        """The result stored under key, decoded; None when there is none, or when decode raises
+        or gives None: a damaged entry is only a lost shortcut, warned of as "stored {what}
+        unreadable; {again}", and the caller computes it again."""
+        stored = self.get_blob(key)
+        if stored is None:
+            return None
+        try:
+            value = decode(stored)
+        except Exception:  # numpy and zipfile raise many types on damaged bytes
+            value = None
+        if value is None:
+            logger.warning("stored %s unreadable; %s", what, again)
+        return value
+
+    @_guarded
+    def remember(self, key: str, compute: Callable[[], _T], encode: Callable[[_T], bytes],
+                 decode: Callable[[bytes], _T | None], what: str,
+                 again: str = "computing it again") -> _T:
+        """The result stored under key (recall), or compute's, stored under key for the next run."""
+        value = self.recall(key, decode, what, again)
+        if value is None:
+            value = compute()
+            self.put_blob(key, encode(value))
+        return value
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)

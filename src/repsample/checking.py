@@ -15,14 +15,15 @@ from repsample import fsio
 from repsample.config import SelectConfig
 from repsample.dataset import Dataset, open_dataset, scored_groups
 from repsample.errors import UsageError
-from repsample.hygiene import CHECK_CSV, OUTLIER_FIELDS, OUTLIERS_CSV, Findings, write_check_csv
+from repsample.hygiene.files import OUTLIER_FIELDS, write_check_csv
+from repsample.hygiene.findings import Findings
 from repsample.hygiene.outliers import LISTED_SHARE
 from repsample.inputs.dispatch import locate
-from repsample.output.export import check_cache_apart, check_input, format_distance, write_atomic, write_csv
+from repsample.inputs.guards import check_cache_apart, check_input
+from repsample.output.files import write_atomic, write_csv
+from repsample.output.layout import CHECK_CSV, CHECK_JSON, OUTLIERS_CSV, format_distance
 from repsample.output.publish import OutputTransaction
 from repsample.progress import Progress, SilentProgress
-
-CHECK_JSON = "check.json"
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,16 @@ from rich.progress import (
 from rich.table import Table
 
 from repsample._version import __version__
-from repsample.config import CHECK_OPTIONS, ModelName, SelectConfig
-from repsample.errors import RepsampleError, os_problem
+from repsample.config import (
+    CHECK_OPTIONS,
+    EvaluateOptions,
+    ModelName,
+    ReportOptions,
+    SelectConfig,
+    VerifyOptions,
+    parse_strategy_params,
+)
+from repsample.errors import RepsampleError, flag_name, os_problem
 from repsample.inputs.folder import DEFAULT_EXTENSIONS
 from repsample.models.base import ONNX_PREFIX
 from repsample.params import Device, OneOf
@@ -195,32 +203,40 @@ class _DeviceType(click.ParamType):  # type: ignore[type-arg]
         return [CompletionItem(c) for c in Device.choices if c.startswith(incomplete)]
 
 
-def _config_option(name: str) -> Callable[[F], F]:
-    """The click option of one SelectConfig field: flag, default, help and choices from it."""
-    field = {f.name: f for f in dataclasses.fields(SelectConfig)}[name]
-    flag, help_text = "--" + name.replace("_", "-"), field.metadata["help"]
+_CLICK_TYPES: dict[str, Any] = {"int": int, "int | None": int, "float": float, "float | None": float,
+                                "Path | None": click.Path(path_type=Path)}
+
+
+def _click_type(field: dataclasses.Field[Any]) -> Any:
+    """The click type of a declared option: choices from its constraint, else from its type."""
     constraint = field.metadata.get("constraint")
-    kwargs: dict[str, Any] = {"default": field.default, "show_default": True, "help": help_text}
     if isinstance(constraint, ModelName):
-        kwargs["type"] = _ModelChoice(constraint.names)
-    elif isinstance(constraint, OneOf):
-        kwargs["type"] = _LazyChoice(constraint.names)
-    elif isinstance(constraint, Device):
-        kwargs["type"] = _DeviceType()
-    elif field.type in ("int", "int | None"):
-        kwargs["type"] = int
-    elif field.type in ("float", "float | None"):
-        kwargs["type"] = float
-    elif field.type == "Path | None":
-        kwargs["type"] = click.Path(path_type=Path)
+        return _ModelChoice(constraint.names)
+    if isinstance(constraint, OneOf):
+        return _LazyChoice(constraint.names)
+    if isinstance(constraint, Device):
+        return _DeviceType()
+    return _CLICK_TYPES.get(str(field.type))
+
+
+def _option(field: dataclasses.Field[Any]) -> Callable[[F], F]:
+    """The click option of one declared field (config.option): flag, default, help, choices and
+    metavar from it."""
+    name, help_text = field.name, field.metadata["help"]
+    flag = flag_name(name)
+    kwargs: dict[str, Any] = {"default": field.default, "show_default": True, "help": help_text}
+    click_type = _click_type(field)
+    if click_type is not None:
+        kwargs["type"] = click_type
+    if field.metadata.get("metavar"):
+        kwargs["metavar"] = field.metadata["metavar"]
     if field.type == "bool":
         decls = [f"{flag}/--no-{flag[2:]}"] if field.default else [flag]
         return click.option(*decls, name, is_flag=True, **kwargs)
-    if name == "extensions":  # one comma-separated argument on the command line
+    if field.metadata.get("repeatable"):  # given once per value
+        kwargs.update(default=(), multiple=True, show_default=False, help=help_text + " Repeatable.")
+    elif name == "extensions":  # one comma-separated argument on the command line
         kwargs.update(default=",".join(DEFAULT_EXTENSIONS), help=help_text + " Comma-separated.")
-    elif name == "groups":
-        kwargs.update(default=(), multiple=True, metavar="REL", show_default=False,
-                      help=help_text + " Repeatable.")
     elif name == "per_class":  # None on the command line: given together with --fraction?
         kwargs.update(default=None, show_default=False,
                       help=help_text + f" [default: {field.default}]")
@@ -229,32 +245,42 @@ def _config_option(name: str) -> Callable[[F], F]:
     return click.option(flag, name, **kwargs)
 
 
-def _config_options(*names: str) -> Callable[[F], F]:
+def _options(declared: type[Any], *names: str) -> Callable[[F], F]:
+    """A command's options from the dataclass that declares them: all its fields, or names."""
+    fields = {f.name: f for f in dataclasses.fields(declared)}
+
     def decorate(command: F) -> F:
-        for name in reversed(names):
-            command = _config_option(name)(command)
+        for name in reversed(names or tuple(fields)):
+            command = _option(fields[name])(command)
         return command
 
     return decorate
 
 
-def _config(extensions: str, groups: tuple[str, ...], **options: Any) -> SelectConfig:
-    """A SelectConfig from the command line's values (extensions and groups as typed)."""
+def _quiet(help_text: str = "No progress bars or summary.") -> Callable[[F], F]:
+    return click.option("-q", "--quiet", is_flag=True, help=help_text)
+
+
+def _config(extensions: str, groups: tuple[str, ...], strategy_params: tuple[str, ...] = (),
+            **options: Any) -> SelectConfig:
+    """A SelectConfig from the command line's values (extensions, groups and strategy
+    parameters as typed)."""
     budgets = [f"--{n.replace('_', '-')}" for n in ("per_class", "fraction", "total")
                if options.get(n) is not None]
     if len(budgets) > 1:
         _fail(f"give one of --per-class, --fraction or --total, not {' and '.join(budgets)}")
     if "per_class" in options and options["per_class"] is None:
         del options["per_class"]  # the config's default
+    params = parse_strategy_params(strategy_params, options["strategy"]) if strategy_params else {}
     return SelectConfig(extensions=tuple(e for e in extensions.split(",") if e.strip()) or ("",),
-                        groups=groups or None, **options)
+                        groups=groups or None, strategy_params=params, **options)
 
 
 @cli.command("select")
 @click.argument("input_dir", metavar="INPUT")
 @click.argument("output_dir", metavar="OUTPUT")
-@_config_options(*(f.name for f in dataclasses.fields(SelectConfig)))
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
+@_options(SelectConfig)
+@_quiet()
 def select_command(input_dir: str, output_dir: str, quiet: bool, **options: Any) -> None:
     """Select a representative subset of every class folder under INPUT into OUTPUT.
 
@@ -310,8 +336,8 @@ def _summary(result: SelectResult) -> None:
 @cli.command("check")
 @click.argument("input_dir", metavar="INPUT")
 @click.argument("output_dir", metavar="OUTPUT", type=click.Path(path_type=Path))
-@_config_options(*CHECK_OPTIONS)
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
+@_options(SelectConfig, *CHECK_OPTIONS)
+@_quiet()
 def check_command(input_dir: str, output_dir: Path, quiet: bool, **options: Any) -> None:
     """Find unreadable files, duplicates and leaks between splits; writes OUTPUT/check.csv."""
     from repsample.checking import check
@@ -345,11 +371,8 @@ def _check_summary(summary: dict[str, Any], path: Path, outliers: Path) -> None:
 
 @cli.command("report")
 @click.argument("output_dir", metavar="OUTPUT", type=click.Path(path_type=Path))
-@click.option("--cache", type=click.Path(path_type=Path), default=None,
-              help="Embedding cache for the maps [default: the one the run recorded].")
-@click.option("--projection", type=click.Choice(["auto", "pca", "umap"]), default="auto",
-              show_default=True, help="2-D map: auto is UMAP where installed, else PCA.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@_options(ReportOptions)
+@_quiet("No progress bar.")
 def report_command(output_dir: Path, cache: Path | None, projection: str, quiet: bool) -> None:
     """Rebuild OUTPUT/report.html from OUTPUT's manifest, run record and the embedding cache."""
     from repsample.report import build_report
@@ -374,28 +397,17 @@ def models_command() -> None:
 
 @cli.command("evaluate")
 @click.argument("output_dir", metavar="OUTPUT", type=click.Path(path_type=Path))
-@click.option("--seeds", type=int, default=5, show_default=True,
-              help="Random subsets of the same size to compare with.")
-@click.option("--cache", type=click.Path(path_type=Path), default=None,
-              help="Embedding cache database [default: the one run.json names].")
-@click.option("--modes", "modes_file", type=click.Path(path_type=Path), default=None,
-              help="CSV file giving images a visual mode: a 'path' column (relative to INPUT) and "
-                   "--mode-column; modes covered are then scored against random.")
-@click.option("--mode-column", default="mode", show_default=True,
-              help="The --modes file's column that holds the mode.")
-@click.option("--mode-pattern", default=None, metavar="REGEX",
-              help="Or: a regular expression searched in each path; its first group is the mode "
-                   "(e.g. '/([^/]+)_[0-9]+[.]jpg$').")
-def evaluate_command(output_dir: Path, seeds: int, cache: Path | None, modes_file: Path | None,
+@_options(EvaluateOptions)
+def evaluate_command(output_dir: Path, seeds: int, cache: Path | None, modes: Path | None,
                      mode_column: str, mode_pattern: str | None) -> None:
     """Score a selection against random subsets; writes OUTPUT/evaluation.json."""
     from repsample.evaluate import EVALUATION, ModeLabels, evaluate_output
 
-    if modes_file is not None and mode_pattern is not None:
+    if modes is not None and mode_pattern is not None:
         raise click.UsageError("give --modes or --mode-pattern, not both")
-    modes = (ModeLabels.from_csv(modes_file, mode_column) if modes_file is not None
-             else ModeLabels.from_pattern(mode_pattern) if mode_pattern is not None else None)
-    result = evaluate_output(output_dir, seeds=seeds, cache=cache, modes=modes)
+    labels = (ModeLabels.from_csv(modes, mode_column) if modes is not None
+              else ModeLabels.from_pattern(mode_pattern) if mode_pattern is not None else None)
+    result = evaluate_output(output_dir, seeds=seeds, cache=cache, modes=labels)
     _evaluation_table(result, output_dir / EVALUATION)
     _refresh_report(output_dir, cache)
 
@@ -452,12 +464,10 @@ def _evaluation_table(result: EvaluationResult, path: Path) -> None:
 
 @cli.command("verify")
 @click.argument("output_dir", metavar="OUTPUT", type=click.Path(path_type=Path))
-@click.option("--adopt", is_flag=True,
-              help="Where OUTPUT matches its manifest exactly, take it over as repsample's own "
-                   "(an OUTPUT copied with cp -a, or whose inventory was damaged), so that "
-                   "--overwrite may replace it.")
+@_options(VerifyOptions)
 def verify_command(output_dir: Path, adopt: bool) -> None:
     """Check OUTPUT against its manifest: files present, unchanged, nothing extra (exit 1 if not)."""
+    from repsample.output.layout import MANIFEST
     from repsample.output.verify import adopt_output, verify_output
 
     result, adopted = adopt_output(output_dir) if adopt else (verify_output(output_dir), False)
@@ -472,17 +482,21 @@ def verify_command(output_dir: Path, adopt: bool) -> None:
         raise Differs(f"{output_dir} changed while it was checked; nothing adopted: run it again")
     what = (f"{output_dir / result.selection} lists the {result.checked} selected row(s) of"
             if result.selection else f"{result.checked} selected file(s) match")
-    click.echo(f"OK: {what} {output_dir / 'manifest.csv'}, nothing extra"
+    click.echo(f"OK: {what} {output_dir / MANIFEST}, nothing extra"
                + ("; adopted: --overwrite may replace it" if adopted else ""))
 
 
 @cli.command("strategies")
-def strategies_command() -> None:
+@click.option("--parameters", is_flag=True,
+              help="Also each strategy's parameters, set with select --strategy-params NAME=VALUE.")
+def strategies_command(parameters: bool) -> None:
     """List the selection strategies."""
-    from repsample.selection.names import BUILT_IN  # not repsample.selection.strategies: scikit-learn is slow
+    from repsample.selection.names import BUILT_IN, PARAMETERS  # not .strategies: scikit-learn is slow
 
     for name, summary in BUILT_IN.items():
         click.echo(f"{name:<12} {summary}")
+        for tunable in PARAMETERS.get(name, ()) if parameters else ():
+            click.echo(f"{'':<12}   {tunable.describe()}")
 
 
 def main() -> None:

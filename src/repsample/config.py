@@ -1,11 +1,13 @@
-"""The options of a selection run: one frozen record, each option declared once (default, help,
-constraint), validated in one place; the command line is built from these declarations.
+"""The options of every command, each declared once (default, help, constraint): a selection
+run's in one frozen record validated in one place (SelectConfig; ``check`` takes a part of it),
+``report``'s, ``evaluate``'s and ``verify``'s in their own; the command line is built from these
+declarations. A strategy's own parameters are declared with its selector (strategy_params).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,18 +15,19 @@ from typing import Any
 from repsample.cache import default_cache_path, foreign
 from repsample.embedding.backends import BACKENDS, PRECISIONS, check_precision
 from repsample.embedding.engines import ENGINES
-from repsample.errors import UsageError, mention
+from repsample.errors import UnknownNameError, UsageError, mention
 from repsample.hygiene.findings import DEFAULT_THRESHOLD
 from repsample.inputs.dispatch import InputOptions
 from repsample.inputs.folder import DEFAULT_EXTENSIONS, normalize_extensions
 from repsample.inputs.listing import Columns
 from repsample.models.base import ONNX_PREFIX, ModelSpec
 from repsample.models.onnx_file import RESIZES, onnx_model
-from repsample.params import Constraint, Device, ExistingFile, Integer, Interval, OneOf, validate
+from repsample.params import Constraint, Device, ExistingFile, Integer, Interval, OneOf, Tunable, validate
 
 EXPORT_MODES = ("copy", "hardlink", "symlink", "none")
 ONNX_OPTIONS = ("input_size", "resize", "mean", "std")  # an onnx:PATH model's preprocessing
 MISSING_VECTORS = ("error", "embed")
+PROJECTIONS = ("auto", "pca", "umap")  # the report's 2-D map (repsample.report.embedmap)
 
 
 def _models() -> list[str]:
@@ -86,9 +89,14 @@ class CacheFile:
         return reason and f"{str(value)!r} {reason}; name a new file or a repsample cache"
 
 
-def option(default: Any, help: str, constraint: Constraint | None = None) -> Any:
-    """A SelectConfig field: its default, its help (the CLI's too) and what it accepts."""
-    return dataclasses.field(default=default, metadata={"help": help, "constraint": constraint})
+def option(default: Any, help: str, constraint: Constraint | None = None, *,
+           metavar: str | None = None, repeatable: bool = False) -> Any:
+    """A field of a command's options: its default, its help (the CLI's too), what it accepts,
+    and on the command line its metavar and whether it is given once per value (repeatable)."""
+    metadata = {"help": help, "constraint": constraint, "metavar": metavar, "repeatable": repeatable}
+    if isinstance(default, dict):  # each record its own (frozen records share a default)
+        return dataclasses.field(default_factory=lambda: dict(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 _MODEL = "efficientnet-lite0"  # the default model
@@ -138,6 +146,9 @@ class SelectConfig:
                                   "the vectors).", OneOf(lambda: MISSING_VECTORS))
     strategy: str = option("herding", "Selection strategy (`repsample strategies` lists them).",
                            OneOf(_strategies))
+    strategy_params: Mapping[str, Any] = option(
+        {}, "Set a parameter of --strategy (`repsample strategies --parameters` lists them; "
+        "unset, the strategy's default).", metavar="NAME=VALUE", repeatable=True)
     allocation: str = option("proportional", "How a group's budget is split across its clusters.",
                              OneOf(_allocations))
     k_min: int = option(5, "Fewest clusters tried in a group.", Integer(1))
@@ -148,7 +159,8 @@ class SelectConfig:
                                     "seeded sample of this size.", Integer(100))
     extensions: tuple[str, ...] = option(DEFAULT_EXTENSIONS, "Image file extensions, matched in "
                                          "any case.")
-    groups: tuple[str, ...] | None = option(None, "Only these groups (paths relative to INPUT).")
+    groups: tuple[str, ...] | None = option(None, "Only these groups (paths relative to INPUT).",
+                                            metavar="REL", repeatable=True)
     path_column: str | None = option(None, "Listing INPUT (.csv, .jsonl, .parquet) or hf:// INPUT: "
                                      "the column of image paths or bytes [default: the first of "
                                      "path, image, file_name, filename, file, filepath, image_path; "
@@ -194,6 +206,7 @@ class SelectConfig:
     def validate(self) -> None:
         """Raise UsageError naming the first bad value and what is allowed."""
         validate({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, CONSTRAINTS)
+        self._validate_strategy_params()
         if self.k_min > self.k_max:
             raise UsageError(f"({self.k_min}) must not exceed {mention('k_max')} ({self.k_max})",
                              option="k_min")
@@ -207,6 +220,22 @@ class SelectConfig:
             check_precision(self.precision, self.device, self.backend)  # auto: once resolved
         normalize_extensions(self.extensions)
         self._validate_model_source()
+
+    def _validate_strategy_params(self) -> None:
+        """Each one a parameter the strategy declares, with a value its own constraint accepts."""
+        params = self.strategy_params
+        if not isinstance(params, Mapping):
+            raise UsageError(f"must map parameter names to values, got {params!r}",
+                             option="strategy_params")
+        declared = strategy_parameters(self.strategy) if params else {}
+        for name, value in params.items():
+            if name not in declared:
+                raise UnknownNameError("strategy parameter", name, declared, option="strategy_params",
+                                       message=_not_a_parameter(name, self.strategy, declared))
+            problem = declared[name].constraint.problem(value)
+            if problem is not None:
+                raise UsageError(f"{name} {problem} [default: {declared[name].default}]",
+                                 option="strategy_params")
 
     def _validate_model_source(self) -> None:
         """The preprocessing options go with onnx:PATH; --embeddings with the local engine."""
@@ -267,6 +296,38 @@ class SelectConfig:
                             self.hf_split)
 
 
+def strategy_parameters(strategy: str) -> dict[str, Tunable]:
+    """The parameters a strategy lets a user set by name: its selector class's ``tunable``."""
+    from repsample.selection.strategies import STRATEGIES  # scikit-learn: loaded only when asked
+
+    return {t.name: t for t in STRATEGIES.get(strategy).tunable}
+
+
+def parse_strategy_params(pairs: Sequence[str], strategy: str) -> dict[str, Any]:
+    """The command line's ``NAME=VALUE`` texts as values of the strategy's parameter types
+    (SelectConfig.validate then checks names and values against the strategy's own)."""
+    declared = strategy_parameters(strategy) if pairs else {}
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        name, equals, text = (part.strip() for part in pair.partition("="))
+        if not (equals and name):
+            example = next(iter(declared.values()), None)
+            raise UsageError(f"takes NAME=VALUE, got {pair!r}"
+                             + (f" (e.g. {example.name}={example.default})" if example else ""),
+                             option="strategy_params")
+        if name in params:
+            raise UsageError(f"gives {name} twice; give it once", option="strategy_params")
+        params[name] = declared[name].parse(text) if name in declared else text
+    return params
+
+
+def _not_a_parameter(name: str, strategy: str, declared: Mapping[str, Tunable]) -> str:
+    where = f"{name!r} is not a parameter of {mention('strategy')} {strategy}"
+    if declared:
+        return f"{where}; choose one of: {', '.join(declared)}"
+    return f"{where}, which takes none; `repsample strategies --parameters` lists those that do"
+
+
 # What defines a vector (the cache key's parts): with --embeddings (and no --missing-vectors embed)
 # a value other than the default would be ignored, so it is refused. Where a model would run
 # (--device, --backend) changes no vector and is let pass.
@@ -289,3 +350,37 @@ CHECK_OPTIONS = ("extensions", "groups", "path_column", "label_column", "split_c
                  "precision", "batch_size", "workers", "engine", "ray_address", "cache",
                  "dup_threshold", "overwrite")
 """The options ``check`` shares with ``select``: what to scan, how to embed, the threshold."""
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """``repsample report``'s options (``repsample.report.build_report``'s keywords)."""
+
+    cache: Path | None = option(None, "Embedding cache for the maps [default: the one the run "
+                                "recorded].")
+    projection: str = option("auto", "2-D map: auto is UMAP where installed, else PCA.",
+                             OneOf(lambda: PROJECTIONS))
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """``repsample evaluate``'s options (``repsample.evaluate_output`` checks the values)."""
+
+    seeds: int = option(5, "Random subsets of the same size to compare with.")
+    cache: Path | None = option(None, "Embedding cache database [default: the one run.json names].")
+    modes: Path | None = option(None, "CSV file giving images a visual mode: a 'path' column "
+                                "(relative to INPUT) and --mode-column; modes covered are then "
+                                "scored against random.")
+    mode_column: str = option("mode", "The --modes file's column that holds the mode.")
+    mode_pattern: str | None = option(None, "Or: a regular expression searched in each path; its "
+                                      "first group is the mode (e.g. '/([^/]+)_[0-9]+[.]jpg$').",
+                                      metavar="REGEX")
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """``repsample verify``'s options."""
+
+    adopt: bool = option(False, "Where OUTPUT matches its manifest exactly, take it over as "
+                         "repsample's own (an OUTPUT copied with cp -a, or whose inventory was "
+                         "damaged), so that --overwrite may replace it.")

@@ -6,36 +6,29 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from repsample.cache import EmbeddingCache
 from repsample.config import SelectConfig
-from repsample.embedding.embed import Embedded, Embedder, compute_missing, decode_workers, gather
+from repsample.embedding.embed import Embedded, Embedder, gather
 from repsample.embedding.engines import EmbedOptions, EmbedStage, run_embed_stage
-from repsample.embedding.engines.local import fingerprint_groups
 from repsample.embedding.fingerprint import Fingerprint
-from repsample.embedding.vectors_file import VectorFile, read_vectors
+from repsample.embedding.vectors_file import FillOptions, VectorFile, embed_from_file, read_vectors
 from repsample.errors import UsageError
-from repsample.hygiene import Findings, find
+from repsample.hygiene.findings import Findings, find
 from repsample.hygiene.near import Pairs
 from repsample.hygiene.outliers import GroupRows, ImageScores, split_scores
 from repsample.hygiene.pairs import near_duplicates
 from repsample.inputs.dispatch import ScannedInput, SelectionWriter, listing_file, local_root, scan_input
 from repsample.inputs.folder import Group
-from repsample.models import ModelSpec
-from repsample.models.base import IMAGENET_MEAN, IMAGENET_STD, Preprocess
-from repsample.output.export import check_cache_apart, check_group_names
+from repsample.inputs.guards import check_cache_apart
+from repsample.output.layout import check_group_names
 from repsample.progress import Progress
-
-if TYPE_CHECKING:
-    from torch import nn
 
 logger = logging.getLogger(__name__)
 
@@ -113,20 +106,21 @@ def open_dataset(
     prepared = prepared or prepare(src, config, exclude, kept)
     scanned, vectors = prepared.scanned, prepared.vectors
     groups = scanned.groups
+    # --workers is settled here, once, into the threads every stage below is handed.
+    options = EmbedOptions(config.batch_size, config.workers, config.device, config.backend,
+                           config.ray_address)
     with EmbeddingCache(config.cache_path) as cache:
         # The engine hashes, decodes and embeds; everything after reads the cache.
         if vectors is not None:
-            embedder, embedded = embed_from_file(src, groups, vectors, cache, config, progress)
+            fill = FillOptions(config.model_spec(), config.missing_vectors, config.weights,
+                               config.precision)
+            embedder, embedded = embed_from_file(src, groups, vectors, cache, fill, options, progress)
         else:
             embedder = Embedder(config.model_spec(), config.weights, config.device, config.backend,
                                 precision=config.precision)  # the user's exported models
-            embedded = run_embed_stage(
-                config.engine, groups, cache, embedder,
-                EmbedOptions(config.batch_size, config.workers, config.device, config.backend,
-                             config.ray_address),
-                progress)
+            embedded = run_embed_stage(config.engine, groups, cache, embedder, options, progress)
         findings = hygiene_pass(groups, embedded.prints, cache, embedder, config.dup_threshold,
-                                kept, decode_workers(config.workers), progress, near)
+                                kept, options.threads, progress, near)
         yield Dataset(groups, embedder, cache, embedded, findings, scanned.write_selection)
 
 
@@ -153,75 +147,6 @@ def _vector_file(config: SelectConfig) -> VectorFile | None:
         return None
     paths_file = config.embeddings_paths
     return read_vectors(Path(config.embeddings), Path(paths_file) if paths_file else None)
-
-
-def embed_from_file(
-    src: Path | str, groups: Sequence[Group], source: VectorFile, cache: EmbeddingCache,
-    config: SelectConfig, progress: Progress,
-) -> tuple[Embedder, EmbedStage]:
-    """--embeddings: the file's vectors enter the cache under a key of their own (the file's
-    digest), so that everything after reads them as it reads a model's. A file the vectors miss
-    is embedded with the model (missing_vectors embed: the model must be the one that made
-    them) or gets an error entry, which makes it an error row."""
-    spec = _vectors_spec(source, config)
-    weights = config.weights if config.missing_vectors == "embed" else "default"  # no model runs
-    embedder = Embedder(spec, weights, config.device, config.backend, precision=config.precision)
-    workers = decode_workers(config.workers)
-    prints, seconds = fingerprint_groups(groups, cache, workers, progress)
-    roots = [Path(src).absolute(), Path(src).resolve()] if isinstance(src, Path) else []
-    rows = source.rows_by_key(roots)
-    found: dict[str, int] = {}  # content hash -> row
-    missing: dict[str, list[tuple[Path | str, str]]] = {g.name: [] for g in groups}
-    for group in groups:
-        for f, fp in zip(group.files, prints[group.name], strict=True):
-            row = rows.get(f.rel, rows.get(fp.hash or ""))
-            if row is not None and fp.hash is not None:
-                found.setdefault(fp.hash, row)
-            elif fp.hash is not None:
-                missing[group.name].append((f.path, fp.hash))
-    if not found:
-        raise UsageError(f"{source.path}: none of its {len(source.keys)} rows matches a file "
-                         f"under INPUT by path relative to INPUT or content hash (row 0: "
-                         f"{source.keys[0]!r})", option="embeddings")
-    logger.info("%s: %d of %d rows match files under INPUT", source.path,
-                len(set(found.values())), len(source.keys))
-    new = set(found) - cache.stored(list(found), embedder.key)
-    cache.put_many(embedder.key, vectors=[(h, source.vectors[found[h]]) for h in sorted(new)])
-    computed: dict[str, int] = {}
-    for group in groups:
-        t0 = time.perf_counter()
-        todo = [(p, h) for p, h in missing[group.name] if h not in found]
-        if config.missing_vectors == "embed":
-            computed[group.name] = compute_missing(
-                [p for p, _ in todo], [h for _, h in todo], embedder, cache, config.batch_size,
-                workers, progress)
-        else:
-            no_vector = f"no vector in {source.path.name}"
-            cache.put_many(embedder.key, errors=[(h, no_vector) for _, h in todo])
-            computed[group.name] = 0
-        seconds[group.name]["embed"] = time.perf_counter() - t0
-    return embedder, EmbedStage(prints, computed, seconds)
-
-
-def _vectors_spec(source: VectorFile, config: SelectConfig) -> ModelSpec:
-    """What names the file's vectors in the cache and the run record: the file's digest; with
-    missing_vectors embed, the model too (it fills the gaps, so it must give the same kind)."""
-    name, identity = f"embeddings:{source.path}", f"embeddings-sha256-{source.digest}-{source.dim}d"
-    model = config.model_spec()
-    if config.missing_vectors == "embed":
-        if model.dim != source.dim:
-            raise UsageError(f"embed needs the model that made {source.path.name}'s {source.dim}-d "
-                             f"vectors; {model.name} gives {model.dim}-d", option="missing_vectors")
-        return dataclasses.replace(model, name=f"{name}+{model.name}",
-                                   identity=f"{identity}+{model.identity or model.name}")
-    # No model runs: nothing of --model may enter the key (a fixed preprocessing stands in).
-    return ModelSpec(name=name, summary=f"vectors read from {source.path}", dim=source.dim,
-                     preprocess=Preprocess((224, 224), IMAGENET_MEAN, IMAGENET_STD),
-                     build=_no_model, default_weights="in-file", offline=True, identity=identity)
-
-
-def _no_model(weights: str) -> nn.Module:
-    raise UsageError("has a vector for every file it embeds: no model runs", option="embeddings")
 
 
 def hygiene_pass(

@@ -4,8 +4,9 @@ Per group: coverage (distance from every image to its nearest selected image: me
 MMD between subset and group (RBF kernel, bandwidth = median pairwise distance), total variation
 between the subset's and the group's cluster shares, and the near-duplicate rate inside the
 subset (embedding cosine >= 0.95). Each figure is repeated for seeded uniform random subsets of
-the same size (mean, std), drawn from the images the selector could pick (its eligible images: not
-a duplicate dedup set aside, not a leak --drop-leaks dropped), so chance gets the same choice.
+the same size (mean, std), drawn from the images the selector could pick (its eligible images,
+those the manifest gives no ``reason``: not a duplicate dedup set aside, a leak --drop-leaks
+dropped, nor an outlier --drop-outliers dropped), so chance gets the same choice.
 Coverage and MMD measure against every valid image of the group; cluster shares are those of the
 eligible images, the only ones clustered.
 Where the groups are split/class folders with a train split and a held-out one (named as
@@ -27,23 +28,21 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 import numpy as np
-from sklearn.metrics import pairwise_distances, pairwise_distances_argmin_min
-from sklearn.neighbors import NearestNeighbors
+from sklearn.metrics import pairwise_distances
 
+from repsample.embedding.neighbours import knn, nearest_of
 from repsample.errors import RepsampleError, UsageError, mention
 from repsample.hygiene.leaks import held_out_split, is_train_split, split_of, train_split
-from repsample.output.records import EVALUATION as EVALUATION  # where evaluate writes (cli names it)
+from repsample.output.layout import EVALUATION as EVALUATION  # where evaluate writes (cli names it)
+from repsample.output.metrics import DUPLICATE_COSINE, MODES, PROBE, SUBSET_FIGURES
+from repsample.output.metrics import METRICS as CATALOGUE
 from repsample.output.records import ManifestRow, Run, read_run
 from repsample.params import Integer, validate
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("coverage_mean", "coverage_max", "mmd", "cluster_tv", "duplicate_rate")
-LOWER_IS_BETTER = dict.fromkeys(METRICS, True)
-DUPLICATE_COSINE = 0.95
-"""Two images are near-duplicates when their embeddings' cosine similarity is at least this. On
-bench/duplicates.py's real photos (efficientnet-lite0) it holds most planted re-encodes, resizes
-and flips (medians 0.98, 0.995, 0.97) and no pair of distinct photos (their highest: 0.94)."""
+METRICS = SUBSET_FIGURES  # the figures of every subset, named in output.metrics' catalogue
+LOWER_IS_BETTER = {m: CATALOGUE[m].lower_is_better for m in METRICS}
 REFERENCE_ROWS = 2000
 """Above this many images, the median and MMD use a seeded sample of the group of this size."""
 Scores: TypeAlias = dict[str, float | None]  # metric -> value
@@ -79,10 +78,10 @@ class Reference:
         if not len(subset):
             return dict.fromkeys(METRICS)
         Y = self.X[subset]
-        closest, _ = pairwise_distances_argmin_min(self.X, Y)
+        _, closest = nearest_of(self.X, Y)
         # Measured again as a difference: the dot-product formula left a selected image ~1e-8 from
         # itself on some BLAS kernels (AVX2); this way a subset's own images are exactly 0 away.
-        nearest = np.linalg.norm(self.X - Y[closest], axis=1)
+        nearest = np.linalg.norm(self.X - Y[closest[:, 0]], axis=1)
         return {
             "coverage_mean": float(nearest.mean()),
             "coverage_max": float(nearest.max()),
@@ -118,9 +117,9 @@ def duplicate_rate(Y: np.ndarray, min_cosine: float = DUPLICATE_COSINE) -> float
     if len(Y) < 2:
         return 0.0
     unit = Y / np.maximum(np.linalg.norm(Y, axis=1, keepdims=True), 1e-12)
-    dist, _ = NearestNeighbors(n_neighbors=2).fit(unit).kneighbors(unit)
+    dist, _ = knn(unit, 1)
     # On unit vectors |a - b|^2 = 2 - 2 cos(a, b).
-    return float((dist[:, 1] <= np.sqrt(max(0.0, 2 - 2 * min_cosine)) + 1e-9).mean())
+    return float((dist[:, 0] <= np.sqrt(max(0.0, 2 - 2 * min_cosine)) + 1e-9).mean())
 
 
 def random_subset(n: int, size: int, seed: int) -> np.ndarray:
@@ -248,7 +247,7 @@ class GroupScores:
         out = {"images": self.images, "selected": self.selected, "selection": dict(self.selection),
                "random": {m: s.to_dict() for m, s in self.random.items()}}
         if self.modes is not None:
-            out["modes"] = self.modes.to_dict()
+            out[MODES] = self.modes.to_dict()
         return out
 
 
@@ -312,9 +311,9 @@ class EvaluationResult:
                "duplicate_min_cosine": self.duplicate_min_cosine,
                "groups": {name: g.to_dict() for name, g in self.groups.items()},
                "overall": self.overall.to_dict(),
-               "linear_probe": None if self.linear_probe is None else self.linear_probe.to_dict()}
+               PROBE: None if self.linear_probe is None else self.linear_probe.to_dict()}
         if self.modes is not None:
-            out["modes"] = self.modes.to_dict()
+            out[MODES] = self.modes.to_dict()
         return out
 
 
@@ -342,7 +341,7 @@ def evaluate_output(output: str | Path, *, seeds: int = 5, cache: str | Path | N
     """Score the selection in OUTPUT against random subsets; writes OUTPUT/evaluation.json,
     which names the selection it scored (records.Run.selection_id). modes: each image's visual
     mode where the user knows it; modes covered are then scored too."""
-    from repsample.output.export import write_atomic
+    from repsample.output.files import write_atomic
     from repsample.output.publish import update_output
 
     validate({"seeds": seeds}, {"seeds": Integer(1)})
@@ -395,9 +394,14 @@ def load_groups(run: Run, cache_path: Path) -> list[GroupEmbeddings]:
 
 
 def eligibility(run: Run) -> Callable[[ManifestRow], bool]:
-    """Whether the selector could have picked a valid row, as run.json's "check" says select ran:
-    not a duplicate with dedup on, not a train-split leak with --drop-leaks; a selected row always
-    (an earlier selection may have kept it)."""
+    """Whether the selector could have picked a valid row: a selected row always (an earlier
+    selection may have kept it), another one when the manifest gives it no ``reason`` (duplicate,
+    leak, outlier). The column came with --drop-outliers, so a run.json whose parameters lack
+    drop_outliers has a manifest without it: read as run.json's "check" says select ran, not a
+    duplicate with dedup on, not a train-split leak with --drop-leaks."""
+    parameters = run.record.data.get("parameters")
+    if isinstance(parameters, dict) and "drop_outliers" in parameters:
+        return lambda row: row.status == "selected" or not row.reason
     check = run.record.data.get("check")
     dedup = bool(check.get("dedup")) if isinstance(check, dict) else False
     drop_leaks = bool(check.get("drop_leaks")) if isinstance(check, dict) else False

@@ -114,6 +114,15 @@ def open_binary(location: str | Path) -> IO[bytes]:
         raise
 
 
+def hash_file(location: str | Path) -> str:
+    """SHA-256 of the file's bytes, hex; read as open_binary reads."""
+    digest = hashlib.sha256()
+    with open_binary(location) as fh:
+        while chunk := fh.read(_READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def check_regular(info: os.stat_result, location: str | Path) -> None:
     """Only regular files are read as images or listings: a FIFO would block the read until
     killed, a device (/dev/zero) never ends; and none over MAX_FILE_BYTES."""

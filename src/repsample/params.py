@@ -39,10 +39,20 @@ class Interval:
         high_ok = self.high is None or value < self.high or (value == self.high and closed_high)
         if low_ok and high_ok:
             return None
+        return f"must be {self._range()}, got {value}"
+
+    def _range(self, symbols: bool = False) -> str:
+        """``at least 1`` (or ``>= 1``), ``in [0, 1)``."""
+        closed_low, closed_high = self.closed in ("both", "left"), self.closed in ("both", "right")
         if self.high is None:
-            return f"must be {'at least' if closed_low else 'more than'} {_number(self.low)}, got {value}"
+            words = ("at least", "more than") if not symbols else (">=", ">")
+            return f"{words[0] if closed_low else words[1]} {_number(self.low)}"
         left, right = "[" if closed_low else "(", "]" if closed_high else ")"
-        return f"must be in {left}{_number(self.low)}, {_number(self.high)}{right}, got {value}"
+        return f"in {left}{_number(self.low)}, {_number(self.high)}{right}"
+
+    def describe(self) -> str:
+        """What it accepts, for a listing: ``a number in [0, 1]``."""
+        return f"a number {self._range(symbols=True)}"
 
 
 def _number(x: float | None) -> str:
@@ -58,6 +68,9 @@ class Integer(Interval):
         if value is None:
             return super().problem(value)
         return f"must be an integer, got {value!r}"
+
+    def describe(self) -> str:
+        return f"an integer {self._range(symbols=True)}"
 
 
 @dataclass(frozen=True)
@@ -108,6 +121,34 @@ class ExistingFile:
             return None
         allowed = " or ".join([*(repr(w) for w in self.words), "an existing file"])
         return f"{str(value)!r} is not {allowed}" + (f"; {self.hint}" if self.hint else "")
+
+
+@dataclass(frozen=True)
+class Tunable:
+    """A parameter of a strategy that a user may set by name (``SelectConfig.strategy_params``,
+    ``--strategy-params NAME=VALUE``): its default, what it accepts and what it does. Declared
+    once; the selector's ``__init__`` default and ``_parameter_constraints`` read it."""
+
+    name: str
+    default: Any
+    constraint: Constraint
+    help: str
+
+    def parse(self, text: str) -> Any:
+        """A value typed as text, read as the default's type (int, float); text that does not
+        read as one is returned as it is, for the constraint to refuse with what it accepts."""
+        kind = type(self.default)
+        if kind not in (int, float):
+            return text
+        try:
+            return kind(text)
+        except ValueError:
+            return text
+
+    def describe(self) -> str:
+        """One line for a listing: ``name=default  what it accepts: what it does``."""
+        accepts = getattr(self.constraint, "describe", lambda: "")()
+        return f"{self.name}={self.default}  " + (f"{accepts}: " if accepts else "") + self.help
 
 
 def check_choice(option: str, value: Any, names: Sequence[str]) -> None:

@@ -21,50 +21,24 @@ from repsample.config import SelectConfig
 from repsample.dataset import Dataset, Prepared, open_dataset, prepare, scored_groups
 from repsample.embedding.embed import Embedded, Embedder
 from repsample.errors import RepsampleError, UsageError
-from repsample.hygiene import CHECK_CSV, Findings, write_check_csv
+from repsample.hygiene.files import write_check_csv
+from repsample.hygiene.findings import Findings
 from repsample.hygiene.leaks import TRAIN_SPLITS, is_train_split
 from repsample.hygiene.outliers import ImageScores
 from repsample.inputs.dispatch import locate
 from repsample.inputs.folder import Group
+from repsample.inputs.guards import check_cache_apart, check_input
 from repsample.models.base import weights_identity
 from repsample.output import records
-from repsample.output.export import (
-    MANIFEST,
-    MANIFEST_FIELDS,
-    RUN_RECORD,
-    check_cache_apart,
-    check_input,
-    export_file,
-    exported_path,
-    format_distance,
-    write_manifest,
-    write_run_record,
-)
-from repsample.output.publish import STATE, OutputTransaction
+from repsample.output.export import export_file, exported_path, write_manifest, write_run_record
+from repsample.output.layout import CHECK_CSV, MANIFEST, MANIFEST_FIELDS, RUN_RECORD, STATE, format_distance
+from repsample.output.outcome import GroupResult
+from repsample.output.publish import OutputTransaction
 from repsample.progress import Progress, SilentProgress, StageProgress
 from repsample.selection.cluster import Clustering, choose_k, clustering_key
 from repsample.selection.strategies import STRATEGIES, ClusterSelector
 
 logger = logging.getLogger(__name__)
-
-@dataclass(frozen=True)
-class GroupResult:
-    """What happened to one group."""
-
-    name: str
-    images: int
-    errors: int
-    selected: int
-    k: int  # 0 when the group was kept whole without clustering
-    silhouettes: dict[int, float]
-    silhouette_sample: int | None
-    seconds: dict[str, float]
-    note: str | None = None
-    embedded: int = 0  # images decoded and embedded in this run (0: all from the cache)
-    excluded: int = 0  # valid images not eligible: duplicates (--dedup), leaks (--drop-leaks), outliers
-    outliers: int = 0  # of the excluded, those --drop-outliers set aside
-    outside_links: int = 0  # image symlinks leading outside INPUT, not followed
-
 
 @dataclass(frozen=True)
 class SelectResult:
@@ -264,7 +238,8 @@ def _fit_group(prepared: _Eligible, data: Dataset, config: SelectConfig, budget:
     if eligible and budget > 0:  # with --total, a group may get no share
         selector = STRATEGIES.get(config.strategy)(
             budget, allocation=config.allocation, k_min=config.k_min, k_max=config.k_max,
-            silhouette_sample=config.silhouette_sample, random_state=config.seed)
+            silhouette_sample=config.silhouette_sample, random_state=config.seed,
+            **config.strategy_params)
         X = embedded.vectors[eligible]
         clustering = None
         if len(eligible) > budget:
@@ -391,15 +366,9 @@ def _clustering(
     """choose_k on X, or its stored result for the same vectors and sweep (a rerun's case)."""
     key = clustering_key(vectors, hashes, config.k_min, config.k_max, config.seed,
                          config.silhouette_sample)
-    stored = cache.get_blob(key)
-    if stored is not None:
-        try:
-            return Clustering.from_bytes(stored)
-        except Exception:  # a damaged entry is only a lost shortcut: compute it again
-            logger.warning("stored clustering unreadable; computing it again")
-    clustering = choose_k(X, config.k_min, config.k_max, config.seed, config.silhouette_sample)
-    cache.put_blob(key, clustering.to_bytes())
-    return clustering
+    return cache.remember(
+        key, lambda: choose_k(X, config.k_min, config.k_max, config.seed, config.silhouette_sample),
+        Clustering.to_bytes, Clustering.from_bytes, "clustering")
 
 
 def _check_drop_leaks(drop_leaks: bool, findings: Findings) -> None:
@@ -440,6 +409,8 @@ def _run_record(
     """run.json: what ran, on what, with which versions, and what it gave per group."""
     params = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()}
     params["cache"] = str(config.cache_path)
+    if not config.strategy_params:  # a run that sets none records what it always did
+        del params["strategy_params"]
     totals = ("images", "errors", "selected", "embedded", "excluded", "outliers")
     return {
         "repsample_version": __version__,
@@ -452,7 +423,7 @@ def _run_record(
         "model": _model_record(embedder, config),
         "versions": _versions(),
         "totals": {"groups": len(results), **{t: sum(getattr(r, t) for r in results) for t in totals}},
-        "groups": {r.name: _group_record(r) for r in results},
+        "groups": {r.name: r.record() for r in results},
     }
 
 
@@ -475,19 +446,3 @@ def _versions() -> dict[str, str]:
     return {"python": platform.python_version(), "numpy": np.__version__,
             **{name: version(name) for name in ("torch", "scikit-learn", "pillow", "faiss-cpu")}}
 
-
-def _group_record(r: GroupResult) -> dict[str, Any]:
-    return {
-        "images": r.images,
-        "errors": r.errors,
-        "valid": r.images - r.errors,
-        "k": r.k,
-        "silhouette": {str(k): round(v, 6) for k, v in r.silhouettes.items()},
-        "silhouette_sample": r.silhouette_sample,
-        "selected": r.selected,
-        "embedded": r.embedded,
-        "excluded": r.excluded,
-        "outliers": r.outliers,
-        "note": r.note,
-        "seconds": r.seconds,
-    }

@@ -254,7 +254,7 @@ def decoded_batches(
     """
     starts = iter(range(0, len(paths), batch_size))
     pending: deque[list[Future[tuple[np.ndarray | None, np.ndarray | None, str | None]]]] = deque()
-    with ThreadPoolExecutor(decode_workers(workers), thread_name_prefix="decode") as pool:
+    with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
 
         def submit() -> None:
             start = next(starts, None)
@@ -284,10 +284,11 @@ def compute_missing(
     embedder: Embedder,
     cache: EmbeddingCache,
     batch_size: int = 64,
-    workers: int | None = None,
+    workers: int = 2,
     progress: Progress | None = None,
 ) -> int:
     """Embed every (path, hash) whose hash the cache lacks; each batch is committed on arrival.
+    workers: decoding threads, a number already settled (``decode_workers``).
 
     Returns how many distinct contents were decoded (0 when the cache had them all).
     """
@@ -303,11 +304,10 @@ def compute_missing(
         return 0
     todo_hashes = list(todo)
     embedder.load()
-    n_workers = decode_workers(workers)
     # The duplicate check's pixel descriptor from the same decode, where it is made at this size.
     describe = embedder.spec.preprocess.draft_size == SOURCE_SIZE
     for decoded in decoded_batches(list(todo.values()), embedder.spec.preprocess, batch_size,
-                                   n_workers, describe):
+                                   workers, describe):
         ok = [todo_hashes[i] for i in decoded.positions]
         vectors = (embedder(decoded.pixels) if decoded.pixels is not None
                    else np.empty((0, embedder.spec.dim)))

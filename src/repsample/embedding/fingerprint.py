@@ -14,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from repsample.cache import EmbeddingCache, FileStat, hash_file, path_key
-from repsample.inputs.folder import ImageFile
+from repsample.cache import EmbeddingCache, FileStat, path_key
+from repsample.fsio import hash_file
+from repsample.inputs.folder import Group, ImageFile
 from repsample.progress import Progress, SilentProgress
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,20 @@ def fingerprint(
             bar.advance(len(chunk))
     bar.close()
     return [fp for fp in out if fp is not None]
+
+
+def fingerprint_groups(
+    groups: Sequence[Group], cache: EmbeddingCache, workers: int, progress: Progress,
+) -> tuple[dict[str, list[Fingerprint]], dict[str, dict[str, float]]]:
+    """Every group's fingerprints (file order) and, per group, its "hash" seconds."""
+    seconds: dict[str, dict[str, float]] = {g.name: {} for g in groups}
+    prints: dict[str, list[Fingerprint]] = {}
+    progress.expect("hash", sum(len(g.files) for g in groups))  # whole totals: a true ETA
+    for group in groups:
+        t0 = time.perf_counter()
+        prints[group.name] = fingerprint(group.files, cache, workers, progress)
+        seconds[group.name]["hash"] = time.perf_counter() - t0
+    return prints, seconds
 
 
 def fresh_stat(image: ImageFile, scanned: FileStat) -> FileStat:

@@ -12,20 +12,35 @@ A row's key is a path relative to INPUT (an absolute path under INPUT counts too
 content hash (manifest.csv's ``hash``). Every problem in the file is one line: vectors that are
 not all of one dimension, NaN or infinite values, vectors too long to compute with in float32, a
 key given twice, rows and paths that do not pair up.
+
+``embed_from_file`` puts a checked file's vectors into the embedding cache, as an engine puts a
+model's there (engines/), so that every stage after reads them alike.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from repsample.cache import EmbeddingCache, content_key
+from repsample.embedding.embed import Embedder, compute_missing
+from repsample.embedding.engines.common import EmbedOptions, EmbedStage
+from repsample.embedding.fingerprint import Fingerprint, fingerprint_groups
 from repsample.errors import UsageError, mention, missing_extra
+from repsample.inputs.folder import Group
+from repsample.models import ModelSpec
+from repsample.models.base import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from repsample.progress import Progress
+
+if TYPE_CHECKING:
+    from torch import nn
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +100,100 @@ def read_vectors(path: Path, paths_file: Path | None = None) -> VectorFile:
             sources = [path]
     except (OSError, ValueError, EOFError) as exc:  # a damaged or truncated file
         raise _bad(path, f"cannot be read ({type(exc).__name__}: {exc})") from None
-    return VectorFile(path, keys, _checked(path, matrix, keys), _digest(sources))
+    return VectorFile(path, keys, _checked(path, matrix, keys), content_key(files=sources)[:16])
+
+
+@dataclass(frozen=True)
+class FillOptions:
+    """What ``embed_from_file`` needs beyond the engines' options (narrow: embedding/ does not
+    read SelectConfig)."""
+
+    model: ModelSpec
+    """--model: with missing_vectors embed it embeds the files the vectors miss, so it must be
+    the model that made them; with error no model runs."""
+    missing_vectors: str = "error"
+    """embed: the model embeds the files the vectors miss; error: each becomes an error row."""
+    weights: str = "default"
+    precision: str = "fp32"
+
+
+def embed_from_file(
+    src: Path | str, groups: Sequence[Group], source: VectorFile, cache: EmbeddingCache,
+    fill: FillOptions, options: EmbedOptions, progress: Progress,
+) -> tuple[Embedder, EmbedStage]:
+    """--embeddings: the file's vectors enter the cache under a key of their own (the file's
+    digest), so that everything after reads them as it reads a model's. A file the vectors miss
+    is embedded with the model (missing_vectors embed: the model must be the one that made
+    them) or gets an error entry, which makes it an error row."""
+    embed_missing = fill.missing_vectors == "embed"
+    spec = _vectors_spec(source, fill)
+    weights = fill.weights if embed_missing else "default"  # no model runs
+    embedder = Embedder(spec, weights, options.device, options.backend, precision=fill.precision)
+    prints, seconds = fingerprint_groups(groups, cache, options.threads, progress)
+    roots = [Path(src).absolute(), Path(src).resolve()] if isinstance(src, Path) else []
+    found, missing = _match_rows(source, groups, prints, roots)
+    new = set(found) - cache.stored(list(found), embedder.key)
+    cache.put_many(embedder.key, vectors=[(h, source.vectors[found[h]]) for h in sorted(new)])
+    computed: dict[str, int] = {}
+    for group in groups:
+        t0 = time.perf_counter()
+        todo = [(p, h) for p, h in missing[group.name] if h not in found]
+        if embed_missing:
+            computed[group.name] = compute_missing(
+                [p for p, _ in todo], [h for _, h in todo], embedder, cache, options.batch_size,
+                options.threads, progress)
+        else:
+            no_vector = f"no vector in {source.path.name}"
+            cache.put_many(embedder.key, errors=[(h, no_vector) for _, h in todo])
+            computed[group.name] = 0
+        seconds[group.name]["embed"] = time.perf_counter() - t0
+    return embedder, EmbedStage(prints, computed, seconds)
+
+
+def _match_rows(
+    source: VectorFile, groups: Sequence[Group], prints: Mapping[str, Sequence[Fingerprint]],
+    roots: Sequence[Path],
+) -> tuple[dict[str, int], dict[str, list[tuple[Path | str, str]]]]:
+    """Content hash -> the file's row, by path relative to INPUT or by content hash; and per
+    group, the readable files no row matched. No row matching at all: UsageError."""
+    rows = source.rows_by_key(roots)
+    found: dict[str, int] = {}
+    missing: dict[str, list[tuple[Path | str, str]]] = {g.name: [] for g in groups}
+    for group in groups:
+        for f, fp in zip(group.files, prints[group.name], strict=True):
+            row = rows.get(f.rel, rows.get(fp.hash or ""))
+            if row is not None and fp.hash is not None:
+                found.setdefault(fp.hash, row)
+            elif fp.hash is not None:
+                missing[group.name].append((f.path, fp.hash))
+    if not found:
+        raise UsageError(f"{source.path}: none of its {len(source.keys)} rows matches a file "
+                         f"under INPUT by path relative to INPUT or content hash (row 0: "
+                         f"{source.keys[0]!r})", option="embeddings")
+    logger.info("%s: %d of %d rows match files under INPUT", source.path,
+                len(set(found.values())), len(source.keys))
+    return found, missing
+
+
+def _vectors_spec(source: VectorFile, fill: FillOptions) -> ModelSpec:
+    """What names the file's vectors in the cache and the run record: the file's digest; with
+    missing_vectors embed, the model too (it fills the gaps, so it must give the same kind)."""
+    name, identity = f"embeddings:{source.path}", f"embeddings-sha256-{source.digest}-{source.dim}d"
+    model = fill.model
+    if fill.missing_vectors == "embed":
+        if model.dim != source.dim:
+            raise UsageError(f"embed needs the model that made {source.path.name}'s {source.dim}-d "
+                             f"vectors; {model.name} gives {model.dim}-d", option="missing_vectors")
+        return dataclasses.replace(model, name=f"{name}+{model.name}",
+                                   identity=f"{identity}+{model.identity or model.name}")
+    # No model runs: nothing of --model may enter the key (a fixed preprocessing stands in).
+    return ModelSpec(name=name, summary=f"vectors read from {source.path}", dim=source.dim,
+                     preprocess=Preprocess((224, 224), IMAGENET_MEAN, IMAGENET_STD),
+                     build=_no_model, default_weights="in-file", offline=True, identity=identity)
+
+
+def _no_model(weights: str) -> nn.Module:
+    raise UsageError("has a vector for every file it embeds: no model runs", option="embeddings")
 
 
 def _checked(path: Path, matrix: Any, keys: Sequence[str]) -> np.ndarray:
@@ -197,15 +305,6 @@ def _relative(key: str, roots: Sequence[Path]) -> str:
         if Path(key).is_relative_to(root):
             return Path(key).relative_to(root).as_posix()
     return key[2:] if key.startswith("./") else key
-
-
-def _digest(paths: Sequence[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()[:16]
 
 
 def _bad(path: Path, problem: str) -> UsageError:

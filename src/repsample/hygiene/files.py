@@ -28,10 +28,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from repsample.hygiene.findings import Findings, Match
-from repsample.output.export import write_csv
+from repsample.output.files import write_csv
+from repsample.output.layout import CHECK_CSV as CHECK_CSV  # the names: declared in OUTPUT's layout
+from repsample.output.layout import OUTLIERS_CSV as OUTLIERS_CSV
 
-CHECK_CSV = "check.csv"
-OUTLIERS_CSV = "outliers.csv"
 OUTLIER_FIELDS = ("group", "rank", "path", "outlier_score", "typicality", "uniqueness")
 CHECK_FIELDS = ("kind", "match", "path", "group", "other", "other_group", "similarity", "error")
 KINDS = ("duplicate", "cross_group", "leak", "unreadable")

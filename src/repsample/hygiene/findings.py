@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.8
 """Cosine similarity of embeddings from which a pair is a near-duplicate candidate, then confirmed
-by perceptual hash (verify.py); tuned for efficientnet-lite0 on bench/duplicates.py, see
+by perceptual hash (confirm.py); tuned for efficientnet-lite0 on bench/duplicates.py, see
 docs/benchmarks.md."""
 
 

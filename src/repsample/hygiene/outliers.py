@@ -3,10 +3,11 @@
 Every score is computed on one group's embeddings (its valid images, whatever dedup or
 --drop-outliers later decide), scaled to unit length (so distances order like cosine
 similarities: 0 for the same direction, 2 for opposite ones), from nearest-neighbour searches
-(near.py's: exact up to 50,000 images, approximate above):
+(embedding.neighbours: exact up to 50,000 images, approximate above):
 
-- typicality: 1 / mean distance to the 20 nearest other images (TypiClust's); higher = denser,
-  more typical.
+- typicality: 1 / mean distance to the 20 nearest other images (TypiClust's, defined once in
+  embedding.neighbours; TypicalSelector applies it among a cluster's rows as the selector sees
+  them); higher = denser, more typical.
 - outlier score: the distance to the 10th nearest other image of the group, times the mean
   distance to its 3 nearest images of the group over that to its 3 nearest images of the other
   groups of its split (as kNN label-noise detectors compare an image with its own class and the
@@ -23,7 +24,6 @@ another group of the split scores the group again.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from repsample.cache import EmbeddingCache
+from repsample.cache import EmbeddingCache, content_key
+from repsample.embedding.neighbours import EXACT_UP_TO, nearest_outside, nearest_rows, typicality, unit_rows
 from repsample.hygiene.leaks import split_of
-from repsample.hygiene.near import EXACT_UP_TO, nearest_outside, nearest_rows, unit_rows
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def _scores(U: np.ndarray, elsewhere: np.ndarray | None, seed: int,
         empty = np.full(len(U), np.nan)
         return ImageScores(empty, empty.copy(), empty.copy())
     return ImageScores(
-        typicality=1.0 / (nn.distances.mean(axis=1) + _TINY),
+        typicality=typicality(nn.distances),
         outlier=OUTLIER_SCORERS[scorer](U, nn, seed),
         uniqueness=nn.distances[:, 0].copy(),
     )
@@ -201,19 +201,12 @@ def _elsewhere(U: np.ndarray, spans: Sequence[tuple[int, int]]) -> list[np.ndarr
     return [found[i] for i in range(len(spans))]
 
 
-def _digest(contents: Sequence[str]) -> str:
-    digest = hashlib.sha256()
-    for content in contents:
-        digest.update(content.encode() + b"\n")
-    return digest.hexdigest()
-
-
 def scores_key(vectors: str, contents: Sequence[str], seed: int, rest: Sequence[str] = ()) -> str:
     """Names a group's scores: the model's key, each row's content, the settings, and the digests
     of the other groups of its split (rest, in any order: only their rows count)."""
     settings = (f"image-scores|v{VERSION}|{vectors}|{DEFAULT_SCORER}|{NEIGHBOURS}|"
                 f"{OUTLIER_NEIGHBOUR}|{ACROSS}|{EXACT_UP_TO}|{seed}")
-    return _digest([settings, _digest(contents), *sorted(rest)])
+    return content_key("", [settings, content_key("", contents), *sorted(rest)])
 
 
 @dataclass(frozen=True)
@@ -239,12 +232,13 @@ def split_scores(groups: Mapping[str, GroupRows], vectors: str, cache: Embedding
 
 def _split_scores(groups: Mapping[str, GroupRows], vectors: str, cache: EmbeddingCache,
                   seed: int) -> dict[str, ImageScores]:
-    digests = {name: _digest(g.contents) for name, g in groups.items()}
+    digests = {name: content_key("", g.contents) for name, g in groups.items()}
     keys = {name: scores_key(vectors, g.contents, seed,
                              [d for other, d in digests.items() if other != name])
             for name, g in groups.items()}
     out = {name: stored for name in groups
-           if (stored := _stored(cache, keys[name], len(groups[name].vectors))) is not None}
+           if (stored := cache.recall(keys[name], _decoder(len(groups[name].vectors)),
+                                      "image scores", "computing them again")) is not None}
     missing = [name for name in groups if name not in out]
     if not missing:
         return out
@@ -257,26 +251,25 @@ def _split_scores(groups: Mapping[str, GroupRows], vectors: str, cache: Embeddin
                      ) if searched else {}
     for name in missing:
         start, stop = spans[name]
-        scores = _scores(U[start:stop], elsewhere.get(name), seed)
-        buffer = io.BytesIO()
-        np.savez(buffer, typicality=scores.typicality, outlier=scores.outlier,
-                 uniqueness=scores.uniqueness)
-        cache.put_blob(keys[name], buffer.getvalue())
-        out[name] = scores
+        out[name] = _scores(U[start:stop], elsewhere.get(name), seed)
+        cache.put_blob(keys[name], _to_bytes(out[name]))
     return out
 
 
-def _stored(cache: EmbeddingCache, key: str, rows: int) -> ImageScores | None:
-    """A group's stored scores, or None (absent, or damaged: a lost shortcut, computed again)."""
-    stored = cache.get_blob(key)
-    if stored is None:
-        return None
-    try:
-        with np.load(io.BytesIO(stored)) as z:
+def _to_bytes(scores: ImageScores) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, typicality=scores.typicality, outlier=scores.outlier,
+             uniqueness=scores.uniqueness)
+    return buffer.getvalue()
+
+
+def _decoder(rows: int) -> Callable[[bytes], ImageScores | None]:
+    """Reads a group's stored scores; None when they are not one score a row (damaged)."""
+
+    def decode(data: bytes) -> ImageScores | None:
+        with np.load(io.BytesIO(data)) as z:
             scores = ImageScores(z["typicality"], z["outlier"], z["uniqueness"])
-        if all(len(a) == rows for a in (scores.typicality, scores.outlier, scores.uniqueness)):
-            return scores
-    except Exception:  # numpy and zipfile raise many types; a damaged entry is a lost shortcut
-        pass
-    logger.warning("stored image scores unreadable; computing them again")
-    return None
+        arrays = (scores.typicality, scores.outlier, scores.uniqueness)
+        return scores if all(len(a) == rows for a in arrays) else None
+
+    return decode

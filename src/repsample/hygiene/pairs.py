@@ -1,11 +1,10 @@
 """Near-duplicate pairs of contents: candidates from the embeddings (near.py), confirmed by the
-pixels (verify.py), and remembered in the cache under the contents and settings that made them,
+pixels (confirm.py), and remembered in the cache under the contents and settings that made them,
 so a rerun on unchanged data neither searches nor decodes again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 from collections.abc import Mapping, Sequence
@@ -13,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from repsample.cache import EmbeddingCache
+from repsample.cache import EmbeddingCache, content_key
 from repsample.embedding.descriptor import DESCRIPTOR_KEY
+from repsample.embedding.neighbours import SEARCH_KEY
 from repsample.hygiene import confirm as verify
 from repsample.hygiene import near
 from repsample.hygiene.near import Pairs, candidate_pairs, confirmed
@@ -27,14 +27,10 @@ VERSION = 1  # bump when the search or the confirmation changes its answer
 
 def pairs_key(vectors: str, contents: Sequence[str], threshold: float) -> str:
     """Names the confirmed pairs: what decides them besides the contents themselves."""
-    settings = (f"near-duplicates|v{VERSION}|{vectors}|{threshold!r}|{near.NEIGHBOURS}|"
-                f"{near.EXACT_UP_TO}|{near.PCA_DIMS}|{near.CELLS_PER_SQRT_N}|{near.PROBES}|{near.REFINE}|"
+    settings = (f"near-duplicates|v{VERSION}|{vectors}|{threshold!r}|{near.NEIGHBOURS}|{SEARCH_KEY}|"
                 f"{DESCRIPTOR_KEY}|"
                 f"{verify.MAX_DISTANCE}|{verify.MAX_COLOUR_SHIFT}|{verify.MIN_CORRELATION}")
-    digest = hashlib.sha256(settings.encode())
-    for content in contents:
-        digest.update(content.encode() + b"\n")
-    return digest.hexdigest()
+    return content_key(settings, contents)
 
 
 def near_duplicates(
@@ -52,18 +48,12 @@ def near_duplicates(
     files: one readable file per content, decoded only for contents in a candidate pair.
     """
     key = pairs_key(vectors, contents, threshold)
-    stored = cache.get_blob(key)
-    if stored is not None:
-        try:
-            remembered = _from_bytes(stored)
-        except Exception:  # numpy and zipfile raise many types; a damaged entry is a lost shortcut
-            remembered = None
-        if remembered is not None:
-            bar = (progress or SilentProgress()).stage("check", 1)  # the stage shows, done at once
-            bar.advance()
-            bar.close()
-            return remembered
-        logger.warning("stored near-duplicate pairs unreadable; searching again")
+    remembered = cache.recall(key, _from_bytes, "near-duplicate pairs", "searching again")
+    if remembered is not None:
+        bar = (progress or SilentProgress()).stage("check", 1)  # the stage shows, done at once
+        bar.advance()
+        bar.close()
+        return remembered
     candidates = candidate_pairs(X, threshold, progress=progress)
     pairs = confirmed(candidates, verify.Verifier(contents, files, cache, workers))
     logger.info("near-duplicates: %d candidate pairs, %d confirmed", len(candidates), len(pairs))

@@ -5,16 +5,8 @@ ModelSpec (what to build, how to preprocess) or a function returning one.
 """
 
 from repsample.models import efficientnet, resnet  # noqa: F401  (registration)
-from repsample.models.base import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    ModelSpec,
-    Preprocess,
-    get_model,
-    list_models,
-    model_key,
-    register_model,
-)
+from repsample.models.base import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, Preprocess, model_key
+from repsample.models.catalogue import get_model, list_models, register_model
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ModelSpec", "Preprocess", "get_model", "list_models",
            "model_key", "register_model"]

@@ -1,10 +1,10 @@
-"""What a registered embedding model is: how to build it, how to feed it, how to name it."""
+"""What an embedding model is: how to build it, how to feed it, how to name it (the cache key).
+
+The models by name are in catalogue.py."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,14 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from repsample.registry import Registry
-
 if TYPE_CHECKING:
     from torch import nn
 
-logger = logging.getLogger(__name__)
-
-ENTRY_POINTS = "repsample.models"  # the group under which other packages register models
 ONNX_PREFIX = "onnx:"  # --model onnx:PATH runs a user's ONNX image encoder
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -96,55 +91,6 @@ class ModelSpec:
     identity: str | None = None
     """Names the model in the cache key instead of ``name``: a file's content hash, so that
     moving the file keeps its vectors."""
-
-
-MODELS: Registry[ModelSpec] = Registry("model")
-
-
-def register_model(spec: ModelSpec) -> ModelSpec:
-    return MODELS.register(spec.name, spec)
-
-
-def get_model(name: str) -> ModelSpec:
-    """A registered model (built in, or from a package's ``repsample.models`` entry point),
-    or ``onnx:PATH``: a user's ONNX encoder, preprocessed as the JSON file beside it says."""
-    if name.startswith(ONNX_PREFIX):
-        from repsample.models.onnx_file import onnx_model
-
-        return onnx_model(name[len(ONNX_PREFIX):])
-    load_plugins()
-    return MODELS.get(name)
-
-
-def list_models(pattern: str = "*") -> list[str]:
-    load_plugins()
-    return MODELS.names(pattern)
-
-
-@functools.cache  # the group is read once
-def load_plugins() -> None:
-    """Register the models that installed packages declare in the ``repsample.models``
-    entry-point group, once, on first use (not at import). An entry point names a ModelSpec, or
-    a callable returning one, whose name is the entry point's. A plugin that fails to load is
-    a warning naming it: it must not take the built-in models down with it."""
-    from importlib.metadata import entry_points
-
-    for point in entry_points(group=ENTRY_POINTS):
-        try:
-            found = point.load()
-            spec = found if isinstance(found, ModelSpec) else found()
-        except Exception as exc:  # a third party's import or factory can raise anything
-            logger.warning("model plugin %r (%s) not loaded: %s: %s", point.name, point.value,
-                           type(exc).__name__, exc)
-            continue
-        if not isinstance(spec, ModelSpec) or spec.name != point.name:
-            logger.warning("model plugin %r (%s) not loaded: it must give a ModelSpec named %r",
-                           point.name, point.value, point.name)
-        elif point.name not in MODELS:
-            register_model(spec)
-        elif MODELS.get(point.name) is not spec:  # the module registered it itself: same object
-            logger.warning("model plugin %r (%s) not loaded: the name is taken", point.name,
-                           point.value)
 
 
 def weights_identity(spec: ModelSpec, weights: str) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from repsample.models.base import ModelSpec, Preprocess, register_model
+from repsample.models.base import ModelSpec, Preprocess
+from repsample.models.catalogue import register_model
 from repsample.models.loading import build_random, load_state_dict_file
 
 if TYPE_CHECKING:

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repsample.cache import hash_file
 from repsample.errors import UsageError, mention
+from repsample.fsio import hash_file
 from repsample.models.base import (
     IMAGENET_MEAN,
     IMAGENET_STD,

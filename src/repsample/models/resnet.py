@@ -7,7 +7,8 @@ import io
 from typing import TYPE_CHECKING
 
 from repsample.errors import missing_extra
-from repsample.models.base import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, Preprocess, register_model
+from repsample.models.base import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, Preprocess
+from repsample.models.catalogue import register_model
 from repsample.models.loading import build_random, load_state_dict_file, network_error
 
 if TYPE_CHECKING:

@@ -40,11 +40,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from repsample.errors import RepsampleError, mention, os_problem
+from repsample.output.layout import STATE
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-STATE = ".repsample"  # repsample's own bookkeeping inside OUTPUT
 LOCK = "lock"
 MARKER = "folder.json"  # the folder's own device and inode: proof that repsample made it
 INVENTORY = "inventory.json"

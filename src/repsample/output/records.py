@@ -1,8 +1,9 @@
 """Records: the one reader of what `repsample select` leaves in OUTPUT, read strictly.
 
-manifest.csv, run.json and evaluation.json are files a user can edit, truncate or replace, so
-nothing downstream trusts them unread: a missing, empty, foreign, partial or edited record is one
-RepsampleError line naming the file, the line and the fix, and what passes comes back typed.
+manifest.csv (its score columns too) and run.json are files a user can edit, truncate or replace,
+so nothing downstream trusts them unread: a missing, empty, foreign, partial or edited record is
+one RepsampleError line naming the file, the line and the fix, and what passes comes back typed.
+check.csv and evaluation.json are optional extras, skipped with a warning when unreadable;
 evaluation.json also says which selection it scored (the manifest's SHA-256 and run.json's
 ``started``), so an evaluation of an earlier selection is never shown as this one's.
 """
@@ -22,17 +23,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 from repsample.errors import RepsampleError, UsageError, mention, os_problem
-from repsample.output.export import (
+from repsample.output.files import read_csv_rows, unescape_cell
+from repsample.output.layout import (
+    CHECK_CSV,
+    EVALUATION,
     LEGACY_MANIFEST_FIELDS,
     MANIFEST,
     MANIFEST_FIELDS,
     RUN_RECORD,
-    unescape_cell,
+    SCORE_FIELDS,
 )
+from repsample.output.outcome import GroupResult
 
 logger = logging.getLogger(__name__)
 
-EVALUATION = "evaluation.json"
 STATUSES = ("selected", "not_selected", "error")
 REASONS = ("", "duplicate", "leak", "outlier")
 _HASH = re.compile(r"[0-9a-f]{64}")
@@ -78,18 +82,24 @@ class Manifest:
                 by_group.setdefault(row.group, set()).add(row.path)
         return {g: frozenset(paths) for g, paths in by_group.items()}
 
+    def scores(self) -> tuple[dict[str, Scores], tuple[str, ...]]:
+        """Each row's scores by path, and the score columns (SCORE_FIELDS) that hold at least one
+        (none for a manifest written before them, or with them all empty)."""
+        scores = {row.path: Scores({c: getattr(row, c) for c in SCORE_FIELDS}, row.reason)
+                  for row in self.rows}
+        held = tuple(c for c in SCORE_FIELDS if any(s.values[c] is not None for s in scores.values()))
+        return scores, held
+
 
 @dataclass(frozen=True)
-class GroupRecord:
-    """What run.json says of one group."""
+class Scores:
+    """One image's manifest scores (None: column absent or cell empty) and reason."""
 
-    images: int
-    selected: int
-    k: int
-    silhouettes: dict[int, float]
-    silhouette_sample: int | None
-    seconds: dict[str, float]
-    note: str | None
+    values: dict[str, float | None]
+    reason: str = ""
+
+    def get(self, column: str) -> float | None:
+        return self.values.get(column)
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,10 @@ class RunRecord:
     started: str
     cache: str  # the embedding cache the run used
     cache_key: str  # the model's key in it
-    groups: dict[str, GroupRecord]
+    groups: dict[str, GroupResult]  # by name
+    input: str | None = None  # INPUT as the run named it
+    mode: str = "copy"  # the export mode (an older or hand-made record without one: copy)
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +169,11 @@ def read_manifest(path: Path) -> Manifest:
     return Manifest(path, rows, hashlib.sha256(data).hexdigest())
 
 
+def read_scores(path: Path) -> tuple[dict[str, Scores], tuple[str, ...]]:
+    """A manifest.csv's scores by path, and the score columns that hold one (Manifest.scores)."""
+    return read_manifest(path).scores()
+
+
 def kept_paths(path: Path) -> dict[str, frozenset[str]]:
     """Selected paths per group of an earlier manifest (--keep)."""
     try:
@@ -189,6 +207,19 @@ def read_evaluation(run: Run) -> Evaluation | None:
     return Evaluation(data, "current" if data["scored"] == run.selection_id else "stale")
 
 
+def read_check(run: Run) -> list[dict[str, str]] | None:
+    """OUTPUT's check.csv, cells as written; None when absent. An optional extra too: an
+    unreadable one is skipped with a warning."""
+    path = run.output / CHECK_CSV
+    if not path.is_file():
+        return None
+    try:
+        return read_csv_rows(path, errors="strict")
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        logger.warning("skipping %s: %s", path, exc)
+        return None
+
+
 # -- manifest.csv -------------------------------------------------------------------------------
 
 
@@ -209,7 +240,7 @@ def _parse_manifest(data: bytes) -> tuple[ManifestRow, ...]:
             if not cells:
                 continue
             where = f"line {reader.line_num}"
-            row = _row(header, [unescape_cell(c) for c in cells], where)  # export.escape_cell's
+            row = _row(header, [unescape_cell(c) for c in cells], where)  # files.escape_cell's
             if row.path in first_line:
                 raise RepsampleError(f"{where}: path {_show(row.path)} is listed twice (first on "
                                      f"line {first_line[row.path]})")
@@ -324,13 +355,16 @@ def _read_run_record(path: Path, fix: str) -> RunRecord:
     parameters = fields.need(record.get("parameters"), "parameters", dict, "an object")
     model = fields.need(record.get("model"), "model", dict, "an object")
     _check_read_as_is(record, parameters, fields)
-    groups = {name: _group_record(info, f"groups[{_show(name)}]", fields) for name, info in
+    groups = {name: _group_result(name, info, f"groups[{_show(name)}]", fields) for name, info in
               fields.need(record.get("groups"), "groups", dict, "an object").items()}
     return RunRecord(
         path=path, data=record, started=started,
         cache=fields.need(parameters.get("cache"), "parameters.cache", str, "a path"),
         cache_key=fields.need(model.get("cache_key"), "model.cache_key", str, "text"),
         groups=groups,
+        input=record.get("input"),  # the types of these three: _check_read_as_is
+        mode=parameters.get("mode") or "copy",
+        seed=parameters.get("seed"),
     )
 
 
@@ -357,6 +391,11 @@ class _Fields:
             raise RepsampleError(f"{self.path}: {key} is null, not {label}; {self.fix}")
         self.need(value, key, kind, label)
 
+    def count(self, holder: dict[str, Any], name: str, key: str) -> int:
+        """An integer that older or hand-made records may leave out (or null): 0 then."""
+        value = holder.get(name)
+        return 0 if value is None else int(self.need(value, key, int, "an integer"))
+
 
 def _check_read_as_is(record: dict[str, Any], parameters: dict[str, Any], fields: _Fields) -> None:
     """The values that report, evaluate and verify use from RunRecord.data, as it is."""
@@ -371,7 +410,7 @@ def _check_read_as_is(record: dict[str, Any], parameters: dict[str, Any], fields
     fields.optional(parameters, "mode", "parameters.mode", str, "an export mode")
 
 
-def _group_record(info: Any, key: str, fields: _Fields) -> GroupRecord:
+def _group_result(name: str, info: Any, key: str, fields: _Fields) -> GroupResult:
     fields.need(info, key, dict, "an object")
     try:
         silhouettes = {int(k): float(v) for k, v in
@@ -384,8 +423,10 @@ def _group_record(info: Any, key: str, fields: _Fields) -> GroupRecord:
                              f"{fields.fix}") from None
     sample = info.get("silhouette_sample")
     note = info.get("note")
-    return GroupRecord(
+    return GroupResult(
+        name=name,
         images=fields.need(info.get("images"), f"{key}.images", int, "an integer"),
+        errors=fields.count(info, "errors", f"{key}.errors"),
         selected=fields.need(info.get("selected"), f"{key}.selected", int, "an integer"),
         k=fields.need(info.get("k"), f"{key}.k", int, "an integer"),
         silhouettes=silhouettes,
@@ -393,6 +434,9 @@ def _group_record(info: Any, key: str, fields: _Fields) -> GroupRecord:
             sample, f"{key}.silhouette_sample", int, "an integer"),
         seconds=seconds,
         note=None if note is None else fields.need(note, f"{key}.note", str, "text"),
+        embedded=fields.count(info, "embedded", f"{key}.embedded"),
+        excluded=fields.count(info, "excluded", f"{key}.excluded"),
+        outliers=fields.count(info, "outliers", f"{key}.outliers"),
     )
 
 

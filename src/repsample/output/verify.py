@@ -22,28 +22,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repsample.cache import hash_file
 from repsample.errors import RepsampleError, missing_extra
+from repsample.fsio import hash_file
 from repsample.inputs.huggingface import SELECTION_FOLDER, is_hf
 from repsample.inputs.listing import listing_format
-from repsample.inputs.listing_write import SELECTION_FILES
-from repsample.output.export import (
+from repsample.output.export import exported_path
+from repsample.output.files import read_csv_rows
+from repsample.output.layout import (
+    CHECK_CSV,
+    EVALUATION,
     LEGACY_MANIFEST_FIELDS,
     MANIFEST,
     MANIFEST_FIELDS,
+    REPORT,
+    REPORT_ASSETS,
     RUN_RECORD,
-    exported_path,
-    unescape_cell,
+    STATE,
+    THUMBS,
 )
-from repsample.output.publish import STATE, adopt
+from repsample.output.publish import adopt
 from repsample.output.records import Run, read_run
 
 # What a run writes besides the selected files (evaluation.json once `repsample evaluate` ran).
-RECORDS = frozenset({MANIFEST, RUN_RECORD, "check.csv", "report.html", "evaluation.json"})
-REPORT_ASSETS = ".report"
-_THUMBNAIL = re.compile(r"\.report/thumbs/[0-9a-f]{64}\.jpg")
-# --mode none from a listing or an hf:// dataset: the selection in the input's own form.
-SELECTIONS = frozenset({*SELECTION_FILES, SELECTION_FOLDER})
+RECORDS = frozenset({MANIFEST, RUN_RECORD, CHECK_CSV, REPORT, EVALUATION})
+_THUMBNAIL = re.compile(rf"{re.escape(THUMBS)}/[0-9a-f]{{64}}\.jpg")
 # What a selection file says of each selected image: compared with the manifest's row.
 _COMPARED = ("path", "group", "status", "hash")
 
@@ -70,7 +72,7 @@ def verify_output(output: str | Path) -> Verification:
     """Compare OUTPUT with its manifest; raises RepsampleError where there is no readable run."""
     out = Path(output)
     run = read_run(out)
-    mode = (run.record.data.get("parameters") or {}).get("mode", "copy")
+    mode = run.record.mode
     if mode == "none":
         return _verify_selection(out, run)
     expected = {
@@ -141,7 +143,7 @@ def _record(rel: str, selection: str | None) -> bool:
             or top == STATE or (selection is not None and top == selection))
 
 
-_REPORT_FOLDERS = frozenset({f"{REPORT_ASSETS}/", f"{REPORT_ASSETS}/thumbs/"})  # may be empty
+_REPORT_FOLDERS = frozenset({f"{REPORT_ASSETS}/", f"{THUMBS}/"})  # may be empty
 
 
 def _entries(root: Path) -> list[str]:
@@ -164,7 +166,7 @@ def _verify_selection(out: Path, run: Run) -> Verification:
     """OUTPUT of a --mode none run: its selection file (or folder) lists exactly the manifest's
     selected rows; nothing else beside the records."""
     selected = [r for r in run.manifest.rows if r.status == "selected"]
-    name = _selection_name(run.record.data.get("input"))
+    name = _selection_name(run.record.input)
     missing, changed = [], _changed_records(out)
     if name is not None:
         path = out / name
@@ -227,10 +229,9 @@ def _selection_rows(path: Path, fmt: str) -> list[tuple[str, ...]] | None:
 
 
 def _text_records(path: Path, fmt: str) -> list[dict[str, Any]]:
+    if fmt == "csv":  # cells written against spreadsheet formulas read back as they were
+        return read_csv_rows(path, errors="strict")
     with open(path, newline="", encoding="utf-8") as fh:
-        if fmt == "csv":  # cells written against spreadsheet formulas read back as they were
-            return [{k: unescape_cell(v) if isinstance(v, str) else v for k, v in row.items()}
-                    for row in csv.DictReader(fh)]
         return [json.loads(line) for line in fh if line.strip()]
 
 

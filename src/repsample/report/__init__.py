@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from repsample._version import __version__
-from repsample.output.export import write_atomic
+from repsample.output.files import write_atomic
+from repsample.output.layout import REPORT
 from repsample.output.records import read_run
 from repsample.progress import Progress
 from repsample.report import evaluation
@@ -31,7 +32,6 @@ __all__ = ["REPORT", "Caps", "build_report", "write_report"]
 
 logger = logging.getLogger(__name__)
 
-REPORT = "report.html"
 OPEN_GROUPS = 3  # more groups than this start folded, so a large report opens short and fast
 
 
@@ -92,7 +92,7 @@ def write_report(
                                 workers, progress, previous)
     thumb_seconds = time.perf_counter() - t0
     maps, map_notes = _maps(run, cache, projection)
-    link_exports = (run.record.get("parameters") or {}).get("mode", "copy") != "none"
+    link_exports = run.record.mode != "none"
     generated = f"repsample {__version__}"
 
     thumbs = Thumbs(out, data_uris(out, available), run, link_exports)
@@ -136,10 +136,11 @@ def _thumbnail_sources(run: RunData, plans: list[GroupPlan], caps: Caps,
 
 def _maps(run: RunData, cache: str | Path | None,
           projection: str) -> tuple[list[MapPoints | None], list[str]]:
-    cache_path = Path(cache) if cache else Path((run.record.get("parameters") or {}).get("cache") or "")
+    cache_path = Path(cache or run.record.cache)
     hashes = [i.hash for g in run.groups for i in g.items if i.hash]
-    vectors = load_vectors(cache_path, run.cache_key, hashes) if str(cache_path) not in ("", ".") else None
-    seed = int((run.record.get("parameters") or {}).get("seed", 42))
+    vectors = (load_vectors(cache_path, run.record.cache_key, hashes)
+               if str(cache_path) not in ("", ".") else None)
+    seed = 42 if run.record.seed is None else run.record.seed  # select's default
     maps: list[MapPoints | None] = []
     notes: list[str] = []
     for group in run.groups:

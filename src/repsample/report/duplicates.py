@@ -106,14 +106,14 @@ def section(run: RunData, thumbs: Thumbs, cap: int) -> str:
 
 def _dedup(run: RunData) -> bool | None:
     """Whether select set duplicates aside; None when the run record does not say."""
-    recorded = (run.record.get("check") or {}).get("dedup",
-                                                    (run.record.get("parameters") or {}).get("dedup"))
+    data = run.record.data
+    recorded = (data.get("check") or {}).get("dedup", (data.get("parameters") or {}).get("dedup"))
     return recorded if isinstance(recorded, bool) else None
 
 
 def _summary(run: RunData, by_kind: dict[str, list[Pair]]) -> str:
     tiles = [tile(KINDS.get(k, (k, ""))[0].lower(), len(v)) for k, v in by_kind.items()]
-    check = run.record.get("check") or {}
+    check = run.record.data.get("check") or {}
     threshold = check.get("threshold")
     facts = [f"{len(run.check or [])} rows in check.csv"]
     if check.get("near_searched") is False:

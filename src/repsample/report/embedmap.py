@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from repsample.config import PROJECTIONS
 from repsample.errors import missing_extra
 from repsample.params import check_choice
 from repsample.report.gather import Item, ReportGroup
 
 MAX_POINTS = 2000
-PROJECTIONS = ("auto", "pca", "umap")
 
 
 @dataclass(frozen=True)

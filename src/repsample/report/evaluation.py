@@ -2,7 +2,8 @@
 
 Reads the layout `repsample evaluate` writes (evaluate.py): per group ``selection`` {metric:
 value} and ``random`` {metric: {mean, std}}, an ``overall`` with random means only, an
-optional ``linear_probe``, and optional ``modes`` (per group and overall: modes covered).
+optional ``linear_probe``, and optional ``modes`` (per group and overall: modes covered); each
+metric's label and direction come from the catalogue evaluate scores by (output.metrics).
 parse() returns None for anything else, and optional_sections.py then shows the file
 generically, so an older or hand-edited file never breaks the report.
 """
@@ -14,38 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from repsample.output.metrics import METRICS, MODES, PROBE, Metric
 from repsample.report import svg
 from repsample.report.html import esc, table
-
-PROBE = "linear_probe"
-MODES = "modes"
-
-
-@dataclass(frozen=True)
-class Metric:
-    label: str
-    lower_is_better: bool
-    about: str
-
-
-# Directions match evaluate.LOWER_IS_BETTER (a test holds them together); kept here so drawing
-# the report does not import scikit-learn.
-METRICS: dict[str, Metric] = {
-    "coverage_mean": Metric("coverage (mean)", True,
-                            "mean distance from every image to its nearest selected image"),
-    "coverage_max": Metric("coverage (max)", True,
-                           "distance of the worst-covered image to its nearest selected image"),
-    "mmd": Metric("MMD", True, "distribution distance between subset and group (RBF kernel)"),
-    "cluster_tv": Metric("cluster TV", True,
-                         "total variation between the subset's and the group's cluster shares"),
-    "duplicate_rate": Metric("near-duplicate rate", True,
-                             "share of selected images with a near-duplicate in the subset "
-                             "(embedding cosine >= 0.95)"),
-    PROBE: Metric("linear-probe accuracy", False,
-                  "logistic regression trained on the train subset, tested on the held-out split"),
-    MODES: Metric("modes covered", False,
-                  "distinct modes the subset holds, of those the user labelled (evaluate --modes)"),
-}
 
 BEATS, WITHIN, WORSE, UNKNOWN = "beats", "within", "worse", "none"  # also CSS classes
 MAX_CHART_ROWS = 30

@@ -1,11 +1,9 @@
 """Gather: what a run left in OUTPUT (manifest, run record, optional extras), for the report.
 
-The manifest, run record and evaluation are read and checked by repsample.output.records."""
+Every file is read and checked by repsample.output.records, the one reader of OUTPUT."""
 
 from __future__ import annotations
 
-import csv
-import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -14,12 +12,17 @@ from typing import Any
 
 import numpy as np
 
-from repsample.output.export import read_csv_rows, unescape_cell
-from repsample.output.records import GroupRecord, ManifestRow, read_evaluation, read_run
+from repsample.output.layout import SCORE_FIELDS
+from repsample.output.outcome import GroupResult
+from repsample.output.records import (
+    ManifestRow,
+    RunRecord,
+    Scores,
+    read_check,
+    read_evaluation,
+    read_run,
+)
 
-logger = logging.getLogger(__name__)
-
-CHECK = "check.csv"
 Item = ManifestRow  # one manifest row, checked
 _HEX = re.compile(r"[0-9a-f]{16,128}")
 
@@ -31,40 +34,27 @@ class ScoreColumn:
     about: str  # how to read it
 
 
-# Per-image scores a run may add to manifest.csv (issue 15); absent or empty, none is shown.
-SCORE_COLUMNS = {
-    "typicality": ScoreColumn("typicality", "typical", "higher = more typical"),
-    "outlier_score": ScoreColumn("outlier score", "outlier", "higher = more unusual"),
-    "uniqueness": ScoreColumn("uniqueness", "unique", "distance to the nearest other image of its "
-                              "group, higher = more unique"),
-    "duplicate_similarity": ScoreColumn("duplicate similarity", "dup sim",
-                                        "cosine similarity of its nearest duplicate"),
-}
-REASON = "reason"
-
-
-@dataclass(frozen=True)
-class Scores:
-    """One image's optional manifest scores (None: column absent or cell empty) and reason."""
-
-    values: dict[str, float | None]
-    reason: str = ""
-
-    def get(self, column: str) -> float | None:
-        return self.values.get(column)
+# How the report shows the manifest's per-image scores (SCORE_FIELDS, issue 15); absent or
+# empty, none is shown.
+SCORE_COLUMNS = dict(zip(SCORE_FIELDS, (
+    ScoreColumn("typicality", "typical", "higher = more typical"),
+    ScoreColumn("outlier score", "outlier", "higher = more unusual"),
+    ScoreColumn("uniqueness", "unique", "distance to the nearest other image of its group, "
+                "higher = more unique"),
+    ScoreColumn("duplicate similarity", "dup sim", "cosine similarity of its nearest duplicate"),
+), strict=True))
 
 
 @dataclass(frozen=True)
 class ReportGroup:
-    """One group's rows and the figures the run recorded for it."""
+    """One group's rows and what the run recorded for it."""
 
-    name: str
     items: list[Item]
-    k: int
-    silhouettes: dict[int, float]
-    silhouette_sample: int | None
-    seconds: dict[str, float]
-    note: str | None
+    result: GroupResult  # run.json's figures: k, silhouettes, seconds, note, ...
+
+    @property
+    def name(self) -> str:
+        return self.result.name
 
     @property
     def selected(self) -> list[Item]:
@@ -88,7 +78,7 @@ class RunData:
     """Everything the report shows, read from one output folder."""
 
     output: Path
-    record: dict[str, Any]
+    record: RunRecord
     groups: list[ReportGroup]
     evaluation: dict[str, Any] | None = None  # shown: it scores this selection, or does not say
     check: list[dict[str, str]] | None = field(default=None, repr=False)
@@ -100,12 +90,8 @@ class RunData:
         return self.scores.get(item.path)
 
     @property
-    def cache_key(self) -> str:
-        return str(self.record.get("model", {}).get("cache_key", ""))
-
-    @property
     def input_dir(self) -> Path | None:
-        value = self.record.get("input")
+        value = self.record.input
         return Path(value) if value else None
 
 
@@ -113,13 +99,13 @@ def read_run_data(output_dir: Path) -> RunData:
     """Read OUTPUT's manifest and run record; raise RepsampleError if they are missing or bad."""
     run = read_run(output_dir)
     evaluation = read_evaluation(run)
-    scores, columns = read_scores(run.manifest.path)
+    scores, columns = run.manifest.scores()
     return RunData(
         output=output_dir,
-        record=run.record.data,
+        record=run.record,
         groups=_groups(run.manifest.rows, run.record.groups),
         evaluation=None if evaluation is None or evaluation.state == "stale" else evaluation.data,
-        check=_read_csv(output_dir / CHECK),
+        check=read_check(run),
         evaluation_state=None if evaluation is None else evaluation.state,
         scores=scores,
         score_columns=columns,
@@ -158,62 +144,10 @@ def match_item(value: str, by_path: dict[str, Item], input_dir: Path | None) -> 
     return None
 
 
-def _groups(items: Iterable[Item], recorded: dict[str, GroupRecord]) -> list[ReportGroup]:
+def _groups(items: Iterable[Item], recorded: dict[str, GroupResult]) -> list[ReportGroup]:
+    """Every group run.json records (records.read_run checked that the manifest's are among them),
+    by name, with its rows."""
     by_group: dict[str, list[Item]] = {}
     for item in items:
         by_group.setdefault(item.group, []).append(item)
-    out = []
-    for name in sorted(set(by_group) | set(recorded)):
-        info = recorded.get(name)
-        out.append(ReportGroup(
-            name=name,
-            items=by_group.get(name, []),
-            k=info.k if info else 0,
-            silhouettes=dict(info.silhouettes) if info else {},
-            silhouette_sample=info.silhouette_sample if info else None,
-            seconds=dict(info.seconds) if info else {},
-            note=info.note if info else None,
-        ))
-    return out
-
-
-def read_scores(path: Path) -> tuple[dict[str, Scores], tuple[str, ...]]:
-    """The optional score columns of a manifest.csv, by path, and which of them hold a score.
-
-    Read by column name beside records' checked rows, so the report shows the scores whichever
-    columns a run wrote, and none for a manifest without them (or with them all empty). A cell
-    that is not a number shows as no score rather than failing the report.
-    """
-    try:
-        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
-            reader = csv.DictReader(fh)
-            header = reader.fieldnames or []
-            columns = tuple(c for c in SCORE_COLUMNS if c in header)
-            if not columns and REASON not in header:
-                return {}, ()
-            out = {unescape_cell(row.get("path") or ""):  # as export.escape_cell wrote it
-                   Scores({c: _number(row.get(c)) for c in columns}, row.get(REASON) or "")
-                   for row in reader}
-    except (OSError, csv.Error) as exc:
-        logger.warning("no scores from %s: %s", path, exc)
-        return {}, ()
-    held = tuple(c for c in columns if any(s.values[c] is not None for s in out.values()))
-    return out, held
-
-
-def _number(value: str | None) -> float | None:
-    try:
-        number = float(value) if value else None
-    except ValueError:
-        return None
-    return number if number is not None and np.isfinite(number) else None
-
-
-def _read_csv(path: Path) -> list[dict[str, str]] | None:
-    if not path.is_file():
-        return None
-    try:
-        return read_csv_rows(path, errors="strict")  # cells as written (export.escape_cell)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        logger.warning("skipping %s: %s", path, exc)
-        return None
+    return [ReportGroup(by_group.get(name, []), recorded[name]) for name in sorted(recorded)]

@@ -18,7 +18,8 @@ WEAK_SILHOUETTE = 0.25
 
 
 def is_weak(group: ReportGroup) -> bool:
-    return bool(group.silhouettes) and max(group.silhouettes.values()) < WEAK_SILHOUETTE
+    silhouettes = group.result.silhouettes
+    return bool(silhouettes) and max(silhouettes.values()) < WEAK_SILHOUETTE
 
 
 def group_section(index: int, group: ReportGroup, points: MapPoints | None, map_note: str,
@@ -26,10 +27,11 @@ def group_section(index: int, group: ReportGroup, points: MapPoints | None, map_
                   opened: bool = False) -> str:
     """The section for one group, collapsible; mmd: its evaluation against random, if any."""
     valid = len(group.items) - len(group.errors)
+    k, silhouettes = group.result.k, group.result.silhouettes
     facts = [f"{len(group.items)} images", f"{len(group.selected)} selected",
-             f"{len(group.errors)} failed", f"k = {group.k}" if group.k else "not clustered"]
-    if group.k in group.silhouettes:
-        facts.append(f"silhouette {group.silhouettes[group.k]:.2f}")
+             f"{len(group.errors)} failed", f"k = {k}" if k else "not clustered"]
+    if k in silhouettes:
+        facts.append(f"silhouette {silhouettes[k]:.2f}")
     # From the hygiene pass (manifest duplicate_of / leak_with); details in the duplicates section.
     dups, leaks = sum(bool(i.duplicate_of) for i in group.items), sum(bool(i.leak_with) for i in group.items)
     facts += [f"{dups} duplicates"] * bool(dups) + [f"{leaks} leaked to another split"] * bool(leaks)
@@ -37,8 +39,8 @@ def group_section(index: int, group: ReportGroup, points: MapPoints | None, map_
     parts = [f'<details class="card group" id="g{index}"{" open" if opened else ""}><summary>'
              f'<h2>{esc(group.name)}{badge}</h2><span class="muted">{esc(" · ".join(facts))}'
              "</span></summary>"]
-    if group.note:
-        parts.append(f'<div class="note">{esc(group.note)}</div>')
+    if group.result.note:
+        parts.append(f'<div class="note">{esc(group.result.note)}</div>')
     if is_weak(group):
         parts.append(weak_note(group, mmd))
     parts.append('<div class="charts">')
@@ -69,13 +71,13 @@ def share_gap(group: ReportGroup) -> float | None:
 
 
 def weak_note(group: ReportGroup, mmd: Figure | None) -> str:
-    best = max(group.silhouettes.values())
-    low = min(group.silhouettes.values())
+    best = max(group.result.silhouettes.values())
+    low = min(group.result.silhouettes.values())
     text = (f"<b>Weak clustering.</b> The best silhouette is {best:.2f}, under {WEAK_SILHOUETTE}: "
             "these images do not fall into well-separated groups (Kaufman and Rousseeuw, who "
             f"introduced the measure, read {WEAK_SILHOUETTE} or less as no substantial structure). "
-            f"Every k tried scored between {low:.2f} and {best:.2f}, so k = {group.k} was a close "
-            "call and the choice matters little: the clusters are slices of a continuum. ")
+            f"Every k tried scored between {low:.2f} and {best:.2f}, so k = {group.result.k} was a "
+            "close call and the choice matters little: the clusters are slices of a continuum. ")
     gap = share_gap(group)
     why = []
     if gap is not None:
@@ -102,11 +104,12 @@ def _figure(title: str, body: str) -> str:
 
 
 def _silhouette(group: ReportGroup) -> str:
-    if not group.silhouettes:
+    result = group.result
+    if not result.silhouettes:
         return _figure("Silhouette against k", '<p class="muted">No k was tried (too few distinct '
                        "images to cluster).</p>")
-    sample = f" (on a sample of {group.silhouette_sample})" if group.silhouette_sample else ""
-    chart = svg.line_chart(group.silhouettes, group.k or None, "k (clusters)", "silhouette",
+    sample = f" (on a sample of {result.silhouette_sample})" if result.silhouette_sample else ""
+    chart = svg.line_chart(result.silhouettes, result.k or None, "k (clusters)", "silhouette",
                            reference=(WEAK_SILHOUETTE, f"{WEAK_SILHOUETTE}: weak below"),
                            weak=is_weak(group))
     return _figure(f"Silhouette against k{sample}: higher is better", chart)

@@ -8,7 +8,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from repsample.output.export import exported_path
-from repsample.report.gather import SCORE_COLUMNS, Item, RunData, Scores, thumbnail_hash
+from repsample.output.records import Scores
+from repsample.report.gather import SCORE_COLUMNS, Item, RunData, thumbnail_hash
 
 
 def esc(value: object) -> str:

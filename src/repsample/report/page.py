@@ -30,7 +30,7 @@ def page(title: str, body: str, generated: str) -> str:
 
 
 def header(run: RunData, subtitle: str = "") -> str:
-    rec = run.record
+    rec = run.record.data
     # run.json names the published OUTPUT; the folder the page is built in may be a stage.
     name = Path(str(rec.get("output") or run.output.resolve())).name
     return (f'<header class="top"><h1>repsample report{esc(subtitle)}</h1>'
@@ -39,9 +39,9 @@ def header(run: RunData, subtitle: str = "") -> str:
 
 
 def overview(run: RunData, report_seconds: dict[str, float]) -> str:
-    rec, params = run.record, run.record.get("parameters") or {}
+    rec, params = run.record.data, run.record.data.get("parameters") or {}
     totals, model = rec.get("totals") or {}, rec.get("model") or {}
-    ks = sorted({g.k for g in run.groups if g.k})
+    ks = sorted({g.result.k for g in run.groups if g.result.k})
     k_text = "-" if not ks else str(ks[0]) if len(ks) == 1 else f"{ks[0]} to {ks[-1]}"
     tiles = [
         tile("groups", totals.get("groups", len(run.groups))),
@@ -73,7 +73,7 @@ def _wall(rec: dict[str, Any]) -> str:
 def _stages(run: RunData, report_seconds: dict[str, float]) -> str:
     totals: dict[str, float] = {}
     for group in run.groups:
-        for stage, value in group.seconds.items():
+        for stage, value in group.result.seconds.items():
             totals[stage] = totals.get(stage, 0.0) + value
     totals.update(report_seconds)
     whole = sum(totals.values())
@@ -89,11 +89,12 @@ def _stages(run: RunData, report_seconds: dict[str, float]) -> str:
 def _groups_table(run: RunData) -> str:
     rows = []
     for i, g in enumerate(run.groups):
-        best = f"{g.silhouettes[g.k]:.3f}" if g.k in g.silhouettes else "-"
+        k, silhouettes = g.result.k, g.result.silhouettes
+        best = f"{silhouettes[k]:.3f}" if k in silhouettes else "-"
         best += " (weak)" if is_weak(g) else ""
         link = f'<a href="#g{i}">{esc(g.name)}</a>'
-        rows.append((link, len(g.items), len(g.errors), g.k or "-", esc(best), len(g.selected),
-                     esc(g.note or "")))
+        rows.append((link, len(g.items), len(g.errors), k or "-", esc(best), len(g.selected),
+                     esc(g.result.note or "")))
     headers = ("group", "images", "failed", "k", "silhouette", "selected", "note")
     return "<h3>Groups</h3>" + table(headers, rows, numeric=(1, 2, 3, 4, 5), raw=(0, 4, 6))
 

@@ -21,12 +21,13 @@ from pathlib import Path
 
 from repsample.embedding.decode import DecodeError, decode_image
 from repsample.errors import RepsampleError
-from repsample.output.export import naming
+from repsample.output.files import naming, temporary_name
+from repsample.output.layout import THUMBS
 from repsample.progress import Progress, SilentProgress
 
 logger = logging.getLogger(__name__)
 
-THUMB_DIR = Path(".report") / "thumbs"
+THUMB_DIR = Path(THUMBS)
 THUMB_SIDE = 128  # px, longest side: about as sharp as a 104 px tile needs; fits the size budget
 THUMB_QUALITY = 75  # each is carried inside report.html: ~2 kB for a photograph, as base64
 
@@ -173,7 +174,7 @@ def _write_one(folder: int, shown: Path, digest: str, candidates: Sequence[Path 
         data = io.BytesIO()
         image.save(data, "JPEG", quality=THUMB_QUALITY, optimize=True)
         target = f"{digest}.jpg"
-        tmp = f".{target}.repsample-tmp"
+        tmp = temporary_name(target)
         with suppress(FileNotFoundError):
             os.unlink(tmp, dir_fd=folder)  # a leftover (or a link) is replaced, never written through
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=folder)

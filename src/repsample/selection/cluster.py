@@ -14,7 +14,6 @@ instead of scikit-learn's float64 upcast of all of X at every step, its costlies
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -27,6 +26,8 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+from repsample.cache import content_key
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +70,8 @@ def clustering_key(
     vectors: str, rows: Sequence[str], k_min: int, k_max: int, seed: int, silhouette_sample: int
 ) -> str:
     """Names choose_k's result: the vectors' identity (model key), their rows in order, the sweep."""
-    digest = hashlib.sha256(f"{VERSION}|{SWEEP_LIMIT}|{vectors}|{k_min}|{k_max}|{seed}|"
-                            f"{silhouette_sample}".encode())
-    for row in rows:
-        digest.update(row.encode() + b"\n")
-    return digest.hexdigest()
+    return content_key(f"{VERSION}|{SWEEP_LIMIT}|{vectors}|{k_min}|{k_max}|{seed}|"
+                       f"{silhouette_sample}", rows)
 
 
 def count_distinct(X: np.ndarray, at_most: int | None = None) -> int:

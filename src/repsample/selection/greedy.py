@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-
-def knn(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distances and indices of each row's k nearest other rows (k capped at n - 1), self excluded."""
-    k = min(k, len(X) - 1)
-    if k < 1:
-        return np.zeros((len(X), 0)), np.zeros((len(X), 0), dtype=np.int64)
-    dist, ind = NearestNeighbors(n_neighbors=k).fit(X).kneighbors()
-    return dist, ind
+from repsample.embedding import neighbours
+from repsample.embedding.neighbours import knn
 
 
 def typicality(X: np.ndarray, k: int = 20) -> np.ndarray:
-    """TypiClust's typicality: 1 / mean distance to the k nearest neighbours; higher = denser."""
-    dist, _ = knn(X, k)
-    mean = dist.mean(axis=1) if dist.shape[1] else np.zeros(len(X))
-    return np.asarray(1.0 / (mean + 1e-12))
+    """TypiClust's typicality (embedding.neighbours.typicality) of each row among X's rows, from
+    its k nearest other rows by Euclidean distance; higher = denser (NaN for a lone row)."""
+    return neighbours.typicality(knn(X, k)[0])
 
 
 def farthest_first(
@@ -108,60 +100,16 @@ def kernel_herding(
     Each pick maximises mean_j k(x, X_j) - sum_{s in S} k(x, s) / (|S| + 1), RBF kernel with the
     median pairwise distance as bandwidth. The mean over X uses a seeded sample of ``sample``
     rows above that size: O(n * sample) time, O(n) memory. Rows at ``start`` are already in S.
-    In float32; up to ``sample`` rows the kernel matrix behind the mean also gives every pick's
-    column, above it a pick's column is one matrix-vector product with the cached squared norms.
     """
-    X = np.asarray(X, dtype=np.float32)
-    n = len(X)
-    whole = n <= sample
-    ref = X if whole else X[np.sort(rng.choice(n, sample, replace=False))]
-    centre = ref.mean(axis=0)
-    X, ref = X - centre, ref - centre  # distances unchanged, norms small: less lost in X.X - 2X.Y
-    squares = np.einsum("ij,ij->i", X, X)
-    ref_squares = squares if whole else np.einsum("ij,ij->i", ref, ref)
-
-    def squared(rows: np.ndarray, rows_squares: np.ndarray) -> np.ndarray:
-        """Squared distances from ``rows`` to every row of ref, float32, >= 0."""
-        d2: np.ndarray = rows @ ref.T
-        d2 *= -2
-        d2 += rows_squares[:, None]
-        d2 += ref_squares[None, :]
-        np.maximum(d2, 0, out=d2)
-        return d2
-
-    between = squared(ref, ref_squares)
-    np.fill_diagonal(between, 0)
-    median = median_distance(between)
-    scale = median if median > 0 else 1.0
-    gamma = np.float32(-1 / (2 * scale**2))
-
-    def kernel(d2: np.ndarray) -> np.ndarray:
-        d2 *= gamma
-        np.exp(d2, out=d2)
-        return d2
-
-    if whole:
-        gram = kernel(between)  # n x n: the mean's matrix and every pick's column
-        target = gram.mean(axis=1, dtype=np.float64)
-    else:
-        target = np.concatenate([kernel(squared(X[i : i + 4096], squares[i : i + 4096]))
-                                 .mean(axis=1, dtype=np.float64) for i in range(0, n, 4096)])
-
-    def column(j: int) -> np.ndarray:
-        if whole:
-            return gram[:, j]
-        d2 = X @ X[j]
-        d2 *= -2
-        d2 += squares
-        d2 += squares[j]
-        return kernel(np.maximum(d2, 0, out=d2))
-
+    kernel = _HerdingKernel(np.asarray(X, dtype=np.float32), rng, sample)
+    target = kernel.target()
+    n = len(kernel.X)
     pull = np.zeros(n)
     taken = np.zeros(n, dtype=bool)
     order: list[int] = []
     with threadpool_limits(limits=1, user_api="blas"):  # one small product per pick: no sharing
         for j in start:
-            pull += column(int(j))
+            pull += kernel.column(int(j))
             taken[j] = True
         chosen = int(taken.sum())
         for _ in range(min(quota, n - len(start))):
@@ -169,10 +117,65 @@ def kernel_herding(
             score[taken] = -np.inf
             j = int(np.argmax(score))
             order.append(j)
-            pull += column(j)
+            pull += kernel.column(j)
             taken[j] = True
             chosen += 1
     return np.asarray(order, dtype=np.int64)
+
+
+class _HerdingKernel:
+    """Kernel herding's RBF kernel, in float32: each row's mean kernel value over the reference
+    rows (all of them up to ``sample`` rows, a seeded sample above) and any row's column. Up to
+    ``sample`` rows the kernel matrix behind the mean also gives every column; above, a column is
+    one matrix-vector product with the cached squared norms."""
+
+    def __init__(self, X: np.ndarray, rng: np.random.RandomState, sample: int) -> None:
+        n = len(X)
+        self.whole = n <= sample
+        ref = X if self.whole else X[np.sort(rng.choice(n, sample, replace=False))]
+        centre = ref.mean(axis=0)
+        # Centred: distances unchanged, norms small, so less is lost in X.X - 2X.Y.
+        self.X, self.ref = X - centre, ref - centre
+        self.squares = np.einsum("ij,ij->i", self.X, self.X)
+        self.ref_squares = self.squares if self.whole else np.einsum("ij,ij->i", self.ref, self.ref)
+        between = self.squared(self.ref, self.ref_squares)
+        np.fill_diagonal(between, 0)
+        median = median_distance(between)
+        scale = median if median > 0 else 1.0
+        self.gamma = np.float32(-1 / (2 * scale**2))
+        self.gram = self.kernel(between) if self.whole else None  # n x n: the mean's and every column
+
+    def squared(self, rows: np.ndarray, rows_squares: np.ndarray) -> np.ndarray:
+        """Squared distances from ``rows`` to every reference row, float32, >= 0."""
+        d2: np.ndarray = rows @ self.ref.T
+        d2 *= -2
+        d2 += rows_squares[:, None]
+        d2 += self.ref_squares[None, :]
+        np.maximum(d2, 0, out=d2)
+        return d2
+
+    def kernel(self, d2: np.ndarray) -> np.ndarray:
+        """exp(-d2 / (2 scale^2)), in place."""
+        d2 *= self.gamma
+        np.exp(d2, out=d2)
+        return d2
+
+    def target(self) -> np.ndarray:
+        """Each row's mean kernel value over the reference rows (float64)."""
+        if self.gram is not None:
+            return np.asarray(self.gram.mean(axis=1, dtype=np.float64))
+        return np.concatenate([self.kernel(self.squared(self.X[i : i + 4096], self.squares[i : i + 4096]))
+                               .mean(axis=1, dtype=np.float64) for i in range(0, len(self.X), 4096)])
+
+    def column(self, j: int) -> np.ndarray:
+        """Every row's kernel value with row j."""
+        if self.gram is not None:
+            return np.asarray(self.gram[:, j])
+        d2 = self.X @ self.X[j]
+        d2 *= -2
+        d2 += self.squares
+        d2 += self.squares[j]
+        return self.kernel(np.maximum(d2, 0, out=d2))
 
 
 def median_distance(squared: np.ndarray) -> float:

@@ -20,11 +20,12 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_array, check_random_state
 
 from repsample.errors import UsageError, mention
-from repsample.params import Constraint, Integer, Interval, OneOf, validate
+from repsample.params import Constraint, Integer, OneOf, Tunable, validate
 from repsample.registry import Registry
 from repsample.selection.allocate import allocate, list_allocations
 from repsample.selection.cluster import Clustering, choose_k
 from repsample.selection.greedy import facility_greedy, farthest_first, kernel_herding, typicality
+from repsample.selection.names import COVER_SHARE, N_NEIGHBORS
 
 Rng = np.random.RandomState
 Selector = TypeVar("Selector", bound="ClusterSelector")
@@ -61,6 +62,9 @@ class ClusterSelector(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         "silhouette_sample": Integer(100),  # as SelectConfig: a smaller sample is mostly noise
         "random_state": Integer(0, 2**32 - 1, optional=True),
     }
+    # The strategy's own parameters, settable by name (SelectConfig.strategy_params); the ones
+    # above are SelectConfig's fields. A subclass that adds one declares it here too.
+    tunable: ClassVar[tuple[Tunable, ...]] = ()
 
     def __init__(
         self,
@@ -248,8 +252,9 @@ class NeighbourSelector(ClusterSelector):
     cluster's size - 1).
     """
 
+    tunable = (N_NEIGHBORS,)
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {
-        **ClusterSelector._parameter_constraints, "n_neighbors": Integer(1)}
+        **ClusterSelector._parameter_constraints, N_NEIGHBORS.name: N_NEIGHBORS.constraint}
 
     def __init__(
         self,
@@ -258,7 +263,7 @@ class NeighbourSelector(ClusterSelector):
         allocation: str = "proportional",
         k_min: int = 5,
         k_max: int = 20,
-        n_neighbors: int = 20,
+        n_neighbors: int = N_NEIGHBORS.default,
         silhouette_sample: int = 3000,
         random_state: int | None = 42,
     ) -> None:
@@ -331,8 +336,9 @@ class CoverSelector(HerdingSelector):
     ``cover_share`` 0 is herding; docs/benchmarks.md measures 0.2 (the default) and 0.3.
     """
 
+    tunable = (COVER_SHARE,)
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {
-        **ClusterSelector._parameter_constraints, "cover_share": Interval(0.0, 1.0)}
+        **ClusterSelector._parameter_constraints, COVER_SHARE.name: COVER_SHARE.constraint}
 
     def __init__(
         self,
@@ -341,7 +347,7 @@ class CoverSelector(HerdingSelector):
         allocation: str = "proportional",
         k_min: int = 5,
         k_max: int = 20,
-        cover_share: float = 0.2,
+        cover_share: float = COVER_SHARE.default,
         silhouette_sample: int = 3000,
         random_state: int | None = 42,
     ) -> None:

@@ -3,43 +3,23 @@
 ``local`` runs them in this process (threads for hashing and for decoding);
 ``ray`` runs them as a Ray Data pipeline over a cluster (or a local Ray). Both fill the same
 embedding cache, so everything after the embed stage is shared and gives identical results.
+This module only dispatches; what the engines share is in ``common``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from repsample.cache import EmbeddingCache
 from repsample.embedding.embed import Embedder
-from repsample.embedding.fingerprint import Fingerprint
+from repsample.embedding.engines.common import EmbedOptions, EmbedStage
 from repsample.inputs.folder import Group
 from repsample.params import check_choice
 from repsample.progress import Progress
 
 ENGINES = ("local", "ray")
 
-
-@dataclass(frozen=True)
-class EmbedOptions:
-    """What the engines need from SelectConfig (kept narrow so the engines don't depend on it)."""
-
-    batch_size: int = 64
-    workers: int | None = None
-    """local: decoding threads; ray: model actors (None: one per CPU, or per GPU)."""
-    device: str = "auto"
-    """As asked for (auto, cpu, cuda): Ray workers resolve it on their own node."""
-    backend: str = "auto"
-    ray_address: str | None = None
-
-
-@dataclass(frozen=True)
-class EmbedStage:
-    """Per group: each file's fingerprint, how many contents were embedded now, stage seconds."""
-
-    prints: dict[str, list[Fingerprint]]
-    computed: dict[str, int]
-    seconds: dict[str, dict[str, float]]
+__all__ = ["ENGINES", "EmbedOptions", "EmbedStage", "check_engine", "run_embed_stage"]
 
 
 def check_engine(engine: str) -> None:

@@ -6,25 +6,11 @@ import time
 from collections.abc import Sequence
 
 from repsample.cache import EmbeddingCache
-from repsample.embedding.embed import Embedder, compute_missing, decode_workers
-from repsample.embedding.engines import EmbedOptions, EmbedStage
-from repsample.embedding.fingerprint import Fingerprint, fingerprint
+from repsample.embedding.embed import Embedder, compute_missing
+from repsample.embedding.engines.common import EmbedOptions, EmbedStage
+from repsample.embedding.fingerprint import fingerprint_groups
 from repsample.inputs.folder import Group
 from repsample.progress import Progress
-
-
-def fingerprint_groups(
-    groups: Sequence[Group], cache: EmbeddingCache, workers: int, progress: Progress,
-) -> tuple[dict[str, list[Fingerprint]], dict[str, dict[str, float]]]:
-    """Every group's fingerprints (file order) and, per group, its "hash" seconds."""
-    seconds: dict[str, dict[str, float]] = {g.name: {} for g in groups}
-    prints: dict[str, list[Fingerprint]] = {}
-    progress.expect("hash", sum(len(g.files) for g in groups))  # whole totals: a true ETA
-    for group in groups:
-        t0 = time.perf_counter()
-        prints[group.name] = fingerprint(group.files, cache, workers, progress)
-        seconds[group.name]["hash"] = time.perf_counter() - t0
-    return prints, seconds
 
 
 def run(
@@ -34,8 +20,7 @@ def run(
     options: EmbedOptions,
     progress: Progress,
 ) -> EmbedStage:
-    workers = decode_workers(options.workers)
-    prints, seconds = fingerprint_groups(groups, cache, workers, progress)
+    prints, seconds = fingerprint_groups(groups, cache, options.threads, progress)
     computed: dict[str, int] = {}
     hashes = [fp.hash for g in groups for fp in prints[g.name] if fp.hash]
     progress.expect("embed", len(hashes))
@@ -47,6 +32,6 @@ def run(
         readable = [(f.path, fp.hash) for f, fp in pairs if fp.hash]
         computed[group.name] = compute_missing(
             [p for p, _ in readable], [h for _, h in readable], embedder, cache,
-            options.batch_size, workers, progress)
+            options.batch_size, options.threads, progress)
         seconds[group.name]["embed"] = time.perf_counter() - t0
     return EmbedStage(prints, computed, seconds)

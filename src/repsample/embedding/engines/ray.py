@@ -27,7 +27,7 @@ from repsample import fsio
 from repsample.cache import EmbeddingCache, FileStat
 from repsample.embedding.decode import DecodeError, decode_image
 from repsample.embedding.embed import Embedder
-from repsample.embedding.engines import EmbedOptions, EmbedStage
+from repsample.embedding.engines.common import EmbedOptions, EmbedStage
 from repsample.embedding.fingerprint import Fingerprint, file_stat, fresh_stat
 from repsample.errors import RepsampleError, mention, missing_extra
 from repsample.inputs.folder import Group, ImageFile
