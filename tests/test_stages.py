@@ -20,7 +20,8 @@ from conftest import FAST_MODEL, TreeFactory
 from repsample.cache import EmbeddingCache
 from repsample.config import SelectConfig
 from repsample.dataset import open_dataset
-from repsample.embedding.embed import decode_workers, gather
+from repsample.embedding.decode import decode_workers
+from repsample.embedding.embed import gather
 from repsample.embedding.engines import EmbedOptions
 from repsample.embedding.vectors_file import FillOptions, embed_from_file, read_vectors
 from repsample.errors import UsageError

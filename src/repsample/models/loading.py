@@ -43,6 +43,21 @@ def load_state_dict_file(model: nn.Module, path: str, *, optional_prefix: str | 
         raise RepsampleError(f"weights file {path!r} does not fit this model: it {what} keys {bad}")
 
 
+def build_network(architecture: Callable[[], nn.Module], weights: str,
+                  load_default: Callable[[nn.Module], object], *,
+                  optional_prefix: str | None = None) -> nn.Module:
+    """The network with its weights: ``random`` (seeded, build_random), ``default`` (load_default)
+    or a local state_dict file (load_state_dict_file)."""
+    if weights == "random":
+        return build_random(architecture)
+    net = architecture()
+    if weights == "default":
+        load_default(net)
+    else:
+        load_state_dict_file(net, weights, optional_prefix=optional_prefix)
+    return net
+
+
 def build_random(factory: Callable[[], nn.Module]) -> nn.Module:
     """An untrained model, identical on every call, without touching the global RNG."""
     import torch

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from repsample.errors import missing_extra
 from repsample.models.base import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, Preprocess
 from repsample.models.catalogue import register_model
-from repsample.models.loading import build_random, load_state_dict_file, network_error
+from repsample.models.loading import build_network, network_error
 
 if TYPE_CHECKING:
     from torch import nn
@@ -38,14 +38,8 @@ def _pretrained_state() -> dict[str, object]:
 
 
 def build(weights: str) -> nn.Module:
-    if weights == "random":
-        net = build_random(_architecture)
-    else:
-        net = _architecture()
-        if weights == "default":
-            net.load_state_dict(_pretrained_state())
-        else:
-            load_state_dict_file(net, weights, optional_prefix="fc.")
+    net = build_network(_architecture, weights, lambda net: net.load_state_dict(_pretrained_state()),
+                        optional_prefix="fc.")
     from torch import nn
 
     net.fc = nn.Identity()

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from repsample.embedding.decode import DecodeError, decode_image
+from repsample.embedding.decode import DecodeError, decode_image, decode_workers
 from repsample.errors import RepsampleError
 from repsample.output.files import naming, temporary_name
 from repsample.output.layout import THUMBS
@@ -128,10 +128,9 @@ def _make(folder: int, shown: Path, todo: list[str], sources: Mapping[str, Seque
     """Decode and write the thumbnails in todo into folder (shown: its path), adding each made to
     done; returns those that failed."""
     bar = (progress or SilentProgress()).stage("thumbs", len(todo))
-    workers = workers or min(4, os.cpu_count() or 1)
     failed: list[str] = []
     # Threads suffice: PIL releases the GIL while it decodes and resizes.
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=decode_workers(workers)) as pool:
         made = pool.map(lambda h: _write_one(folder, shown, h, sources[h]), todo)
         for digest, ok in zip(todo, made, strict=True):
             if ok:

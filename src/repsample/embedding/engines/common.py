@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from repsample.embedding.embed import decode_workers
+from repsample.embedding.decode import decode_workers
 from repsample.embedding.fingerprint import Fingerprint
 
 
