@@ -10,6 +10,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from conftest import EXAMPLE
@@ -17,6 +18,7 @@ from repsample.cli import cli
 from test_selection_golden import DATA, GOLDEN
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # float16 vectors once overflowed a clip
 def test_the_command_picks_the_golden_selection(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["select", str(EXAMPLE), str(out), "--per-class", "20",

@@ -217,7 +217,10 @@ def _short_enough(path: Path, values: np.ndarray, keys: Sequence[str]) -> np.nda
     the first that is. Lengths are computed on values clipped to _LONGEST (so without overflow);
     a row with a value beyond it is at least that value long."""
     peak = np.maximum(values.max(axis=1), -values.min(axis=1)).astype(np.float64)
-    vectors: np.ndarray = np.clip(values, -_LONGEST, _LONGEST).astype(np.float32, copy=False)
+    # float16 cannot hold _LONGEST (clip would overflow casting it) nor exceed it: nothing to clip
+    narrow = np.issubdtype(values.dtype, np.floating) and float(np.finfo(values.dtype).max) < _LONGEST
+    clipped = values if narrow else np.clip(values, -_LONGEST, _LONGEST)
+    vectors: np.ndarray = clipped.astype(np.float32, copy=False)
     squares = np.einsum("ij,ij->i", vectors, vectors)  # at most dim * 1e24: within float32
     lengths = np.maximum(np.sqrt(squares.astype(np.float64)), peak)
     long = lengths > _LONGEST
