@@ -1,7 +1,7 @@
 """A finished run's OUTPUT written directly (manifest.csv, run.json, an embedding cache), for the
 report at a scale `repsample select` would take hours to embed on this machine.
 
-Used by tests/test_report_scale.py (tiny generated pictures) and bench/report_size.py (photos).
+Used by tests/report/test_report_scale.py (tiny generated pictures) and bench/report_size.py (photos).
 Every INPUT file is a hard link to one of a few pictures, so 100,000 of them cost seconds; each
 manifest row still has its own content hash, so the report treats them as distinct images.
 """

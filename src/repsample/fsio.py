@@ -164,6 +164,11 @@ class _CappedFile(io.FileIO):
         return bytes(out)
 
 
+def temporary_name(name: str) -> str:
+    """Where an atomic write puts ``name`` before renaming it into place (a name OUTPUT keeps)."""
+    return f".{name}.repsample-tmp"
+
+
 def download(url: str, dest: Path) -> None:
     fs, path = url_fs(url)
     fs.get_file(path, str(dest))

@@ -11,13 +11,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from repsample.fsio import temporary_name
 from repsample.inputs.listing import FORMATS, Scanned, Table
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SELECTION_FILES = frozenset(f"selection{suffix}" for suffix in FORMATS)
-"""The file written beside the manifest, named by the listing's format."""
+def selection_file(fmt: str) -> str:
+    """The file written beside the manifest, named by the listing's format (csv, jsonl, parquet)."""
+    return f"selection.{fmt}"
+
+
+SELECTION_FILES = frozenset(selection_file(fmt) for fmt in FORMATS.values())
 NUMBERS: dict[str, type] = {"cluster": int, "rank": int, "distance": float, "typicality": float,
                             "outlier_score": float, "uniqueness": float, "duplicate_similarity": float}
 """The manifest's numeric columns: numbers in selection.jsonl and .parquet (text in CSV)."""
@@ -34,8 +39,8 @@ def write_selection(table: Table, fmt: str, path_column: str, scanned: Scanned,
     extra = {added[f]: [_cell(r.get(f), kinds[f]) for _, r in chosen] for f in fields}
     paths = [str(_absolute(scanned.location[r["path"]])) if r["path"] in scanned.location else None
              for _, r in chosen]
-    out = folder / f"selection.{fmt}"
-    tmp = out.with_name(f".{out.name}.repsample-tmp")
+    out = folder / selection_file(fmt)
+    tmp = out.with_name(temporary_name(out.name))
     if fmt == "parquet":
         _write_parquet(table.raw, [i for i, _ in chosen], path_column, paths, extra, added, tmp)
     else:

@@ -29,7 +29,7 @@ def _load_pretrained(net: nn.Module) -> None:
 def build(weights: str) -> nn.Module:
     net = build_network(_architecture, weights, _load_pretrained)
     # No set_swish() here: the Lite models use ReLU6, and set_swish would swap every ReLU6 for
-    # a swish, silently changing the network (revision 1 of this spec did; tests/test_models.py
+    # a swish, silently changing the network (revision 1 of this spec did; tests/models/test_models.py
     # now holds the embedding to the package's own from_pretrained + extract_features).
     from repsample.models.layers import FeatureMapMean
 

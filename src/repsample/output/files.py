@@ -12,10 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-
-def temporary_name(name: str) -> str:
-    """Where write_atomic and write_csv write ``name`` before renaming it into place."""
-    return f".{name}.repsample-tmp"
+from repsample.fsio import temporary_name
 
 
 @contextmanager

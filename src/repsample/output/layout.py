@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from repsample.errors import UsageError, mention
+from repsample.fsio import temporary_name
 from repsample.inputs.folder import Group
 from repsample.inputs.huggingface import SELECTION_FOLDER
 from repsample.inputs.listing_write import SELECTION_FILES
-from repsample.output.files import temporary_name
 
 MANIFEST = "manifest.csv"
 RUN_RECORD = "run.json"

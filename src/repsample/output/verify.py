@@ -26,6 +26,7 @@ from repsample.errors import RepsampleError, missing_extra
 from repsample.fsio import hash_file
 from repsample.inputs.huggingface import SELECTION_FOLDER, is_hf
 from repsample.inputs.listing import listing_format
+from repsample.inputs.listing_write import selection_file
 from repsample.output.export import exported_path
 from repsample.output.files import read_csv_rows
 from repsample.output.layout import (
@@ -185,7 +186,7 @@ def _selection_name(source: object) -> str | None:
     if is_hf(source):
         return SELECTION_FOLDER
     fmt = listing_format(source)
-    return None if fmt is None else f"selection.{fmt}"
+    return None if fmt is None else selection_file(fmt)
 
 
 def _selection_matches(path: Path, name: str, selected: list[Any]) -> bool:

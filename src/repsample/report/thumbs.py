@@ -21,7 +21,8 @@ from pathlib import Path
 
 from repsample.embedding.decode import DecodeError, decode_image, decode_workers
 from repsample.errors import RepsampleError
-from repsample.output.files import naming, temporary_name
+from repsample.fsio import temporary_name
+from repsample.output.files import naming
 from repsample.output.layout import THUMBS
 from repsample.progress import Progress, SilentProgress
 

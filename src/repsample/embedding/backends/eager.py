@@ -21,7 +21,7 @@ def check_eager_precision(precision: str, device: str) -> None:
 
     Neither is the default because on the built-in models they move images' 10 nearest neighbours
     (measured on Fashion-MNIST images: EfficientNet-Lite0 in fp16 kept the same 10-NN set for 80%
-    of images); tests/test_backend.py holds the default precision on every device to that bar.
+    of images); tests/embedding/test_backends.py holds the default precision on every device to that bar.
     """
     if precision not in EAGER_PRECISIONS or (precision != "fp32" and not device.startswith("cuda")):
         raise UsageError(f"{precision} runs in eager PyTorch on "

@@ -16,7 +16,7 @@ from repsample.embedding.decode import decode_image
 from repsample.embedding.embed import Embedder
 from repsample.errors import RepsampleError
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "fashion" / "train"
+EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "fashion" / "train"
 
 
 def real_batch(embedder: Embedder, n: int = 24) -> np.ndarray:

@@ -28,7 +28,7 @@ from repsample.output.publish import STATE
 from repsample.output.verify import verify_output
 from repsample.pipeline import select
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "fashion"
+EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "fashion"
 GROUPS = ("train/Bag", "train/Sandal", "val/Bag")
 FAST = ("--no-report", "-q")
 

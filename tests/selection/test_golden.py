@@ -16,7 +16,7 @@ import pytest
 
 from repsample.selection.strategies import HerdingSelector
 
-DATA = Path(__file__).parent / "data" / "fashion_vectors.npz"
+DATA = Path(__file__).parent.parent / "data" / "fashion_vectors.npz"
 
 GOLDEN: dict[str, tuple[int, list[str]]] = {
     'test/Ankle boot': (7, [

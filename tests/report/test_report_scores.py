@@ -15,12 +15,12 @@ from html import unescape
 from pathlib import Path
 
 import pytest
+from test_report import selection  # noqa: F401  (the fixture below uses it)
 
 from repsample.output.layout import MANIFEST_FIELDS
 from repsample.output.records import read_scores
 from repsample.report import build_report, write_report
 from repsample.report.gather import read_run_data
-from test_report import selection  # noqa: F401  (the fixture below uses it)
 
 SCORE_FIELDS = ("typicality", "outlier_score", "uniqueness", "duplicate_similarity", "reason")
 

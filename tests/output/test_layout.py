@@ -20,7 +20,7 @@ from repsample.output import layout
 from repsample.output.records import read_run
 from repsample.report.gather import read_run_data
 
-SRC = Path(__file__).parent.parent / "src" / "repsample"
+SRC = Path(__file__).parent.parent.parent / "src" / "repsample"
 DECLARED = {layout.MANIFEST, layout.RUN_RECORD, layout.CHECK_CSV, layout.CHECK_JSON,
             layout.OUTLIERS_CSV, layout.REPORT, layout.REPORT_ASSETS, layout.THUMBS,
             layout.EVALUATION, layout.STATE}

@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from test_report import FAST, XSS_NAME, make_dataset
 
 from repsample.cli import cli
 from repsample.report.gather import read_run_data
-from test_report import FAST, XSS_NAME, make_dataset
 
-ARTIFACTS = Path(__file__).parent.parent / "artifacts"
+ARTIFACTS = Path(__file__).parent.parent.parent / "artifacts"
 
 PROBE = """<script>
 window.__problems = [];

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_golden import DATA, GOLDEN
 
 from conftest import EXAMPLE
 from repsample.cli import cli
-from test_selection_golden import DATA, GOLDEN
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # float16 vectors once overflowed a clip

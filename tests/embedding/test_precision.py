@@ -27,7 +27,7 @@ from repsample.embedding.embed import Embedder, embed_images
 from repsample.errors import RepsampleError
 from repsample.models import get_model
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "fashion" / "train"
+EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "fashion" / "train"
 PATHS = sorted(EXAMPLE.glob("*/*.png"))[::6][:30]
 AVX2_ONLY = frozenset({"sse2", "avx", "avx2", "fma3", "f16c"})  # AMD EPYC Rome, Intel Haswell
 VNNI = AVX2_ONLY | {"avx512f", "avx512bw", "avx512vl", "avx512vnni"}  # Cascade Lake and later

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from test_report import FAST, XSS_NAME
+from test_report_browser import PROBE, chromium, headless
 
 from conftest import make_image
 from repsample.cli import cli
@@ -21,10 +23,8 @@ from repsample.evaluate import LOWER_IS_BETTER
 from repsample.evaluate import METRICS as EVALUATE_METRICS
 from repsample.report import Caps, build_report
 from repsample.report.evaluation import METRICS, Figure, parse
-from test_report import FAST, XSS_NAME
-from test_report_browser import PROBE, chromium, headless
 
-ARTIFACTS = Path(__file__).parent.parent / "artifacts"
+ARTIFACTS = Path(__file__).parent.parent.parent / "artifacts"
 GROUPS = ("test/cats", "test/dogs", "train/cats", "train/dogs")
 
 

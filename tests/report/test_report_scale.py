@@ -12,11 +12,11 @@ import re
 from pathlib import Path
 
 import pytest
+from test_report_browser import chromium, probe, screenshot
 
 from conftest import make_image
 from repsample.report import Caps, build_report
 from synthetic_run import write_run
-from test_report_browser import chromium, probe, screenshot
 
 GROUPS, PER_GROUP, KEPT = 50, 2000, 100
 BUDGET_BYTES = 22_000_000  # the README's figure for 100,000 images (photographs: bench/report_size.py)

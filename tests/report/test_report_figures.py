@@ -11,13 +11,13 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from test_report import selection  # noqa: F401  (the shared real run)
 
 from repsample.output.outcome import GroupResult
 from repsample.report import build_report, svg
 from repsample.report.evaluation import Figure
 from repsample.report.gather import Item, ReportGroup
 from repsample.report.groups import WEAK_SILHOUETTE, is_weak, share_gap, weak_note
-from test_report import selection  # noqa: F401  (the shared real run)
 
 
 def tick_labels(chart: str) -> list[str]:
