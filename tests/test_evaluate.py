@@ -298,6 +298,7 @@ def test_eligibility_follows_what_select_set_aside() -> None:
     """Duplicates only with dedup on, leaks only from a train split with --drop-leaks, and a
     selected image always (an earlier selection kept it)."""
     from repsample.evaluate import eligibility
+    from repsample.output.layout import LEGACY_MANIFEST_FIELDS
     from repsample.output.records import Manifest, ManifestRow, Run, RunRecord
 
     def row(path: str, status: str = "not_selected", dup: str = "", leak: str = "") -> ManifestRow:
@@ -310,7 +311,8 @@ def test_eligibility_follows_what_select_set_aside() -> None:
 
     def eligible(check: dict[str, Any] | None) -> list[bool]:
         data = {} if check is None else {"check": check}
-        run = Run(Path("out"), Manifest(Path("m"), rows, ""), RunRecord(Path("r"), data, "", "", "", {}))
+        legacy = Manifest(Path("m"), rows, "", LEGACY_MANIFEST_FIELDS)  # no reason column: run.json says
+        run = Run(Path("out"), legacy, RunRecord(Path("r"), data, "", "", "", {}))
         return [eligibility(run)(r) for r in rows]
 
     assert eligible({"dedup": True, "drop_leaks": False}) == [True, False, True, True, True]

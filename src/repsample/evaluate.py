@@ -396,11 +396,9 @@ def load_groups(run: Run, cache_path: Path) -> list[GroupEmbeddings]:
 def eligibility(run: Run) -> Callable[[ManifestRow], bool]:
     """Whether the selector could have picked a valid row: a selected row always (an earlier
     selection may have kept it), another one when the manifest gives it no ``reason`` (duplicate,
-    leak, outlier). The column came with --drop-outliers, so a run.json whose parameters lack
-    drop_outliers has a manifest without it: read as run.json's "check" says select ran, not a
-    duplicate with dedup on, not a train-split leak with --drop-leaks."""
-    parameters = run.record.data.get("parameters")
-    if isinstance(parameters, dict) and "drop_outliers" in parameters:
+    leak, outlier). A manifest from before the column: read as run.json's "check" says select
+    ran, not a duplicate with dedup on, not a train-split leak with --drop-leaks."""
+    if "reason" in run.manifest.columns:
         return lambda row: row.status == "selected" or not row.reason
     check = run.record.data.get("check")
     dedup = bool(check.get("dedup")) if isinstance(check, dict) else False

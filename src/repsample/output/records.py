@@ -73,6 +73,7 @@ class Manifest:
     path: Path
     rows: tuple[ManifestRow, ...]
     sha256: str  # of the file's bytes: names this selection
+    columns: tuple[str, ...] = MANIFEST_FIELDS  # LEGACY_MANIFEST_FIELDS: no scores, no reason
 
     def selected(self) -> dict[str, frozenset[str]]:
         """Selected paths per group."""
@@ -163,10 +164,10 @@ def read_manifest(path: Path) -> Manifest:
     fix = _rerun(path.parent)
     data = _read_bytes(path, fix)
     try:
-        rows = _parse_manifest(data)
+        rows, columns = _parse_manifest(data)
     except RepsampleError as exc:
         raise RepsampleError(f"{path} is not a valid repsample manifest ({exc}); {fix}") from None
-    return Manifest(path, rows, hashlib.sha256(data).hexdigest())
+    return Manifest(path, rows, hashlib.sha256(data).hexdigest(), columns)
 
 
 def read_scores(path: Path) -> tuple[dict[str, Scores], tuple[str, ...]]:
@@ -181,7 +182,7 @@ def kept_paths(path: Path) -> dict[str, frozenset[str]]:
     except OSError as exc:  # a missing file was refused by SelectConfig.validate already
         raise os_problem(exc, f"reading {mention('keep')} {path}") from None
     try:
-        rows = _parse_manifest(data)
+        rows, _ = _parse_manifest(data)
     except RepsampleError as exc:
         raise UsageError(f"{path} is not a repsample manifest.csv ({exc})", option="keep") from None
     return Manifest(path, rows, "").selected()
@@ -223,8 +224,9 @@ def read_check(run: Run) -> list[dict[str, str]] | None:
 # -- manifest.csv -------------------------------------------------------------------------------
 
 
-def _parse_manifest(data: bytes) -> tuple[ManifestRow, ...]:
-    """The rows, or a RepsampleError saying where and what is wrong (the caller names the file)."""
+def _parse_manifest(data: bytes) -> tuple[tuple[ManifestRow, ...], tuple[str, ...]]:
+    """The rows and the header, or a RepsampleError saying where and what is wrong (the caller
+    names the file)."""
     if not data.strip():
         raise RepsampleError("the file is empty")
     # surrogateescape: export writes a file name that is not valid UTF-8 back byte for byte.
@@ -248,7 +250,7 @@ def _parse_manifest(data: bytes) -> tuple[ManifestRow, ...]:
             rows.append(row)
     except csv.Error as exc:
         raise RepsampleError(f"line {reader.line_num}: not CSV ({exc})") from None
-    return tuple(rows)
+    return tuple(rows), header
 
 
 def _row(header: tuple[str, ...], cells: list[str], where: str) -> ManifestRow:
