@@ -4,6 +4,7 @@ options, and --workers is settled once on a run's path."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -119,6 +120,9 @@ def test_workers_settled_once_on_a_run(make_tree: TreeFactory, tmp_path: Path,
     config = SelectConfig(model=FAST_MODEL["model"], weights=FAST_MODEL["weights"], device="cpu",
                           cache=tmp_path / "c.sqlite", embeddings=embeddings,
                           missing_vectors="embed" if vectors_file else "error")
+    warm = dataclasses.replace(config, cache=tmp_path / "warm.sqlite")
+    with open_dataset(root, warm, SilentProgress()):  # the model's one-time build, unprofiled (slow so)
+        pass
     with _calls_of(decode_workers) as calls, open_dataset(root, config, SilentProgress()) as data:
         assert sum(len(p) for p in data.embedded.prints.values()) == 3
     assert len(calls) == 1
