@@ -98,14 +98,22 @@ def _euclidean(queries: np.ndarray, base: np.ndarray, k: int,
         part = slice(start, start + step)
         _, found = faiss.knn(scaled_queries[part], scaled_base, proposed, metric=faiss.METRIC_L2)
         found = found.astype(np.int64)
-        measured = np.linalg.norm(np.asarray(queries[part], dtype=np.float64)[:, None, :]
-                                  - np.asarray(base[found], dtype=np.float64), axis=2)
+        measured = _distances(queries[part], base[found])
         if own:
             measured[found == np.arange(start, start + len(found))[:, None]] = np.inf
         best = np.lexsort((found, measured), axis=1)[:, :k]  # by distance, ties to the lower row
         distances.append(np.take_along_axis(measured, best, 1))
         rows.append(np.take_along_axis(found, best, 1))
     return np.concatenate(distances), np.concatenate(rows)
+
+
+def _distances(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Each query's float64 distance to each of its candidates (queries x k x dim), computed in
+    place on one float64 copy: the bits np.linalg.norm(q - c) gives, at a third of the memory."""
+    diff = candidates.astype(np.float64)
+    diff -= np.asarray(queries, dtype=np.float64)[:, None, :]  # (c - q)^2 == (q - c)^2 exactly
+    np.multiply(diff, diff, out=diff)
+    return np.sqrt(np.add.reduce(diff, axis=2))
 
 
 def _scaled(X: np.ndarray, centre: np.ndarray, spread: float) -> np.ndarray:
