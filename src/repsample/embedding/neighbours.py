@@ -113,7 +113,8 @@ def _distances(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     diff = candidates.astype(np.float64)
     diff -= np.asarray(queries, dtype=np.float64)[:, None, :]  # (c - q)^2 == (q - c)^2 exactly
     np.multiply(diff, diff, out=diff)
-    return np.sqrt(np.add.reduce(diff, axis=2))
+    distances: np.ndarray = np.sqrt(np.add.reduce(diff, axis=2))
+    return distances
 
 
 def _scaled(X: np.ndarray, centre: np.ndarray, spread: float) -> np.ndarray:
