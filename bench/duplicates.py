@@ -193,7 +193,7 @@ def table(X: np.ndarray, origin: dict[int, tuple[int, str]], thresholds: list[fl
 
 def quality(args: argparse.Namespace) -> None:
     from repsample import embed_images
-    from repsample.cache import EmbeddingCache
+    from repsample.cache import ContentCache
     from repsample.embedding.neighbours import unit_rows
     from repsample.fsio import hash_file
     from repsample.hygiene.confirm import MAX_DISTANCE, Verifier
@@ -227,7 +227,7 @@ def quality(args: argparse.Namespace) -> None:
     table(X, origin, thresholds, None, DEFAULT_THRESHOLD)
 
     hashes = [hash_file(p) for p in paths]
-    cache = EmbeddingCache(root / "cache.sqlite")
+    cache = ContentCache(root / "cache.sqlite")
     verify = Verifier(hashes, dict(zip(hashes, paths, strict=True)), cache, args.workers)
     print(f"\nbaseline: every pair >= threshold, confirmed by pHash within {MAX_DISTANCE} bits, "
           "mean colour and thumbnail correlation:")

@@ -168,12 +168,12 @@ def export_vectors(paths: list[Path], cache: Path, out: Path, parts: int) -> Non
 
 def import_vectors(folder: Path, cache: Path) -> int:
     """Fill the cache from export_vectors parts: content-addressed, so only identical files hit."""
-    from repsample.cache import EmbeddingCache
+    from repsample.cache import ContentCache
     from repsample.models import get_model, model_key
 
     key = model_key(get_model("efficientnet-lite0"), "default")
     n = 0
-    with EmbeddingCache(cache) as db:
+    with ContentCache(cache) as db:
         for part in sorted(folder.glob("vectors_*.npz")):
             with np.load(part) as z:
                 hashes = [h.decode() for h in z["hashes"].tolist()]

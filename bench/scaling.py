@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from repsample.cache import EmbeddingCache
+from repsample.cache import ContentCache
 from repsample.embedding.decode import decode_image
 from repsample.embedding.embed import Embedder
 from repsample.embedding.engines import EmbedOptions, run_embed_stage
@@ -56,7 +56,7 @@ def embed_stage_seconds(root: Path, work: Path, engine: str, workers: int, batch
     groups = scan(root)
     embedder = Embedder(device="cpu", models_dir=work / "models")
     t0 = time.perf_counter()
-    with EmbeddingCache(cache) as db:
+    with ContentCache(cache) as db:
         run_embed_stage(engine, groups, db, embedder, EmbedOptions(batch, workers, "cpu"), SilentProgress())
     return time.perf_counter() - t0
 

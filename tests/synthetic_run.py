@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repsample.cache import EmbeddingCache
+from repsample.cache import ContentCache
 from repsample.output.layout import MANIFEST_FIELDS
 
 CACHE_KEY = "synthetic|16d"
@@ -73,7 +73,7 @@ def write_run(root: Path, groups: int, per_group: int, kept: int, pictures: Sequ
                                for j in range(5, k + 3)},
                 "silhouette_sample": None, "note": None, "seconds": {"select": 0.1}}
     cache = root / "cache.sqlite"
-    with EmbeddingCache(cache) as store:
+    with ContentCache(cache) as store:
         store.put_many(CACHE_KEY, vectors)
     record = {
         "repsample_version": "synthetic", "command": ["synthetic_run.py"], "input": str(data),

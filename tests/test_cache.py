@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from repsample.cache import RACY_NS, EmbeddingCache, FileStat
+from repsample.cache import RACY_NS, ContentCache, FileStat
 from repsample.embedding.fingerprint import file_stat, fingerprint
 from repsample.inputs.folder import ImageFile, scan
 
 
 def test_stored_and_get_many_agree_per_model(tmp_path: Path) -> None:
-    with EmbeddingCache(tmp_path / "c.sqlite") as cache:
+    with ContentCache(tmp_path / "c.sqlite") as cache:
         cache.put_many("m1", vectors=[("a", np.ones(3, np.float32))], errors=[("b", "corrupt")])
         cache.put_many("m2", vectors=[("c", np.zeros(3, np.float32))])
         assert cache.stored(["a", "b", "c", "d", "a"], "m1") == {"a", "b"}
@@ -30,7 +30,7 @@ def test_stored_and_get_many_agree_per_model(tmp_path: Path) -> None:
 
 def test_fast_path_needs_the_same_size_mtime_inode_and_ctime(tmp_path: Path) -> None:
     stat = FileStat("/x.jpg", 10, 100, 7, 50)
-    with EmbeddingCache(tmp_path / "c.sqlite") as cache:
+    with ContentCache(tmp_path / "c.sqlite") as cache:
         cache.remember_hashes([(stat, "h1")], stat_from_ns=50 + RACY_NS + 1)
         assert cache.known_hashes([stat]) == {"/x.jpg": "h1"}
         for changed in (stat._replace(size=11), stat._replace(mtime_ns=101),
@@ -42,7 +42,7 @@ def test_fast_path_needs_the_same_size_mtime_inode_and_ctime(tmp_path: Path) -> 
 def test_a_file_changed_just_before_it_was_read_is_not_remembered(tmp_path: Path) -> None:
     """git's racily clean case: a change within the same timestamp tick could go unseen."""
     stat = FileStat("/x.jpg", 10, 100, 7, 50)
-    with EmbeddingCache(tmp_path / "c.sqlite") as cache:
+    with ContentCache(tmp_path / "c.sqlite") as cache:
         cache.remember_hashes([(stat, "h1")], stat_from_ns=50 + RACY_NS)
         assert cache.known_hashes([stat]) == {}
 
@@ -59,7 +59,7 @@ def test_a_file_rewritten_with_its_size_and_mtime_set_back_is_hashed_again(tmp_p
     path.write_bytes(b"A" * 4096)
     time.sleep(RACY_NS / 1e9 + 0.1)  # older than the racy window, so its hash is remembered
     cache_file = tmp_path / "c.sqlite"
-    with EmbeddingCache(cache_file) as cache:
+    with ContentCache(cache_file) as cache:
         first = scan_one(tmp_path / "data")
         assert fingerprint([first], cache)[0].hash == hashlib.sha256(b"A" * 4096).hexdigest()
         assert cache.known_hashes([file_stat(first)])  # remembered: the fast path holds it
@@ -91,7 +91,7 @@ def test_schema_1_cache_keeps_its_vectors_and_drops_its_old_fast_path(tmp_path: 
     db.execute("INSERT INTO embeddings VALUES ('h1', 'm', 4, ?, NULL)", (vector.tobytes(),))
     db.commit()
     db.close()
-    with EmbeddingCache(path) as cache:
+    with ContentCache(path) as cache:
         np.testing.assert_array_equal(cache.get_many(["h1"], "m")["h1"].vector, vector)
         assert cache.known_hashes([FileStat("/x.jpg", 10, 100, 0, 0)]) == {}
     tables = {name for (name,) in sqlite3.connect(path).execute(
@@ -105,7 +105,7 @@ def test_a_caller_that_knows_no_inode_or_ctime_keeps_its_fast_path(tmp_path: Pat
     path.write_bytes(b"A" * 100)
     st = path.stat()
     image = ImageFile(path, "a.jpg", "", st.st_size, st.st_mtime_ns)
-    with EmbeddingCache(tmp_path / "c.sqlite") as cache:
+    with ContentCache(tmp_path / "c.sqlite") as cache:
         fingerprint([image], cache)
         assert cache.known_hashes([file_stat(image)]) == {
             file_stat(image).path: hashlib.sha256(b"A" * 100).hexdigest()}

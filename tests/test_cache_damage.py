@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import FAST_ARGS, TreeFactory
-from repsample.cache import EmbeddingCache
+from repsample.cache import ContentCache
 from repsample.cli import cli
 from repsample.errors import EnvironmentProblem
 
@@ -38,7 +38,7 @@ def vectors(n: int) -> np.ndarray:
 
 def filled_cache(path: Path, n: int = 300) -> tuple[list[str], np.ndarray]:
     hashes, X = digests(n), vectors(n)
-    with EmbeddingCache(path) as cache:
+    with ContentCache(path) as cache:
         for start in range(0, n, 50):
             cache.put_many(MODEL, vectors=list(zip(hashes[start:start + 50], X[start:start + 50],
                                                    strict=True)))
@@ -49,7 +49,7 @@ def filled_cache(path: Path, n: int = 300) -> tuple[list[str], np.ndarray]:
 def read_back(path: Path, hashes: list[str]) -> dict[str, np.ndarray] | str:
     """Every vector the cache serves, or the one line it stopped with."""
     try:
-        with EmbeddingCache(path) as cache:
+        with ContentCache(path) as cache:
             entries = cache.get_many(hashes, MODEL)
     except EnvironmentProblem as exc:
         return exc.flag  # as the command line shows it
@@ -83,10 +83,10 @@ def asides(path: Path) -> list[Path]:
 
 
 def test_every_public_method_is_behind_the_boundary() -> None:
-    public = [name for name, value in vars(EmbeddingCache).items()
+    public = [name for name, value in vars(ContentCache).items()
               if callable(value) and not name.startswith("_")]
     assert {"get_many", "put_many", "stored", "known_hashes", "remember_hashes", "close"} <= set(public)
-    unguarded = [name for name in public if not hasattr(getattr(EmbeddingCache, name), "__wrapped__")]
+    unguarded = [name for name in public if not hasattr(getattr(ContentCache, name), "__wrapped__")]
     assert unguarded == []
 
 
@@ -116,7 +116,7 @@ def test_a_damaged_vector_fails_its_checksum_and_is_computed_again(tmp_path: Pat
     at = data.find(X[7].tobytes()[:64])
     assert at > 0
     garble(path, at + 16, 4)
-    with EmbeddingCache(path) as cache:
+    with ContentCache(path) as cache:
         with pytest.raises(EnvironmentProblem, match="1 stored vectors failed their checksum"):
             cache.get_many(hashes, MODEL)
         assert cache.stored(hashes, MODEL) == set(hashes) - {hashes[7]}  # removed, to recompute
@@ -130,11 +130,11 @@ def test_unopenable_caches_are_one_line(tmp_path: Path) -> None:
     folder = tmp_path / "a-folder"
     folder.mkdir()
     with pytest.raises(EnvironmentProblem, match=r"embedding cache .*a-folder.*pass cache PATH"):
-        EmbeddingCache(folder)
+        ContentCache(folder)
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(EnvironmentProblem, match=r"embedding cache .*file/c.sqlite.*pass cache PATH"):
-        EmbeddingCache(blocker / "c.sqlite")
+        ContentCache(blocker / "c.sqlite")
 
 
 # -- through the command line ------------------------------------------------------------------
@@ -188,7 +188,7 @@ def test_a_full_disk_is_one_line_naming_the_cache(small_disk: Path) -> None:
     path = small_disk / "c.sqlite"
     fill(small_disk, 96 * 1024)
     X = vectors(200)
-    with pytest.raises(EnvironmentProblem) as caught, EmbeddingCache(path) as cache:
+    with pytest.raises(EnvironmentProblem) as caught, ContentCache(path) as cache:
         for i, h in enumerate(digests(200)):  # opening or any write may be the one that fails
             cache.put_many(MODEL, vectors=[(h, X[i])])
     message = caught.value.flag
@@ -215,7 +215,7 @@ def test_a_read_only_cache_is_one_line(small_disk: Path) -> None:
                           text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot remount the tmpfs read-only ({done.stderr.strip()})")
-    with pytest.raises(EnvironmentProblem) as caught, EmbeddingCache(path) as cache:
+    with pytest.raises(EnvironmentProblem) as caught, ContentCache(path) as cache:
         cache.put_many(MODEL, vectors=[("new", np.ones(4, np.float32))])
     message = caught.value.flag
     assert str(path) in message and "--cache" in message and "\n" not in message, message

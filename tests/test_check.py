@@ -17,7 +17,7 @@ from PIL import Image
 
 from conftest import DATA, FAST_MODEL, TreeFactory
 from repsample import check  # the public entry point
-from repsample.cache import EmbeddingCache
+from repsample.cache import ContentCache
 from repsample.cli import cli
 from repsample.fsio import hash_file
 from repsample.hygiene.dedup import group_duplicates
@@ -95,7 +95,7 @@ def test_confirmed_pairs_come_from_the_cache_on_a_rerun(make_tree: TreeFactory, 
     far = X.copy()
     far[-1] = -X[1]  # no longer a candidate: only a stored answer can still pair them
     by_content = dict(zip(contents, files, strict=True))
-    with EmbeddingCache(cache_path) as cache:
+    with ContentCache(cache_path) as cache:
         first = near_duplicates(contents, X, 0.9, "vectors-a", cache, by_content)
         assert list(zip(first.first.tolist(), first.second.tolist(), strict=True)) == [(1, len(files) - 1)]
         again = near_duplicates(contents, far, 0.9, "vectors-a", cache, by_content)

@@ -217,13 +217,13 @@ def test_random_subsets_never_hold_images_dedup_set_aside(
         copies_evaluated: tuple[Path, Path, dict[str, Any]]) -> None:
     """Drawing from all 64 rows of train/a (49 of them one picture) puts copies in most subsets;
     drawing from the 16 eligible ones, as the selector did, puts in none."""
-    from repsample.cache import EmbeddingCache
+    from repsample.cache import ContentCache
     from repsample.output.records import read_run
 
     out, cache_path, result = copies_evaluated
     record = read_run(out)
     rows = [r for r in record.manifest.rows if r.group == "train/a"]
-    with EmbeddingCache(cache_path) as db:
+    with ContentCache(cache_path) as db:
         entries = db.get_many([r.hash for r in rows], record.record.cache_key)
     X = np.stack([entries[r.hash].vector for r in rows])  # type: ignore[misc]
     ref = Reference.build(X)

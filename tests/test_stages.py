@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import FAST_MODEL, TreeFactory
-from repsample.cache import EmbeddingCache
+from repsample.cache import ContentCache
 from repsample.config import SelectConfig
 from repsample.dataset import open_dataset
 from repsample.embedding.decode import decode_workers
@@ -69,7 +69,7 @@ def test_embed_from_file_on_narrow_options(make_tree: TreeFactory, tmp_path: Pat
     groups = scan(root)
     source = read_vectors(_vectors(tmp_path, [f"a/img_{i:03d}.jpg" for i in range(1, 4)]))
     fill = FillOptions(get_model(FAST_MODEL["model"]))  # missing_vectors error: no model runs
-    with EmbeddingCache(tmp_path / "c.sqlite") as cache:
+    with ContentCache(tmp_path / "c.sqlite") as cache:
         embedder, stage = embed_from_file(root, groups, source, cache, fill,
                                           EmbedOptions(device="cpu", workers=2), SilentProgress())
         embedded = gather(stage.prints["a"], cache, embedder)
@@ -90,7 +90,7 @@ def test_embed_from_file_still_refuses(make_tree: TreeFactory, tmp_path: Path, k
     root = make_tree({"a": 2})
     source = read_vectors(_vectors(tmp_path, keys))
     fill = FillOptions(get_model("efficientnet-lite0"), missing_vectors)
-    with EmbeddingCache(tmp_path / "c.sqlite") as cache, pytest.raises(UsageError) as refused:
+    with ContentCache(tmp_path / "c.sqlite") as cache, pytest.raises(UsageError) as refused:
         embed_from_file(root, scan(root), source, cache, fill, EmbedOptions(device="cpu"),
                         SilentProgress())
     assert refused.value.option == option and needle in str(refused.value)

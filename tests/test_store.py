@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from repsample.cache import EmbeddingCache, content_key
+from repsample.cache import ContentCache, content_key
 from repsample.embedding import neighbours as search
 from repsample.embedding.descriptor import DESCRIPTOR_KEY
 from repsample.embedding.vectors_file import read_vectors
@@ -113,11 +113,11 @@ def _encode(value: bytes) -> bytes:
 
 def test_remember_computes_once_then_reads(tmp_path: Path) -> None:
     compute = _Counted(b"result")
-    with EmbeddingCache(tmp_path / "c.sqlite") as cache:
+    with ContentCache(tmp_path / "c.sqlite") as cache:
         assert cache.recall("k", _decode, "thing") is None  # nothing stored: no warning either
         assert cache.remember("k", compute, _encode, _decode, "thing") == b"result"
         assert cache.get_blob("k") == b"ok:result"
-    with EmbeddingCache(tmp_path / "c.sqlite") as reopened:
+    with ContentCache(tmp_path / "c.sqlite") as reopened:
         assert reopened.remember("k", compute, _encode, _decode, "thing") == b"result"
         assert reopened.remember("other", compute, _encode, _decode, "thing") == b"result"
     assert compute.calls == 2  # "k" once, "other" once
@@ -127,7 +127,7 @@ def test_remember_computes_once_then_reads(tmp_path: Path) -> None:
 def test_a_damaged_entry_is_warned_of_computed_and_stored_again(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, damaged: bytes) -> None:
     compute = _Counted(b"fresh")
-    with EmbeddingCache(tmp_path / "c.sqlite") as cache:
+    with ContentCache(tmp_path / "c.sqlite") as cache:
         cache.put_blob("k", damaged)
         with caplog.at_level(logging.WARNING):
             got = cache.remember("k", compute, _encode, _decode, "clustering")
@@ -143,7 +143,7 @@ def test_a_damaged_entry_is_warned_of_computed_and_stored_again(
 @given(stored=st.binary(max_size=64))
 def test_recall_never_raises_on_stored_bytes(tmp_path: Path, stored: bytes) -> None:
     """Whatever bytes a damaged file leaves, recall gives a value or None, never an error."""
-    with EmbeddingCache(tmp_path / "c.sqlite") as cache:
+    with ContentCache(tmp_path / "c.sqlite") as cache:
         cache.put_blob("k", stored)
         got = cache.recall("k", _decode, "near-duplicate pairs", "searching again")
         assert got == ((stored[3:] or None) if stored.startswith(b"ok:") else None)
@@ -152,7 +152,7 @@ def test_recall_never_raises_on_stored_bytes(tmp_path: Path, stored: bytes) -> N
 def test_a_stored_clustering_round_trips_through_remember(tmp_path: Path) -> None:
     X = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
     made = cluster.choose_k(X, 2, 4, seed=0, silhouette_sample=1000)
-    with EmbeddingCache(tmp_path / "c.sqlite") as cache:
+    with ContentCache(tmp_path / "c.sqlite") as cache:
         cache.put_blob("k", made.to_bytes())
         got = cache.remember("k", lambda: pytest.fail("recomputed"), cluster.Clustering.to_bytes,
                              cluster.Clustering.from_bytes, "clustering")

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from conftest import FAST_ARGS, TreeFactory, make_image
 from repsample import cache as cache_module
-from repsample.cache import EmbeddingCache
+from repsample.cache import ContentCache
 from repsample.cli import cli
 from repsample.errors import EnvironmentProblem, RepsampleError
 from synthetic_run import write_run
@@ -145,7 +145,7 @@ def test_any_file_that_is_not_sqlite_is_refused_and_kept_byte_for_byte(
     path.write_bytes(content)
     for read_only in (False, True):
         with pytest.raises(RepsampleError, match=r"not an SQLite database.*move it away"):
-            EmbeddingCache(path, read_only=read_only)
+            ContentCache(path, read_only=read_only)
     assert path.read_bytes() == content and not asides(path)
     assert not Path(f"{path}-wal").exists() and not Path(f"{path}-shm").exists()
 
@@ -153,7 +153,7 @@ def test_any_file_that_is_not_sqlite_is_refused_and_kept_byte_for_byte(
 def test_a_cache_with_its_marker_but_damaged_pages_is_still_set_aside(tmp_path: Path) -> None:
     """Real damage to a file that proves to be repsample's: set aside, a fresh cache made."""
     path = tmp_path / "c.sqlite"
-    with EmbeddingCache(path) as cache:
+    with ContentCache(path) as cache:
         cache.put_many("m", vectors=[(f"h{i}", np.full(1280, i, np.float32)) for i in range(50)])
     data = bytearray(path.read_bytes())
     assert int.from_bytes(data[68:72], "big") == cache_module.APPLICATION_ID
@@ -161,7 +161,7 @@ def test_a_cache_with_its_marker_but_damaged_pages_is_still_set_aside(tmp_path: 
     path.write_bytes(bytes(data))
     got: dict[str, Any] | str
     try:
-        with EmbeddingCache(path) as cache:
+        with ContentCache(path) as cache:
             got = {h: e.vector for h, e in cache.get_many(["h1", "h2"], "m").items()}
     except EnvironmentProblem as exc:
         got = str(exc)
@@ -172,7 +172,7 @@ def test_an_empty_file_becomes_a_cache(tmp_path: Path) -> None:
     """An empty file holds nothing to lose (a run killed as SQLite created the file leaves one)."""
     path = tmp_path / "c.sqlite"
     path.touch()
-    with EmbeddingCache(path) as cache:
+    with ContentCache(path) as cache:
         cache.put_many("m", vectors=[("h", np.ones(4, np.float32))])
     assert path.read_bytes()[:16] == SQLITE_MAGIC
     assert int.from_bytes(path.read_bytes()[68:72], "big") == cache_module.APPLICATION_ID
@@ -193,9 +193,9 @@ def test_a_cache_of_any_name_is_written_then_read_read_only(tmp_path: Path, name
     for old in folder.iterdir():
         old.unlink()
     vector = np.arange(8, dtype=np.float32)
-    with EmbeddingCache(path) as cache:
+    with ContentCache(path) as cache:
         cache.put_many("m", vectors=[("h", vector)])
-    with EmbeddingCache(path, read_only=True) as cache:
+    with ContentCache(path, read_only=True) as cache:
         np.testing.assert_array_equal(cache.get_many(["h"], "m")["h"].vector, vector)
     made = {p.name for p in folder.iterdir()}
     assert made <= {name, f"{name}-wal", f"{name}-shm"}, made

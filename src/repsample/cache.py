@@ -1,4 +1,5 @@
-"""The embedding cache: an SQLite database (WAL) keyed by file content and model identity.
+"""The cache (``--cache``): an SQLite database (WAL) of what was computed from file contents,
+keyed by those contents: file hashes, embeddings (with the model's identity), stored results.
 
 ``file_hashes`` maps a file's (path, size, mtime, inode, ctime) to its content hash so an
 unchanged file is never re-read; ``embeddings`` maps (content hash, model key) to a vector, or to
@@ -118,12 +119,12 @@ class Entry:
 
 
 def _guarded(
-    method: Callable[Concatenate[EmbeddingCache, _P], _T],
-) -> Callable[Concatenate[EmbeddingCache, _P], _T]:
+    method: Callable[Concatenate[ContentCache, _P], _T],
+) -> Callable[Concatenate[ContentCache, _P], _T]:
     """The cache's boundary: any sqlite3 error leaves it as one EnvironmentProblem line."""
 
     @functools.wraps(method)
-    def guarded(self: EmbeddingCache, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    def guarded(self: ContentCache, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         try:
             return method(self, *args, **kwargs)
         except sqlite3.Error as exc:
@@ -138,8 +139,9 @@ def _guarded(
     return guarded
 
 
-class EmbeddingCache:
-    """A connection to the cache database; one per process (SQLite handles the locking).
+class ContentCache:
+    """A connection to the cache database, a store keyed by content (file hashes, embeddings,
+    clusterings, duplicate pairs, image scores); one per process (SQLite handles the locking).
 
     read_only: open an existing cache with SQLite's mode=ro, for readers of a path a record
     names (report, evaluate): nothing is created, repaired or set aside."""
@@ -176,7 +178,7 @@ class EmbeddingCache:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> EmbeddingCache:
+    def __enter__(self) -> ContentCache:
         return self
 
     def __exit__(self, *exc: object) -> None:

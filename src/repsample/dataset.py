@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repsample.cache import EmbeddingCache
+from repsample.cache import ContentCache
 from repsample.config import SelectConfig
 from repsample.embedding.embed import Embedded, Embedder, gather
 from repsample.embedding.engines import EmbedOptions, EmbedStage, run_embed_stage
@@ -39,7 +39,7 @@ class Dataset:
 
     groups: list[Group]
     embedder: Embedder
-    cache: EmbeddingCache
+    cache: ContentCache
     embedded: EmbedStage
     findings: Findings
     write_selection: SelectionWriter | None = None  # a listing or dataset INPUT, in its own form
@@ -109,7 +109,7 @@ def open_dataset(
     # --workers is settled here, once, into the threads every stage below is handed.
     options = EmbedOptions(config.batch_size, config.workers, config.device, config.backend,
                            config.ray_address)
-    with EmbeddingCache(config.cache_path) as cache:
+    with ContentCache(config.cache_path) as cache:
         # The engine hashes, decodes and embeds; everything after reads the cache.
         if vectors is not None:
             fill = FillOptions(config.model_spec(), config.missing_vectors, config.weights,
@@ -152,7 +152,7 @@ def _vector_file(config: SelectConfig) -> VectorFile | None:
 def hygiene_pass(
     groups: Sequence[Group],
     prints: Mapping[str, Sequence[Fingerprint]],
-    cache: EmbeddingCache,
+    cache: ContentCache,
     embedder: Embedder,
     threshold: float,
     kept: Collection[str] = (),

@@ -366,13 +366,13 @@ def evaluate_output(output: str | Path, *, seeds: int = 5, cache: str | Path | N
 
 
 def load_groups(run: Run, cache_path: Path) -> list[GroupEmbeddings]:
-    from repsample.cache import EmbeddingCache
+    from repsample.cache import ContentCache
 
     if not cache_path.is_file():
         raise RepsampleError(f"embedding cache {cache_path} not found; pass {mention('cache')} with the "
                              "database that `repsample select` used")
     usable = [r for r in run.manifest.rows if r.status in ("selected", "not_selected") and r.hash]
-    with EmbeddingCache(cache_path, read_only=True) as db:  # run.json may name any file
+    with ContentCache(cache_path, read_only=True) as db:  # run.json may name any file
         entries = db.get_many([r.hash for r in usable], run.record.cache_key)
     by_group: dict[str, list[ManifestRow]] = {}
     for r in usable:

@@ -16,7 +16,7 @@ import numpy as np
 
 from repsample import fsio
 from repsample._version import __version__
-from repsample.cache import EmbeddingCache
+from repsample.cache import ContentCache
 from repsample.config import SelectConfig
 from repsample.dataset import Dataset, Prepared, open_dataset, prepare, scored_groups
 from repsample.embedding.embed import Embedded, Embedder
@@ -361,7 +361,7 @@ def _group_result(fit: _GroupFit, keep: Path | None, embedded_now: int) -> Group
 
 
 def _clustering(
-    X: np.ndarray, hashes: list[str], vectors: str, config: SelectConfig, cache: EmbeddingCache
+    X: np.ndarray, hashes: list[str], vectors: str, config: SelectConfig, cache: ContentCache
 ) -> Clustering:
     """choose_k on X, or its stored result for the same vectors and sweep (a rerun's case)."""
     key = clustering_key(vectors, hashes, config.k_min, config.k_max, config.seed,

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from repsample.cache import EmbeddingCache
+from repsample.cache import ContentCache
 from repsample.cli import cli
 from repsample.embedding.backends import check_precision
 from repsample.embedding.backends import quantize as quantize_module
@@ -100,7 +100,7 @@ def test_precision_is_part_of_the_cache_key(cache: Path) -> None:
     np.testing.assert_array_equal(again.vectors, fp32.vectors)  # nor overwrite them
     keys = {p: Embedder(device="cpu", precision=p).key for p in ("fp32", "int8", "bf16")}
     assert len(set(keys.values())) == 3
-    with EmbeddingCache(cache) as db:
+    with ContentCache(cache) as db:
         hashes = [h for h in fp32.hashes if h]
         assert len(db.stored(hashes, keys["fp32"])) == len(set(hashes))
         assert len(db.stored(hashes, keys["int8"])) == len(set(hashes))

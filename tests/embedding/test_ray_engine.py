@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import DATA, TreeFactory
-from repsample.cache import RACY_NS, EmbeddingCache
+from repsample.cache import RACY_NS, ContentCache
 from repsample.cli import cli
 from repsample.embedding.descriptor import DESCRIPTOR_KEY
 from repsample.embedding.embed import Embedder
@@ -113,7 +113,7 @@ def test_a_killed_actor_batch_is_redone_without_lost_or_duplicate_rows(
     for name, engine in (("ray", "ray"), ("local", "local")):
         cache = tmp_path / "caches" / f"{name}.sqlite"
         embedder = Embedder(weights="random", device="cpu", models_dir=cache.parent / "models")
-        with EmbeddingCache(cache) as db:
+        with ContentCache(cache) as db:
             if engine == "ray":
                 stage = run(groups, db, embedder, options, SilentProgress(), actor_cls=CrashOnce)
             else:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from conftest import EXAMPLE
-from repsample.cache import EmbeddingCache
+from repsample.cache import ContentCache
 from repsample.cli import cli
 from repsample.embedding.neighbours import nearest_outside, unit_rows
 from repsample.errors import RepsampleError
@@ -83,7 +83,7 @@ def _rows(X: np.ndarray, tag: str) -> GroupRows:
 def test_scores_are_stored_and_a_damaged_entry_is_recomputed(tmp_path: Path) -> None:
     X = _blob(np.random.default_rng(2), 25)
     contents = _rows(X, "a").contents
-    with EmbeddingCache(tmp_path / "cache.sqlite") as cache:
+    with ContentCache(tmp_path / "cache.sqlite") as cache:
         first = split_scores({"a": _rows(X, "a")}, "model-a", cache, seed=0)["a"]
         np.testing.assert_allclose(first.outlier, image_scores(X, seed=0).outlier)
         key = scores_key("model-a", contents, 0)
@@ -92,7 +92,7 @@ def test_scores_are_stored_and_a_damaged_entry_is_recomputed(tmp_path: Path) -> 
         cache.put_blob(key, b"not an npz")
         again = split_scores({"a": _rows(X, "a")}, "model-a", cache, seed=0)["a"]
         np.testing.assert_allclose(again.outlier, first.outlier)  # computed again, stored again
-        with EmbeddingCache(tmp_path / "cache.sqlite") as reopened:
+        with ContentCache(tmp_path / "cache.sqlite") as reopened:
             stored = split_scores({"a": _rows(X[::-1] * 0, "a")}, "model-a", reopened, seed=0)["a"]
         np.testing.assert_allclose(stored.outlier, first.outlier)  # read, not recomputed
 
@@ -103,7 +103,7 @@ def test_the_outlier_score_weighs_the_other_groups_of_the_split(tmp_path: Path) 
     cats[0] = dogs[0] + rng.normal(0, 0.05, 4)  # a dog filed with the cats
     groups = {"train/cat": _rows(cats, "c"), "train/dog": _rows(dogs, "d"),
               "val/cat": _rows(_blob(rng, 10), "v")}
-    with EmbeddingCache(tmp_path / "cache.sqlite") as cache:
+    with ContentCache(tmp_path / "cache.sqlite") as cache:
         scores = split_scores(groups, "m", cache, seed=0)
         alone = image_scores(cats, seed=0, scorer="knn").outlier  # no other group: this score
         np.testing.assert_allclose(scores["train/cat"].outlier,

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from conftest import FAST_ARGS, FAST_MODEL, make_image
 from repsample import fsio
-from repsample.cache import EmbeddingCache, FileStat
+from repsample.cache import ContentCache, FileStat
 from repsample.cli import cli
 from repsample.embedding.decode import DecodeError, decode_image
 from repsample.errors import UsageError
@@ -128,7 +128,7 @@ def test_the_hash_cache_keeps_any_stat(tmp_path_factory: pytest.TempPathFactory,
     """An mtime set past the year 2262 (touch -d 2400-01-01) or an inode past 2**63 is still
     remembered and found again (f12a9c1: OverflowError, exit 1 "internal error")."""
     folder = tmp_path_factory.mktemp("cache")
-    cache = EmbeddingCache(folder / "c.sqlite")
+    cache = ContentCache(folder / "c.sqlite")
     try:
         stat = FileStat("/x/a.png", size, mtime, ino, ctime)
         cache.remember_hashes([(stat, "ab" * 32)], time.time_ns())

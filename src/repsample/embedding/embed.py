@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repsample.cache import EmbeddingCache, default_cache_path
+from repsample.cache import ContentCache, default_cache_path
 from repsample.embedding.backends import BACKENDS, Runner, check_precision, choose_backend
 from repsample.embedding.backends.eager import TorchRunner
 from repsample.embedding.backends.onnx import OnnxRunner, export_checked, export_name, load_export
@@ -277,7 +277,7 @@ def compute_missing(
     paths: Sequence[Path | str],
     hashes: Sequence[str],
     embedder: Embedder,
-    cache: EmbeddingCache,
+    cache: ContentCache,
     batch_size: int = 64,
     workers: int = 2,
     progress: Progress | None = None,
@@ -321,7 +321,7 @@ def compute_missing(
 def embed_files(
     files: Sequence[ImageFile],
     embedder: Embedder,
-    cache: EmbeddingCache,
+    cache: ContentCache,
     batch_size: int = 64,
     workers: int | None = None,
     progress: Progress | None = None,
@@ -340,7 +340,7 @@ def embed_files(
 _GATHER_CHUNK = 4096
 
 
-def gather(prints: Sequence[Fingerprint], cache: EmbeddingCache, embedder: Embedder) -> Embedded:
+def gather(prints: Sequence[Fingerprint], cache: ContentCache, embedder: Embedder) -> Embedded:
     """The cached vectors of fingerprinted files, in order; files without one carry their error.
 
     Read in chunks straight into one matrix: a 100,000-image group holds its matrix and one
@@ -394,5 +394,5 @@ def embed_images(
         files.append(ImageFile(path, str(p), "", st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
     cache_path = Path(cache or default_cache_path())
     embedder = Embedder(model, weights, device, backend, precision=precision)
-    with EmbeddingCache(cache_path) as db:
+    with ContentCache(cache_path) as db:
         return embed_files(files, embedder, db, batch_size, workers)

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from repsample.cache import EmbeddingCache, FileStat, path_key
+from repsample.cache import ContentCache, FileStat, path_key
 from repsample.fsio import hash_file
 from repsample.inputs.folder import Group, ImageFile
 from repsample.progress import Progress, SilentProgress
@@ -37,7 +37,7 @@ def file_stat(image: ImageFile) -> FileStat:
 
 def fingerprint(
     files: Sequence[ImageFile],
-    cache: EmbeddingCache,
+    cache: ContentCache,
     workers: int = 2,
     progress: Progress | None = None,
 ) -> list[Fingerprint]:
@@ -78,7 +78,7 @@ def fingerprint(
 
 
 def fingerprint_groups(
-    groups: Sequence[Group], cache: EmbeddingCache, workers: int, progress: Progress,
+    groups: Sequence[Group], cache: ContentCache, workers: int, progress: Progress,
 ) -> tuple[dict[str, list[Fingerprint]], dict[str, dict[str, float]]]:
     """Every group's fingerprints (file order) and, per group, its "hash" seconds."""
     seconds: dict[str, dict[str, float]] = {g.name: {} for g in groups}

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from repsample.cache import EmbeddingCache, content_key
+from repsample.cache import ContentCache, content_key
 from repsample.embedding.embed import Embedder, compute_missing
 from repsample.embedding.engines.common import EmbedOptions, EmbedStage
 from repsample.embedding.fingerprint import Fingerprint, fingerprint_groups
@@ -118,7 +118,7 @@ class FillOptions:
 
 
 def embed_from_file(
-    src: Path | str, groups: Sequence[Group], source: VectorFile, cache: EmbeddingCache,
+    src: Path | str, groups: Sequence[Group], source: VectorFile, cache: ContentCache,
     fill: FillOptions, options: EmbedOptions, progress: Progress,
 ) -> tuple[Embedder, EmbedStage]:
     """--embeddings: the file's vectors enter the cache under a key of their own (the file's

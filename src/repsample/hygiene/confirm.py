@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repsample.cache import EmbeddingCache
+from repsample.cache import ContentCache
 from repsample.embedding.decode import DecodeError
 from repsample.embedding.descriptor import DESCRIPTOR_KEY, describe
 
@@ -57,7 +57,7 @@ def bits(d: np.ndarray, mirrored: bool = False) -> np.uint64:
 
 
 def descriptors(
-    paths: Mapping[str, Path | str], cache: EmbeddingCache, workers: int = 2
+    paths: Mapping[str, Path | str], cache: ContentCache, workers: int = 2
 ) -> dict[str, np.ndarray]:
     """The descriptor per content hash (paths: one file per hash); cached, computed if missing."""
     known = cache.get_many(list(paths), DESCRIPTOR_KEY)
@@ -91,7 +91,7 @@ class Verifier:
     never decoded again.
     """
 
-    def __init__(self, hashes: list[str], paths: Mapping[str, Path | str], cache: EmbeddingCache,
+    def __init__(self, hashes: list[str], paths: Mapping[str, Path | str], cache: ContentCache,
                  workers: int = 2, max_distance: int = MAX_DISTANCE) -> None:
         self.hashes, self.paths, self.cache, self.workers = hashes, paths, cache, workers
         self.max_distance = max_distance

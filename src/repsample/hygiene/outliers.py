@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from repsample.cache import EmbeddingCache, content_key
+from repsample.cache import ContentCache, content_key
 from repsample.embedding.neighbours import EXACT_UP_TO, nearest_outside, nearest_rows, typicality, unit_rows
 from repsample.hygiene.leaks import split_of
 
@@ -217,7 +217,7 @@ class GroupRows:
     contents: Sequence[str]
 
 
-def split_scores(groups: Mapping[str, GroupRows], vectors: str, cache: EmbeddingCache,
+def split_scores(groups: Mapping[str, GroupRows], vectors: str, cache: ContentCache,
                  seed: int) -> dict[str, ImageScores]:
     """image_scores of every group (by name), each against the other groups of its split
     (vectors: the model's key), or their stored copies for the same rows and settings."""
@@ -230,7 +230,7 @@ def split_scores(groups: Mapping[str, GroupRows], vectors: str, cache: Embedding
     return {name: out[name] for name in groups}
 
 
-def _split_scores(groups: Mapping[str, GroupRows], vectors: str, cache: EmbeddingCache,
+def _split_scores(groups: Mapping[str, GroupRows], vectors: str, cache: ContentCache,
                   seed: int) -> dict[str, ImageScores]:
     digests = {name: content_key("", g.contents) for name, g in groups.items()}
     keys = {name: scores_key(vectors, g.contents, seed,

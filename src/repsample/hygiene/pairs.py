@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repsample.cache import EmbeddingCache, content_key
+from repsample.cache import ContentCache, content_key
 from repsample.embedding.descriptor import DESCRIPTOR_KEY
 from repsample.embedding.neighbours import SEARCH_KEY
 from repsample.hygiene import confirm as verify
@@ -38,7 +38,7 @@ def near_duplicates(
     X: np.ndarray,
     threshold: float,
     vectors: str,
-    cache: EmbeddingCache,
+    cache: ContentCache,
     files: Mapping[str, Path | str],
     workers: int = 2,
     progress: Progress | None = None,

@@ -114,11 +114,11 @@ def read_run_data(output_dir: Path) -> RunData:
 
 def load_vectors(cache_path: Path, key: str, hashes: Sequence[str]) -> dict[str, np.ndarray] | None:
     """The cached embeddings of these contents, or None when the cache is not there to ask."""
-    from repsample.cache import EmbeddingCache
+    from repsample.cache import ContentCache
 
-    if not key or not cache_path.is_file():  # EmbeddingCache would create an empty one
+    if not key or not cache_path.is_file():  # ContentCache would create an empty one
         return None
-    with EmbeddingCache(cache_path, read_only=True) as cache:  # run.json may name any file
+    with ContentCache(cache_path, read_only=True) as cache:  # run.json may name any file
         entries = cache.get_many(list(hashes), key)
     return {h: e.vector for h, e in entries.items() if e.vector is not None}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from repsample.cache import EmbeddingCache
+from repsample.cache import ContentCache
 from repsample.embedding.embed import Embedder
 from repsample.embedding.engines.common import EmbedOptions, EmbedStage
 from repsample.inputs.folder import Group
@@ -29,7 +29,7 @@ def check_engine(engine: str) -> None:
 def run_embed_stage(
     engine: str,
     groups: Sequence[Group],
-    cache: EmbeddingCache,
+    cache: ContentCache,
     embedder: Embedder,
     options: EmbedOptions,
     progress: Progress,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from repsample.cache import EmbeddingCache
+from repsample.cache import ContentCache
 from repsample.embedding.embed import Embedder, compute_missing
 from repsample.embedding.engines.common import EmbedOptions, EmbedStage
 from repsample.embedding.fingerprint import fingerprint_groups
@@ -15,7 +15,7 @@ from repsample.progress import Progress
 
 def run(
     groups: Sequence[Group],
-    cache: EmbeddingCache,
+    cache: ContentCache,
     embedder: Embedder,
     options: EmbedOptions,
     progress: Progress,

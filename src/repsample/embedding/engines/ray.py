@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from repsample import fsio
-from repsample.cache import EmbeddingCache, FileStat
+from repsample.cache import ContentCache, FileStat
 from repsample.embedding.decode import DecodeError, decode_image
 from repsample.embedding.embed import Embedder
 from repsample.embedding.engines.common import EmbedOptions, EmbedStage
@@ -125,7 +125,7 @@ class EmbedActor:
 
 def run(
     groups: Sequence[Group],
-    cache: EmbeddingCache,
+    cache: ContentCache,
     embedder: Embedder,
     options: EmbedOptions,
     progress: Progress,
@@ -202,7 +202,7 @@ def _pipeline(ray: Any, files: Sequence[ImageFile], embedder: Embedder, options:
 
 
 def _store(batch: Batch, rows: list[int], stats: Sequence[FileStat], stat_from: int,
-           prints: list[Fingerprint | None], cache: EmbeddingCache, model_key: str) -> set[str]:
+           prints: list[Fingerprint | None], cache: ContentCache, model_key: str) -> set[str]:
     """Write one result batch: file hashes, then vectors and decode errors (first one wins)."""
     hashes = [str(h) for h in batch["hash"]]
     before = cache.stored([h for h in hashes if h], model_key)
