@@ -17,6 +17,7 @@ import grimp
 import numpy as np
 import pytest
 
+import repsample
 from conftest import FAST_MODEL, TreeFactory
 from repsample.cache import ContentCache
 from repsample.config import SelectConfig
@@ -55,6 +56,27 @@ def test_no_import_circle_in_the_embedding_stage() -> None:
     assert not {"repsample.embedding.engines.local", "repsample.embedding.engines.ray"} & reached
     assert not graph.chain_exists(importer="repsample.embedding", imported="repsample.config",
                                   as_packages=True)
+
+
+def test_no_import_circle_anywhere() -> None:
+    """Issue 23: no module reaches, by any chain of imports (lazy ones too), a module that imports it."""
+    graph = grimp.build_graph("repsample")
+    circles = [(m, d) for m in graph.modules for d in graph.find_modules_directly_imported_by(m)
+               if d.startswith("repsample") and d != m and graph.chain_exists(importer=d, imported=m)]
+    assert circles == []
+
+
+def test_the_house_stays_readable() -> None:
+    """Issue 23: at most 15 modules beside the stage packages, and no function over 60 lines."""
+    import ast
+
+    src = Path(repsample.__file__).parent
+    assert len(list(src.glob("*.py"))) <= 15
+    long = [f"{path.relative_to(src)}:{node.name}" for path in src.rglob("*.py")
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.end_lineno is not None and node.end_lineno - node.lineno + 1 > 60]
+    assert long == []
 
 
 def _vectors(tmp_path: Path, keys: list[str], dim: int = 8) -> Path:
