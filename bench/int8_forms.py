@@ -42,9 +42,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from precision import photo_crops, ten_nearest  # bench/precision.py
+from precision import fp32_export, load_images, ten_nearest  # bench/precision.py
 
-from repsample.embedding.backends.onnx import OnnxRunner, export_checked, export_name, load_export
+from repsample.embedding.backends.onnx import OnnxRunner
 from repsample.embedding.backends.quantize import (
     U8FULL,
     U8S8,
@@ -54,36 +54,22 @@ from repsample.embedding.backends.quantize import (
     quantize,
     quantized_path,
 )
-from repsample.embedding.decode import decode_image
-from repsample.models import get_model, model_key
+from repsample.models import get_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CANDIDATES = (U8S8, U8FULL, Int8Form("u8s8-w7", weights="int7"), Int8Form("u8s8-w7full", full_convs="int7"),
               Int8Form("u8u8", weights="uint8"), Int8Form("s8s8", activations="int8"))
 
 
-def load_images(fashion_every: int, per_wallpaper: int) -> tuple[np.ndarray, int]:
-    """(preprocessed batch, how many are Fashion-MNIST) for the default model."""
-    pre = get_model("efficientnet-lite0").preprocess
-    fashion = sorted((ROOT / "examples" / "fashion").rglob("*.png"))[::fashion_every]
-    arrays = [pre(decode_image(p, pre.draft_size)) for p in fashion]
-    arrays += [pre(img) for img in photo_crops(per_wallpaper)]
-    return np.stack(arrays), len(fashion)
-
-
 def runners(models: Path, threads: int) -> dict[str, OnnxRunner]:
     """fp32 and each int8 form, all from one fp32 export (torch imported only to make it)."""
     spec = get_model("efficientnet-lite0")
-    path = models / export_name(model_key(spec, "default"))
-    fp32 = load_export(path, threads) or export_checked(spec.build("default"), spec.preprocess.size,
-                                                        path, threads)
-    if fp32 is None:
-        raise SystemExit("the ONNX export failed; see the log")
+    fp32 = fp32_export(models, threads)
     out = {"fp32": fp32}
     for form in CANDIDATES:
-        int8 = quantized_path(path, "static", form)
+        int8 = quantized_path(fp32.path, "static", form)
         if not int8.is_file():
-            quantize(path, spec.preprocess, int8, "static", form)
+            quantize(fp32.path, spec.preprocess, int8, "static", form)
         out[form.name] = OnnxRunner(int8, threads)
     return out
 
@@ -123,7 +109,7 @@ def main() -> None:
     print(f"CPU: {platform.machine()}, " + ", ".join(f"{f} {'yes' if f in flags else 'no'}"
                                                      for f in ("avx2", "avx512f", "avx512vnni"))
           + f"; repsample's int8 form here: {int8_form(flags, platform.machine()).name}")
-    batch, n_fashion = load_images(args.fashion_every, args.per_wallpaper)
+    batch, n_fashion = load_images(args.per_wallpaper, args.fashion_every)
     print(f"{len(batch)} images: {n_fashion} Fashion-MNIST, {len(batch) - n_fashion} photo crops; "
           f"{args.threads} threads, batches of {args.batch}")
     run = runners(args.models or Path(tempfile.mkdtemp(prefix="int8-forms-")), args.threads)

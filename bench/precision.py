@@ -25,10 +25,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from repsample.embedding.backends.onnx import OnnxRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 WALLPAPERS = Path("/usr/share/backgrounds/mate")
@@ -50,24 +53,22 @@ def photo_crops(per_image: int, seed: int = 0) -> list[Image.Image]:
     return crops
 
 
-def load_images(per_wallpaper: int) -> tuple[np.ndarray, int]:
-    """(preprocessed batch, how many are Fashion-MNIST) for the default model."""
+def load_images(per_wallpaper: int, fashion_every: int = 1) -> tuple[np.ndarray, int]:
+    """(preprocessed batch, how many are Fashion-MNIST: every fashion_every-th) for the default model."""
     from repsample.embedding.decode import decode_image
     from repsample.models import get_model
 
     pre = get_model("efficientnet-lite0").preprocess
-    fashion = sorted((ROOT / "examples" / "fashion").rglob("*.png"))
+    fashion = sorted((ROOT / "examples" / "fashion").rglob("*.png"))[::fashion_every]
     arrays = [pre(decode_image(p, pre.draft_size)) for p in fashion]
     arrays += [pre(img) for img in photo_crops(per_wallpaper)]
     return np.stack(arrays), len(fashion)
 
 
-def runners(models: Path, threads: int) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    """fp32 (ONNX Runtime), int8 static and dynamic, bf16 (OpenVINO) where this machine has it."""
-    import torch
-
-    from repsample.embedding.backends.onnx import OnnxRunner, export_checked, export_name, load_export
-    from repsample.embedding.backends.quantize import quantize, quantized_path
+def fp32_export(models: Path, threads: int) -> OnnxRunner:
+    """The default model's fp32 ONNX export in models, made there first if absent (torch imported
+    only to make it)."""
+    from repsample.embedding.backends.onnx import export_checked, export_name, load_export
     from repsample.models import get_model, model_key
 
     spec = get_model("efficientnet-lite0")
@@ -76,6 +77,19 @@ def runners(models: Path, threads: int) -> dict[str, Callable[[np.ndarray], np.n
                                                         path, threads)
     if fp32 is None:
         raise SystemExit("the ONNX export failed; see the log")
+    return fp32
+
+
+def runners(models: Path, threads: int) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """fp32 (ONNX Runtime), int8 static and dynamic, bf16 (OpenVINO) where this machine has it."""
+    import torch
+
+    from repsample.embedding.backends.onnx import OnnxRunner
+    from repsample.embedding.backends.quantize import quantize, quantized_path
+    from repsample.models import get_model
+
+    spec = get_model("efficientnet-lite0")
+    fp32 = fp32_export(models, threads)
     torch.set_num_threads(threads)
     out: dict[str, Callable[[np.ndarray], np.ndarray]] = {"fp32": fp32}
     for method in ("static", "dynamic"):
