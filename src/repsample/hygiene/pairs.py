@@ -15,8 +15,7 @@ import numpy as np
 from repsample.cache import ContentCache, content_key
 from repsample.embedding.descriptor import DESCRIPTOR_KEY
 from repsample.embedding.neighbours import SEARCH_KEY
-from repsample.hygiene import confirm as verify
-from repsample.hygiene import near
+from repsample.hygiene import confirm, near
 from repsample.hygiene.near import Pairs, candidate_pairs, confirmed
 from repsample.progress import Progress, SilentProgress
 
@@ -29,7 +28,7 @@ def pairs_key(vectors: str, contents: Sequence[str], threshold: float) -> str:
     """Names the confirmed pairs: what decides them besides the contents themselves."""
     settings = (f"near-duplicates|v{VERSION}|{vectors}|{threshold!r}|{near.NEIGHBOURS}|{SEARCH_KEY}|"
                 f"{DESCRIPTOR_KEY}|"
-                f"{verify.MAX_DISTANCE}|{verify.MAX_COLOUR_SHIFT}|{verify.MIN_CORRELATION}")
+                f"{confirm.MAX_DISTANCE}|{confirm.MAX_COLOUR_SHIFT}|{confirm.MIN_CORRELATION}")
     return content_key(settings, contents)
 
 
@@ -55,7 +54,7 @@ def near_duplicates(
         bar.close()
         return remembered
     candidates = candidate_pairs(X, threshold, progress=progress)
-    pairs = confirmed(candidates, verify.Verifier(contents, files, cache, workers))
+    pairs = confirmed(candidates, confirm.Verifier(contents, files, cache, workers))
     logger.info("near-duplicates: %d candidate pairs, %d confirmed", len(candidates), len(pairs))
     cache.put_blob(key, _to_bytes(pairs))
     return pairs
