@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from repsample.selection.allocate import list_allocations
+from repsample.selection.allocate import list_selection_allocations
 from repsample.selection.cluster import Clustering, choose_k
 from repsample.selection.greedy import facility_greedy, farthest_first, typicality
 from repsample.selection.strategies import STRATEGIES, TypicalSelector
@@ -28,11 +28,11 @@ def data() -> tuple[np.ndarray, Clustering]:
 
 def test_registry_holds_every_strategy() -> None:
     assert set(STRATEGY_NAMES) == {"centroid", "random", "stratified", "kcenter", "typical",
-                                   "facility", "herding", "cover"}
+                                   "facility", "herding", "cover", "refine"}
 
 
 @pytest.mark.parametrize("strategy", STRATEGY_NAMES)
-@pytest.mark.parametrize("allocation", list_allocations())
+@pytest.mark.parametrize("allocation", list_selection_allocations())
 @pytest.mark.parametrize("budget", [1, 3, 17, 250, 399])
 def test_exact_count(data: tuple[np.ndarray, Clustering], strategy: str, allocation: str,
                      budget: int) -> None:

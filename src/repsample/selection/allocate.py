@@ -16,8 +16,19 @@ ALLOCATIONS.register("proportional", lambda sizes: sizes.astype(np.float64))
 ALLOCATIONS.register("sqrt", lambda sizes: np.sqrt(sizes.astype(np.float64)))  # in between
 
 
+NO_QUOTAS = "none"
+"""``--allocation none``: clusters set no quotas, picks come from the whole group; the clusters
+still describe them (manifest, report). Not a split of a budget, so not in ALLOCATIONS."""
+
+
 def list_allocations() -> list[str]:
+    """The schemes that split a budget across clusters (and, with --total, across groups)."""
     return ALLOCATIONS.names()
+
+
+def list_selection_allocations() -> list[str]:
+    """What ``--allocation`` takes: a splitting scheme, or ``none`` for no cluster quotas."""
+    return [*ALLOCATIONS.names(), NO_QUOTAS]
 
 
 def allocate(sizes: Sequence[int] | np.ndarray, budget: int, scheme: str = "equal") -> np.ndarray:

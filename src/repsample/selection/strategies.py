@@ -1,7 +1,9 @@
 """Select: scikit-learn estimators that pick a budget of rows from an embedding matrix.
 
 A selector clusters the rows (best-silhouette KMeans), splits the budget across clusters
-(an allocation scheme), then picks inside each cluster (the strategy's own rule). Usable on any
+(an allocation scheme), then picks inside each cluster (the strategy's own rule). With the
+allocation ``none`` the clusters set no quotas: the rule picks from the whole group, and the
+clusters only describe the picks. Usable on any
 matrix: ``CentroidSelector(n_select=100).fit(X).selected_indices_``. Selectors are
 ``BaseEstimator``s: ``get_params``, ``set_params``, ``clone`` and ``repr`` work as in scikit-learn.
 
@@ -22,10 +24,11 @@ from sklearn.utils import check_array, check_random_state
 from repsample.errors import UsageError, mention
 from repsample.params import Constraint, Integer, OneOf, Tunable, validate
 from repsample.registry import Registry
-from repsample.selection.allocate import allocate, list_allocations
+from repsample.selection.allocate import NO_QUOTAS, allocate, list_selection_allocations
 from repsample.selection.cluster import Clustering, choose_k
 from repsample.selection.greedy import facility_greedy, farthest_first, kernel_herding, typicality
 from repsample.selection.names import COVER_SHARE, N_NEIGHBORS
+from repsample.selection.refine import POOL_LIMIT, POOL_PER_PICK, refine_select
 
 Rng = np.random.RandomState
 Selector = TypeVar("Selector", bound="ClusterSelector")
@@ -38,7 +41,8 @@ class ClusterSelector(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
     ----------
     n_select: how many rows to keep; a matrix with no more rows than that is kept whole,
         without clustering.
-    allocation: how the budget is split across clusters (see ``repsample.list_allocations``).
+    allocation: how the budget is split across clusters (see ``repsample.list_allocations``), or
+        ``none``: no cluster quotas, the strategy's rule picks from the whole group.
     k_min, k_max: the range of cluster counts tried.
     silhouette_sample: above this many rows, the silhouette uses a seeded sample of this size.
     random_state: seed (int) for KMeans, the silhouette sample and any random choice.
@@ -56,7 +60,7 @@ class ClusterSelector(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
     # Each parameter's allowed values, checked at fit (scikit-learn's _parameter_constraints).
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {
         "n_select": Integer(1),
-        "allocation": OneOf(list_allocations),
+        "allocation": OneOf(list_selection_allocations),
         "k_min": Integer(1),
         "k_max": Integer(1),
         "silhouette_sample": Integer(100),  # as SelectConfig: a smaller sample is mostly noise
@@ -152,7 +156,11 @@ class ClusterSelector(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         self.pick_order_ = np.zeros(n, dtype=np.int64)  # kept whole: no order to tell
 
     def _select(self, X: np.ndarray, kept: np.ndarray, budget: int, rng: Rng) -> np.ndarray:
-        """Rows to add to ``kept``: split ``budget`` across clusters, then pick in each."""
+        """Rows to add to ``kept``: split ``budget`` across clusters, then pick in each (or, with
+        no quotas, in the whole group)."""
+        if self.allocation == NO_QUOTAS:
+            free = np.setdiff1d(np.arange(len(X)), kept)
+            return free[self._pick(X, free, kept, min(budget, len(free)), rng)[:budget]]
         return self._fill(X, kept, self._quotas(kept, budget), rng)
 
     def _quotas(self, kept: np.ndarray, budget: int) -> np.ndarray:
@@ -356,13 +364,50 @@ class CoverSelector(HerdingSelector):
         self.cover_share = cover_share
 
     def _select(self, X: np.ndarray, kept: np.ndarray, budget: int, rng: Rng) -> np.ndarray:
-        quotas = self._quotas(kept, budget)
         free = np.setdiff1d(np.arange(len(X)), kept)
         central = int(np.argmin(np.linalg.norm(X[free] - X.mean(axis=0), axis=1)))
         share = int(np.floor(self.cover_share * budget + 0.5))
+        if self.allocation == NO_QUOTAS:
+            spread = free[farthest_first(X[free], X[kept], share, central)]
+            rest = super()._select(X, np.union1d(kept, spread), budget - len(spread), rng)
+            return np.concatenate([spread, rest])
+        quotas = self._quotas(kept, budget)
         spread = free[farthest_first(X[free], X[kept], share, central, self.labels_[free], quotas)]
         quotas = quotas - np.bincount(self.labels_[spread], minlength=self.k_)
         return np.concatenate([spread, self._fill(X, np.union1d(kept, spread), quotas, rng)])
+
+
+class RefineSelector(HerdingSelector):
+    """Closest to the whole group: kernel herding refined by annealed exchanges (least MMD).
+
+    Greedy herding, then picks exchanged against other images on the exact MMD^2 (annealed, then
+    deterministic passes): on coreax's blobs benchmark below its best published method at every
+    size (docs/benchmarks.md). The default allocation is ``none``: the clusters describe the picks
+    instead of fixing their shares; with a splitting scheme each pick is exchanged only within its
+    cluster, so the shares hold. Budgets beyond ``refine.POOL_LIMIT / 3`` images per group are
+    herded without refinement (the pool's kernel matrix would pass 600 MB).
+    """
+
+    def __init__(
+        self,
+        n_select: int = 1000,
+        *,
+        allocation: str = NO_QUOTAS,
+        k_min: int = 5,
+        k_max: int = 20,
+        silhouette_sample: int = 3000,
+        random_state: int | None = 42,
+    ) -> None:
+        super().__init__(n_select, allocation=allocation, k_min=k_min, k_max=k_max,
+                         silhouette_sample=silhouette_sample, random_state=random_state)
+
+    def _select(self, X: np.ndarray, kept: np.ndarray, budget: int, rng: Rng) -> np.ndarray:
+        if budget + len(kept) > POOL_LIMIT // POOL_PER_PICK:
+            return super()._select(X, kept, budget, rng)
+        seed = int(rng.randint(0, 2**31 - 1))
+        if self.allocation == NO_QUOTAS:
+            return refine_select(X, kept, budget, seed)
+        return refine_select(X, kept, budget, seed, self.labels_, self._quotas(kept, budget))
 
 
 STRATEGIES: Registry[type[ClusterSelector]] = Registry("strategy")
@@ -374,6 +419,7 @@ STRATEGIES.register("typical", TypicalSelector)
 STRATEGIES.register("facility", FacilitySelector)
 STRATEGIES.register("herding", HerdingSelector)
 STRATEGIES.register("cover", CoverSelector)
+STRATEGIES.register("refine", RefineSelector)
 
 
 def register_strategy(name: str, cls: type[ClusterSelector]) -> type[ClusterSelector]:
