@@ -334,7 +334,8 @@ def grid_task(seed: int, budgets: list[int], combos: list[tuple[str, str]]) -> l
         record: dict[str, Any] = {"budget": budget, "strategy": strategy,
                                   "allocation": allocation, "seed": seed}
         for m in (*METRICS, *planted):
-            record[m] = float(np.mean([sc[m] for sc in scores]))
+            values = [sc[m] for sc in scores if sc.get(m) is not None]  # weighted MMD: no weights
+            record[m] = float(np.mean(values)) if values else None
         record["modes"] = float(np.sum([sc["modes"] for sc in scores]))  # held, all classes together
         X_sub = np.vstack([g[0][r] for g, r in zip(groups, picks, strict=True)])
         y_sub = np.concatenate([np.full(len(r), c) for c, r in zip(classes, picks, strict=True)])

@@ -48,6 +48,12 @@ def _allocations() -> list[str]:
     return list_allocations()
 
 
+def _selection_allocations() -> list[str]:
+    from repsample.selection.allocate import list_selection_allocations
+
+    return list_selection_allocations()
+
+
 @dataclass(frozen=True)
 class ModelName(OneOf):
     """A registered model's name, or onnx:PATH naming an existing file."""
@@ -144,13 +150,14 @@ class SelectConfig:
     missing_vectors: str = option("error", "Files --embeddings has no vector for: error (an error "
                                   "row) or embed (with --model, which must be the one that made "
                                   "the vectors).", OneOf(lambda: MISSING_VECTORS))
-    strategy: str = option("herding", "Selection strategy (`repsample strategies` lists them).",
+    strategy: str = option("refine", "Selection strategy (`repsample strategies` lists them).",
                            OneOf(_strategies))
     strategy_params: Mapping[str, Any] = option(
         {}, "Set a parameter of --strategy (`repsample strategies --parameters` lists them; "
         "unset, the strategy's default).", metavar="NAME=VALUE", repeatable=True)
-    allocation: str = option("proportional", "How a group's budget is split across its clusters.",
-                             OneOf(_allocations))
+    allocation: str = option("proportional", "How a group's budget is split across its clusters; "
+                             "none: no cluster quotas, the clusters only describe the picks.",
+                             OneOf(_selection_allocations))
     k_min: int = option(5, "Fewest clusters tried in a group.", Integer(1))
     k_max: int = option(20, "Most clusters tried in a group.", Integer(1))
     seed: int = option(42, "One seed for KMeans, silhouette sampling and every random choice.",

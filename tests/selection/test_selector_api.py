@@ -57,8 +57,6 @@ def test_get_and_set_params(name: str) -> None:
         expected["n_neighbors"] = 20
     if name == "cover":
         expected["cover_share"] = 0.2
-    if name == "refine":  # no cluster quotas unless asked for
-        expected["allocation"] = "none"
     assert params == expected
     assert sel.set_params(n_select=7, allocation="equal") is sel
     assert sel.n_select == 7 and sel.get_params()["allocation"] == "equal"

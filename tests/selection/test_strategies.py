@@ -180,11 +180,11 @@ def test_cover_reaches_small_far_modes_that_herding_leaves_out() -> None:
     assert len({int(small[r - 400]) for r in herding if r >= 400}) < 3
 
 
-def test_cover_keeps_herdings_cluster_quotas_and_is_herding_at_share_zero(
+def test_cover_keeps_refines_cluster_quotas_and_is_refine_at_share_zero(
         data: tuple[np.ndarray, Clustering]) -> None:
     X, clustering = data
     for budget in (7, 40, 150):
-        herding = STRATEGIES.get("herding")(budget, random_state=3).fit(X, clustering=clustering)
+        herding = STRATEGIES.get("refine")(budget, random_state=3).fit(X, clustering=clustering)
         cover = STRATEGIES.get("cover")(budget, random_state=3).fit(X, clustering=clustering)
         assert cover.quotas_.tolist() == herding.quotas_.tolist()
         zero = STRATEGIES.get("cover")(budget, cover_share=0.0, random_state=3)

@@ -13,13 +13,13 @@ from repsample.params import Integer, Interval, Tunable
 N_NEIGHBORS = Tunable("n_neighbors", 20, Integer(1), "neighbours read per image in its cluster "
                       "(capped at the cluster's size - 1)")
 COVER_SHARE = Tunable("cover_share", 0.2, Interval(0.0, 1.0), "share of the budget picked "
-                      "farthest-first before herding; 0 is herding")
+                      "farthest-first before refinement; 0 is refine")
 
 BUILT_IN: dict[str, str] = {
     "centroid": "Nearest to each cluster centre (the original method): typical, but edges and rare "
                 "modes out.",
-    "cover": "Coverage first, then herding: the farthest images take a share of the budget, "
-             "herding the rest.",
+    "cover": "Coverage first, then refinement: the farthest images take a share of the budget, "
+             "refine the rest.",
     "facility": "Greedy facility location on a sparse kNN similarity: every image well represented.",
     "herding": "Kernel herding in each cluster: picks whose spread tracks the cluster's (least MMD).",
     "kcenter": "Greedy farthest-point (k-center) coverage in each cluster: edges and rare modes "

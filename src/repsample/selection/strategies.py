@@ -334,14 +334,42 @@ class HerdingSelector(ClusterSelector):
         return kernel_herding(X[rows], quota, np.arange(len(candidates), len(rows)), rng)
 
 
-class CoverSelector(HerdingSelector):
-    """Coverage first, then herding: the farthest images take a share of the budget, herding the rest.
+class RefineSelector(HerdingSelector):
+    """Closest to the whole group: kernel herding refined by annealed exchanges (least MMD).
+
+    Greedy herding, then picks exchanged against other images on the exact MMD^2 (annealed, then
+    deterministic passes; selection/refine.py): on coreax's blobs benchmark below its best
+    published method at every size, on real embeddings 14-26 % closer to the group than herding
+    (docs/benchmarks.md). Under cluster quotas each pick is exchanged only within its cluster, so
+    the shares hold; with ``allocation="none"`` the whole group is one pool. Budgets beyond
+    ``refine.POOL_LIMIT / 3`` images per group are herded without refinement (the pool's kernel
+    matrix would pass 600 MB).
+    """
+
+    def _select(self, X: np.ndarray, kept: np.ndarray, budget: int, rng: Rng) -> np.ndarray:
+        quotas = None if self.allocation == NO_QUOTAS else self._quotas(kept, budget)
+        return self._refine(X, kept, budget, quotas, rng)
+
+    def _refine(self, X: np.ndarray, kept: np.ndarray, budget: int, quotas: np.ndarray | None,
+                rng: Rng) -> np.ndarray:
+        """``budget`` new rows besides ``kept`` (within ``quotas`` per cluster, None: anywhere)."""
+        if budget + len(kept) > POOL_LIMIT // POOL_PER_PICK:  # too large a pool: herding alone
+            if quotas is not None:
+                return self._fill(X, kept, quotas, rng)
+            free = np.setdiff1d(np.arange(len(X)), kept)
+            return free[self._pick(X, free, kept, min(budget, len(free)), rng)]
+        seed = int(rng.randint(0, 2**31 - 1))
+        return refine_select(X, kept, budget, seed, None if quotas is None else self.labels_, quotas)
+
+
+class CoverSelector(RefineSelector):
+    """Coverage first, then refinement: the farthest images take a share of the budget, refine the rest.
 
     Varied and representative at once: farthest-first (k-center) over the whole group picks
-    ``cover_share`` of the budget, reaching the edges and small modes that herding, tracking the
-    bulk, leaves out at small budgets; herding then fills each cluster's quota accounting for
-    those picks. Both keep to the allocation's cluster quotas, so cluster shares are herding's.
-    ``cover_share`` 0 is herding; docs/benchmarks.md measures 0.2 (the default) and 0.3.
+    ``cover_share`` of the budget, reaching the edges and small modes that a rule tracking the
+    bulk leaves out at small budgets; refine (herding, then exchanges on the MMD) fills the rest
+    around those picks. Both keep to the allocation's cluster quotas, so cluster shares are
+    refine's. ``cover_share`` 0 is refine; docs/benchmarks.md measures 0.2 (the default).
     """
 
     tunable = (COVER_SHARE,)
@@ -367,47 +395,12 @@ class CoverSelector(HerdingSelector):
         free = np.setdiff1d(np.arange(len(X)), kept)
         central = int(np.argmin(np.linalg.norm(X[free] - X.mean(axis=0), axis=1)))
         share = int(np.floor(self.cover_share * budget + 0.5))
-        if self.allocation == NO_QUOTAS:
-            spread = free[farthest_first(X[free], X[kept], share, central)]
-            rest = super()._select(X, np.union1d(kept, spread), budget - len(spread), rng)
-            return np.concatenate([spread, rest])
-        quotas = self._quotas(kept, budget)
+        quotas = None if self.allocation == NO_QUOTAS else self._quotas(kept, budget)
         spread = free[farthest_first(X[free], X[kept], share, central, self.labels_[free], quotas)]
-        quotas = quotas - np.bincount(self.labels_[spread], minlength=self.k_)
-        return np.concatenate([spread, self._fill(X, np.union1d(kept, spread), quotas, rng)])
-
-
-class RefineSelector(HerdingSelector):
-    """Closest to the whole group: kernel herding refined by annealed exchanges (least MMD).
-
-    Greedy herding, then picks exchanged against other images on the exact MMD^2 (annealed, then
-    deterministic passes): on coreax's blobs benchmark below its best published method at every
-    size (docs/benchmarks.md). The default allocation is ``none``: the clusters describe the picks
-    instead of fixing their shares; with a splitting scheme each pick is exchanged only within its
-    cluster, so the shares hold. Budgets beyond ``refine.POOL_LIMIT / 3`` images per group are
-    herded without refinement (the pool's kernel matrix would pass 600 MB).
-    """
-
-    def __init__(
-        self,
-        n_select: int = 1000,
-        *,
-        allocation: str = NO_QUOTAS,
-        k_min: int = 5,
-        k_max: int = 20,
-        silhouette_sample: int = 3000,
-        random_state: int | None = 42,
-    ) -> None:
-        super().__init__(n_select, allocation=allocation, k_min=k_min, k_max=k_max,
-                         silhouette_sample=silhouette_sample, random_state=random_state)
-
-    def _select(self, X: np.ndarray, kept: np.ndarray, budget: int, rng: Rng) -> np.ndarray:
-        if budget + len(kept) > POOL_LIMIT // POOL_PER_PICK:
-            return super()._select(X, kept, budget, rng)
-        seed = int(rng.randint(0, 2**31 - 1))
-        if self.allocation == NO_QUOTAS:
-            return refine_select(X, kept, budget, seed)
-        return refine_select(X, kept, budget, seed, self.labels_, self._quotas(kept, budget))
+        if quotas is not None:
+            quotas = quotas - np.bincount(self.labels_[spread], minlength=self.k_)
+        rest = self._refine(X, np.union1d(kept, spread), budget - len(spread), quotas, rng)
+        return np.concatenate([spread, rest])
 
 
 STRATEGIES: Registry[type[ClusterSelector]] = Registry("strategy")
