@@ -159,9 +159,14 @@ class ClusterSelector(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         """Rows to add to ``kept``: split ``budget`` across clusters, then pick in each (or, with
         no quotas, in the whole group)."""
         if self.allocation == NO_QUOTAS:
-            free = np.setdiff1d(np.arange(len(X)), kept)
-            return free[self._pick(X, free, kept, min(budget, len(free)), rng)[:budget]]
+            return self._whole(X, kept, budget, rng)
         return self._fill(X, kept, self._quotas(kept, budget), rng)
+
+    def _whole(self, X: np.ndarray, kept: np.ndarray, budget: int, rng: Rng) -> np.ndarray:
+        """``budget`` rows by the strategy's ``_pick`` over the whole group, as one cluster."""
+        free = np.setdiff1d(np.arange(len(X)), kept)
+        picked: np.ndarray = free[self._pick(X, free, kept, min(budget, len(free)), rng)[:budget]]
+        return picked
 
     def _quotas(self, kept: np.ndarray, budget: int) -> np.ndarray:
         """New picks per cluster: the allocation of kept + budget, less what is kept."""
@@ -354,10 +359,7 @@ class RefineSelector(HerdingSelector):
                 rng: Rng) -> np.ndarray:
         """``budget`` new rows besides ``kept`` (within ``quotas`` per cluster, None: anywhere)."""
         if budget + len(kept) > POOL_LIMIT // POOL_PER_PICK:  # too large a pool: herding alone
-            if quotas is not None:
-                return self._fill(X, kept, quotas, rng)
-            free = np.setdiff1d(np.arange(len(X)), kept)
-            return free[self._pick(X, free, kept, min(budget, len(free)), rng)]
+            return self._whole(X, kept, budget, rng) if quotas is None else self._fill(X, kept, quotas, rng)
         seed = int(rng.randint(0, 2**31 - 1))
         return refine_select(X, kept, budget, seed, None if quotas is None else self.labels_, quotas)
 
