@@ -428,12 +428,14 @@ def _refresh_report(output_dir: Path, cache: Path | None) -> None:
 
 def _evaluation_table(result: EvaluationResult, path: Path) -> None:
     from repsample.evaluate import METRICS
+    from repsample.output.metrics import WEIGHTED_MMD
 
+    columns = [m for m in METRICS if m != WEIGHTED_MMD]  # a line of its own below: 80 columns are full
     table = Table(title=f"selection (random: mean of {result.seeds} seeded subsets); "
                   "lower is better", title_justify="left")
     _group_column(table)
     table.add_column("selected", justify="right")
-    for m in METRICS:  # narrow columns (two lines a cell and a header) leave the names room
+    for m in columns:  # narrow columns (two lines a cell and a header) leave the names room
         table.add_column(m.replace("_", "\n"), justify="right", no_wrap=True)
 
     def cell(mine: float | None, chance: Spread) -> str:
@@ -442,9 +444,13 @@ def _evaluation_table(result: EvaluationResult, path: Path) -> None:
         return f"{mine:.3f}\n({chance.mean:.3f})"  # fixed decimals: no 6.74e-07 to widen a column
 
     for name, g in result.groups.items():
-        table.add_row(name, str(g.selected), *(cell(g.selection[m], g.random[m]) for m in METRICS))
+        table.add_row(name, str(g.selected), *(cell(g.selection[m], g.random[m]) for m in columns))
     out = _console()
     out.print(table)
+    weighted, chance = result.overall.selection[WEIGHTED_MMD], result.overall.random[WEIGHTED_MMD]
+    if weighted is not None and chance is not None:
+        out.print(f"weighted MMD (the manifest's weights; random subsets: their own): {weighted:.4f} "
+                  f"vs random {chance:.4f} (lower is better; unweighted in the table)")
     probe = result.linear_probe
     if probe and probe.selection is not None and probe.random.mean is not None:
         out.print(f"linear probe ({probe.train_split} subset -> all of {probe.test_split}): "

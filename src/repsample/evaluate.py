@@ -1,14 +1,18 @@
 """Evaluate: is a subset varied and representative, and does it beat random subsets of its size?
 
 Per group: coverage (distance from every image to its nearest selected image: mean and max),
-MMD between subset and group (RBF kernel, bandwidth = median pairwise distance), total variation
-between the subset's and the group's cluster shares, and the near-duplicate rate inside the
-subset (embedding cosine >= 0.95). Each figure is repeated for seeded uniform random subsets of
-the same size (mean, std), drawn from the images the selector could pick (its eligible images,
-those the manifest gives no ``reason``: not a duplicate dedup set aside, a leak --drop-leaks
-dropped, nor an outlier --drop-outliers dropped), so chance gets the same choice.
+MMD between subset and group (RBF kernel, bandwidth = median pairwise distance), the same MMD
+with the subset weighted by the manifest's ``weight`` column (none for a manifest without it),
+total variation between the subset's and the group's cluster shares, and the near-duplicate
+rate inside the subset (embedding cosine >= 0.95). Each figure is repeated for seeded uniform
+random subsets of the same size (mean, std), drawn from the images the selector could pick (its
+eligible images, those the manifest gives no ``reason``: not a duplicate dedup set aside, a leak
+--drop-leaks dropped, nor an outlier --drop-outliers dropped), so chance gets the same choice.
 Coverage and MMD measure against every valid image of the group; cluster shares are those of the
-eligible images, the only ones clustered.
+eligible images, the only ones clustered. A random subset's weighted MMD weighs it as select
+weighs its picks (its own MMD-optimal weights among the eligible images,
+repsample.selection.weights): the selection's weights meet chance given the same help, not
+uniform weights, which would flatter them.
 Where the groups are split/class folders with a train split and a held-out one (named as
 hygiene.leaks reads split names), a linear probe (logistic regression on the embeddings) trained on
 the subset is tested there.
@@ -34,10 +38,11 @@ from repsample.embedding.neighbours import knn, nearest_of
 from repsample.errors import RepsampleError, UsageError, mention
 from repsample.hygiene.leaks import held_out_split, is_train_split, split_of, train_split
 from repsample.output.layout import EVALUATION as EVALUATION  # where evaluate writes (cli names it)
-from repsample.output.metrics import DUPLICATE_COSINE, MODES, PROBE, SUBSET_FIGURES
+from repsample.output.metrics import DUPLICATE_COSINE, MODES, PROBE, SUBSET_FIGURES, WEIGHTED_MMD
 from repsample.output.metrics import METRICS as CATALOGUE
 from repsample.output.records import ManifestRow, Run, read_run
 from repsample.params import Integer, validate
+from repsample.selection.weights import Weigher
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +77,9 @@ class Reference:
             clusters = None
         return cls(X, clusters, scale, rows, float(_kernel(d, scale).mean()))
 
-    def score(self, subset: np.ndarray) -> Scores:
-        """The METRICS of a subset (row numbers into X); lower is better for every one."""
+    def score(self, subset: np.ndarray, weights: np.ndarray | None = None) -> Scores:
+        """The METRICS of a subset (row numbers into X); lower is better for every one. weights:
+        the subset's, in its order, summing to 1; None gives no weighted MMD."""
         subset = np.asarray(subset, dtype=np.int64)
         if not len(subset):
             return dict.fromkeys(METRICS)
@@ -86,13 +92,16 @@ class Reference:
             "coverage_mean": float(nearest.mean()),
             "coverage_max": float(nearest.max()),
             "mmd": self.mmd(Y),
+            WEIGHTED_MMD: None if weights is None else self.mmd(Y, weights),
             "cluster_tv": self.cluster_tv(subset),
             "duplicate_rate": duplicate_rate(Y),
         }
 
-    def mmd(self, Y: np.ndarray) -> float:
-        kyy = _kernel(pairwise_distances(Y), self.scale).mean()
-        kxy = _kernel(pairwise_distances(self.X[self.rows], Y), self.scale).mean()
+    def mmd(self, Y: np.ndarray, weights: np.ndarray | None = None) -> float:
+        """Between the group and Y, its rows weighted (uniform where weights is None)."""
+        w = np.full(len(Y), 1 / len(Y)) if weights is None else np.asarray(weights, dtype=np.float64)
+        kyy = w @ _kernel(pairwise_distances(Y), self.scale) @ w
+        kxy = _kernel(pairwise_distances(self.X[self.rows], Y), self.scale).mean(axis=0) @ w
         return float(np.sqrt(max(self.kxx + kyy - 2 * kxy, 0.0)))
 
     def cluster_tv(self, subset: np.ndarray) -> float | None:
@@ -330,10 +339,20 @@ class GroupEmbeddings:
     clusters: np.ndarray  # label per row, -1 where none (an image not eligible has no cluster)
     eligible: np.ndarray  # row numbers the selector could pick; random subsets draw from these
     paths: tuple[str, ...] = ()  # per row, relative to INPUT (mode labels are looked up by it)
+    weights: np.ndarray | None = None  # the manifest's, per selected row, summing to 1; None: none
+    seed: int = 0  # the run's: random subsets are weighed as select weighed the selection
 
     def random_subset(self, seed: int) -> np.ndarray:
         """Seeded uniform rows, as many as were selected, among the eligible ones."""
         return np.asarray(self.eligible[random_subset(len(self.eligible), len(self.selected), seed)])
+
+    def subset_weights(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """Weights for random subsets (rows among the eligible ones), solved as select solves its
+        own among the eligible images; None where the selection has no weights to compare."""
+        if self.weights is None:
+            return None
+        weigher = Weigher(self.X[self.eligible], self.seed)
+        return lambda rows: weigher.weights(np.searchsorted(self.eligible, rows))
 
 
 def evaluate_output(output: str | Path, *, seeds: int = 5, cache: str | Path | None = None,
@@ -389,8 +408,20 @@ def load_groups(run: Run, cache_path: Path) -> list[GroupEmbeddings]:
         clusters = np.asarray([-1 if r.cluster is None else r.cluster for r in members])
         eligible = np.flatnonzero([could_pick(r) for r in members])
         groups.append(GroupEmbeddings(name, X, selected, clusters, eligible,
-                                      tuple(r.path for r in members)))
+                                      tuple(r.path for r in members),
+                                      manifest_weights([members[i] for i in selected]),
+                                      run.record.seed or 0))
     return groups
+
+
+def manifest_weights(selected: Sequence[ManifestRow]) -> np.ndarray | None:
+    """The selected rows' weights, scaled to sum to 1 (a hand-edited manifest may not); None
+    where one lacks its weight (a manifest from before the column) or they sum to 0."""
+    if not selected or any(r.weight is None for r in selected):
+        return None
+    weights = np.asarray([r.weight for r in selected], dtype=np.float64)
+    total = float(weights.sum())
+    return weights / total if total > 0 else None
 
 
 def eligibility(run: Run) -> Callable[[ManifestRow], bool]:
@@ -416,9 +447,11 @@ def eligibility(run: Run) -> Callable[[ManifestRow], bool]:
 
 def evaluate_group(g: GroupEmbeddings, seeds: int, modes: ModeLabels | None = None) -> GroupScores:
     ref = Reference.build(g.X, g.clusters)
-    chance = [ref.score(g.random_subset(s)) for s in range(seeds)]
+    weigh = g.subset_weights()
+    draws = [g.random_subset(s) for s in range(seeds)]
+    chance = [ref.score(rows, None if weigh is None else weigh(rows)) for rows in draws]
     held = None if modes is None else mode_scores(g, seeds, [modes.label(p) for p in g.paths])
-    return GroupScores(len(g.X), len(g.selected), ref.score(g.selected),
+    return GroupScores(len(g.X), len(g.selected), ref.score(g.selected, g.weights),
                        {m: summarize([c[m] for c in chance]) for m in METRICS}, held)
 
 

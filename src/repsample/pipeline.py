@@ -31,12 +31,21 @@ from repsample.inputs.guards import check_cache_apart, check_input
 from repsample.models.base import weights_identity
 from repsample.output import records
 from repsample.output.export import export_file, exported_path, write_manifest, write_run_record
-from repsample.output.layout import CHECK_CSV, MANIFEST, MANIFEST_FIELDS, RUN_RECORD, STATE, format_distance
+from repsample.output.layout import (
+    CHECK_CSV,
+    MANIFEST,
+    MANIFEST_FIELDS,
+    RUN_RECORD,
+    STATE,
+    format_distance,
+    format_weight,
+)
 from repsample.output.outcome import GroupResult
 from repsample.output.publish import OutputTransaction
 from repsample.progress import Progress, SilentProgress, StageProgress
 from repsample.selection.cluster import Clustering, choose_k, clustering_key
 from repsample.selection.strategies import STRATEGIES, ClusterSelector
+from repsample.selection.weights import simplex_weights
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +218,7 @@ class _GroupFit(_Eligible):
 
     selector: ClusterSelector | None  # None: no eligible image
     chosen: set[int]  # positions in eligible
+    weights: dict[int, float]  # chosen position -> its share of the eligible rows (sum 1)
     budget: int
     seconds: dict[str, float]
 
@@ -234,7 +244,7 @@ def _fit_group(prepared: _Eligible, data: Dataset, config: SelectConfig, budget:
     group, embedded, eligible, keep_rows = (prepared.group, prepared.embedded, prepared.eligible,
                                             prepared.keep_rows)
     t0 = time.perf_counter() - prepared.elapsed
-    selector, chosen = None, set()
+    selector, chosen, weights = None, set(), {}
     if eligible and budget > 0:  # with --total, a group may get no share
         selector = STRATEGIES.get(config.strategy)(
             budget, allocation=config.allocation, k_min=config.k_min, k_max=config.k_max,
@@ -248,8 +258,12 @@ def _fit_group(prepared: _Eligible, data: Dataset, config: SelectConfig, budget:
                                      data.cache)
         selector.fit(X, keep=keep_rows, clustering=clustering)
         chosen = set(selector.selected_indices_.tolist())
+        picks = sorted(chosen)  # kept rows too: the weights share the group among all picks
+        weights = dict(zip(picks, simplex_weights(X, np.asarray(picks), config.seed).tolist(),
+                           strict=True))
     seconds = {**data.embedded.seconds[group.name], "select": time.perf_counter() - t0}
-    return _GroupFit(**vars(prepared), selector=selector, chosen=chosen, budget=budget, seconds=seconds)
+    return _GroupFit(**vars(prepared), selector=selector, chosen=chosen, weights=weights,
+                     budget=budget, seconds=seconds)
 
 
 def _exclusions(group: Group, embedded: Embedded, findings: Findings, config: SelectConfig,
@@ -301,6 +315,7 @@ def _manifest_rows(fit: _GroupFit, findings: Findings) -> list[dict[str, Any]]:
             entry["distance"] = format_distance(float(fit.selector.distances_[at]))
             entry["status"] = "selected" if at in fit.chosen else "not_selected"
             entry["rank"] = ranks.get(at)
+            entry["weight"] = format_weight(fit.weights[at]) if at in fit.weights else None
         rows.append(entry)
     return rows
 

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from conftest import FAST_ARGS, make_image
 from repsample.cli import cli
 from repsample.errors import RepsampleError
+from repsample.output.layout import MANIFEST_FIELDS
 from repsample.output.records import kept_paths, read_manifest, read_run
 
 FAST = [*FAST_ARGS, "--backend", "torch", "-q"]
@@ -138,7 +139,8 @@ def test_rows_that_do_not_add_up_to_the_run_record(out: Path) -> None:
                                              r"run.json says 8 and 3: they are not of one run"):
         read_run(out)
     rows[1:] = [r for r in rows[1:] if r[1] != "train/dogs"]  # a group run.json does not list
-    rows.append(["else/x.jpg", "else", "error", "", "", "", "", "broken", *[""] * 7])
+    rows.append(["else/x.jpg", "else", "error", "", "", "", "", "broken",
+                 *[""] * (len(MANIFEST_FIELDS) - 8)])
     write_rows(out, rows)
     with pytest.raises(RepsampleError, match=r"lists group 'else', which run\.json does not"):
         read_run(out)
@@ -151,7 +153,8 @@ def test_a_path_listed_twice_and_a_short_row(out: Path) -> None:
                                              r"\(first on line 2\)"):
         read_manifest(out / "manifest.csv")
     write_rows(out, [rows[0], rows[1][:4]])
-    with pytest.raises(RepsampleError, match="line 2: 4 cells, a manifest row has 15"):
+    with pytest.raises(RepsampleError,
+                       match=f"line 2: 4 cells, a manifest row has {len(MANIFEST_FIELDS)}"):
         read_manifest(out / "manifest.csv")
 
 

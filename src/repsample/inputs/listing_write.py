@@ -24,7 +24,8 @@ def selection_file(fmt: str) -> str:
 
 SELECTION_FILES = frozenset(selection_file(fmt) for fmt in FORMATS.values())
 NUMBERS: dict[str, type] = {"cluster": int, "rank": int, "distance": float, "typicality": float,
-                            "outlier_score": float, "uniqueness": float, "duplicate_similarity": float}
+                            "outlier_score": float, "uniqueness": float, "duplicate_similarity": float,
+                            "weight": float}
 """The manifest's numeric columns: numbers in selection.jsonl and .parquet (text in CSV)."""
 
 

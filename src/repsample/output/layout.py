@@ -38,15 +38,28 @@ exported there may not take one (check_group_names)."""
 SCORE_FIELDS = ("typicality", "outlier_score", "uniqueness", "duplicate_similarity")
 """The manifest's per-image scores (repsample.hygiene.outliers); each cell a number or empty."""
 MANIFEST_FIELDS = ("path", "group", "status", "cluster", "distance", "rank", "hash", "error",
-                   "duplicate_of", "leak_with", *SCORE_FIELDS, "reason")
+                   "duplicate_of", "leak_with", *SCORE_FIELDS, "reason", "weight")
 """duplicate_of: the image of the same group this one repeats (with --dedup it was not eligible,
 status not_selected); leak_with: its closest exact or near match in another split (check.csv);
 typicality, outlier_score, uniqueness: the image's scores within its group (repsample.hygiene.outliers),
 empty for an error row or a lone image; duplicate_similarity: cosine similarity of its closest
 duplicate in the group, empty when it has none; reason: why a valid image was not eligible
-(``duplicate``: --dedup, ``leak``: --drop-leaks, ``outlier``: --drop-outliers), else empty."""
+(``duplicate``: --dedup, ``leak``: --drop-leaks, ``outlier``: --drop-outliers), else empty;
+weight: a selected image's share of its group's eligible images (repsample.selection.weights),
+the weights of a group summing to 1; empty for an image not selected."""
+UNWEIGHTED_MANIFEST_FIELDS = MANIFEST_FIELDS[:-1]
+"""The columns of manifests written before the weights: still read (no weights)."""
 LEGACY_MANIFEST_FIELDS = MANIFEST_FIELDS[:10]
 """The columns of manifests written before the scores: still read (their scores empty)."""
+MANIFEST_HEADERS = (MANIFEST_FIELDS, UNWEIGHTED_MANIFEST_FIELDS, LEGACY_MANIFEST_FIELDS)
+"""Every header a manifest may have and be read, the current one first."""
+
+
+def format_weight(value: float) -> str:
+    """A weight cell: the shortest text that reads back as the same float (repr), so that the
+    written weights of a group sum to 1 as the computed ones do; 6 digits would not, with
+    thousands of picks."""
+    return repr(float(value))
 
 
 def format_distance(value: float | None) -> str:

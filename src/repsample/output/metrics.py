@@ -15,6 +15,7 @@ bench/duplicates.py's real photos (efficientnet-lite0) it holds most planted re-
 and flips (medians 0.98, 0.995, 0.97) and no pair of distinct photos (their highest: 0.94)."""
 PROBE = "linear_probe"
 MODES = "modes"
+WEIGHTED_MMD = "mmd_weighted"
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ METRICS: dict[str, Metric] = {
     "coverage_max": Metric("coverage (max)", True,
                            "distance of the worst-covered image to its nearest selected image"),
     "mmd": Metric("MMD", True, "distribution distance between subset and group (RBF kernel)"),
+    WEIGHTED_MMD: Metric("MMD (weighted)", True,
+                         "MMD with the subset weighted by the manifest's weight column (random "
+                         "subsets by their own MMD-optimal weights)"),
     "cluster_tv": Metric("cluster TV", True,
                          "total variation between the subset's and the group's cluster shares"),
     "duplicate_rate": Metric("near-duplicate rate", True,

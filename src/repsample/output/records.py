@@ -27,9 +27,9 @@ from repsample.output.files import read_csv_rows, unescape_cell
 from repsample.output.layout import (
     CHECK_CSV,
     EVALUATION,
-    LEGACY_MANIFEST_FIELDS,
     MANIFEST,
     MANIFEST_FIELDS,
+    MANIFEST_HEADERS,
     RUN_RECORD,
     SCORE_FIELDS,
 )
@@ -62,6 +62,7 @@ class ManifestRow:
     uniqueness: float | None = None  # distance to its group's nearest other image
     duplicate_similarity: float | None = None  # cosine similarity of its closest duplicate
     reason: str = ""  # why a valid image was not eligible: duplicate, leak, outlier
+    weight: float | None = None  # a selected image's share of its group (None: none written)
 
     @property
     def name(self) -> str:
@@ -73,7 +74,7 @@ class Manifest:
     path: Path
     rows: tuple[ManifestRow, ...]
     sha256: str  # of the file's bytes: names this selection
-    columns: tuple[str, ...] = MANIFEST_FIELDS  # LEGACY_MANIFEST_FIELDS: no scores, no reason
+    columns: tuple[str, ...] = MANIFEST_FIELDS  # or an older header (layout.MANIFEST_HEADERS)
 
     def selected(self) -> dict[str, frozenset[str]]:
         """Selected paths per group."""
@@ -235,7 +236,7 @@ def _parse_manifest(data: bytes) -> tuple[tuple[ManifestRow, ...], tuple[str, ..
     first_line: dict[str, int] = {}
     try:
         header = tuple(next(reader))
-        if header not in (MANIFEST_FIELDS, LEGACY_MANIFEST_FIELDS):
+        if header not in MANIFEST_HEADERS:
             raise RepsampleError(f"line 1: the header is {_show(','.join(header))}, not "
                                  f"{','.join(MANIFEST_FIELDS)}")
         for cells in reader:
@@ -282,6 +283,7 @@ def _row(header: tuple[str, ...], cells: list[str], where: str) -> ManifestRow:
         uniqueness=_number(cell["uniqueness"], "uniqueness", where, least=0),
         duplicate_similarity=_number(cell["duplicate_similarity"], "duplicate_similarity", where),
         reason=_reason(cell["reason"], status, where),
+        weight=_weight(cell["weight"], where),
     )
 
 
@@ -332,6 +334,15 @@ def _reason(value: str, status: str, where: str) -> str:
         raise RepsampleError(f"{where}: reason {_show(value)} on a {status} row (only a "
                              "not_selected image has one)")
     return value
+
+
+def _weight(value: str, where: str) -> float | None:
+    """A share of its group. One left on a row a user deselected (by its status) is read but
+    counts for nothing: evaluate weighs the selected rows only."""
+    weight = _number(value, "weight", where, least=0)
+    if weight is not None and weight > 1:
+        raise RepsampleError(f"{where}: weight {_show(value)} is above 1 (a share of its group)")
+    return weight
 
 
 # -- run.json -----------------------------------------------------------------------------------

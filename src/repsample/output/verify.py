@@ -32,9 +32,8 @@ from repsample.output.files import read_csv_rows
 from repsample.output.layout import (
     CHECK_CSV,
     EVALUATION,
-    LEGACY_MANIFEST_FIELDS,
     MANIFEST,
-    MANIFEST_FIELDS,
+    MANIFEST_HEADERS,
     REPORT,
     REPORT_ASSETS,
     RUN_RECORD,
@@ -239,7 +238,7 @@ def _text_records(path: Path, fmt: str) -> list[dict[str, Any]]:
 def _manifest_columns(names: list[str]) -> dict[str, str] | None:
     """field -> column of the manifest's columns among a selection's: its last ones, each named
     as the field or, where the listing had a column of that name, ``repsample_<field>``."""
-    for fields in (MANIFEST_FIELDS, LEGACY_MANIFEST_FIELDS):
+    for fields in MANIFEST_HEADERS:
         tail = names[-len(fields):]
         if len(tail) == len(fields) and all(c in (f, f"repsample_{f}")
                                             for c, f in zip(tail, fields, strict=True)):

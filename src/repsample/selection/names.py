@@ -24,9 +24,9 @@ BUILT_IN: dict[str, str] = {
     "herding": "Kernel herding in each cluster: picks whose spread tracks the cluster's (least MMD).",
     "kcenter": "Greedy farthest-point (k-center) coverage in each cluster: edges and rare modes "
                "first.",
-    "refine": "Closest to the whole group: kernel herding refined by annealed exchanges (least MMD).",
     "random": "Uniform random over the whole group (seeded); the baseline. Clusters only for the "
               "record.",
+    "refine": "Closest to the whole group: kernel herding refined by annealed exchanges (least MMD).",
     "stratified": "Uniform random inside each cluster, cluster quotas from the allocation (seeded).",
     "typical": "TypiClust: split each cluster into quota parts, take the densest (kNN) image of each.",
 }
