@@ -153,17 +153,17 @@ def test_a_strategy_param_reaches_the_selector(make_tree: TreeFactory, tmp_path:
     assert "strategy_params" not in json.loads((default / "run.json").read_text())["parameters"]
 
 
-def test_cover_share_zero_is_herding_from_the_python_api(make_tree: TreeFactory, tmp_path: Path,
-                                                         cache_path: Path) -> None:
+def test_cover_share_zero_is_refine_from_the_python_api(make_tree: TreeFactory, tmp_path: Path,
+                                                        cache_path: Path) -> None:
     import repsample
 
     root = make_tree({"a": 40})
     options: dict[str, Any] = {"k_min": 2, "k_max": 2, "per_class": 4, "report": False,
                                "cache": cache_path, "model": "resnet18", "weights": "random"}
-    repsample.select(root, tmp_path / "herding", strategy="herding", **options)
+    repsample.select(root, tmp_path / "refine", strategy="refine", **options)
     repsample.select(root, tmp_path / "zero", strategy="cover", strategy_params={"cover_share": 0.0},
                      **options)
-    assert selected(tmp_path / "zero") == selected(tmp_path / "herding")
+    assert selected(tmp_path / "zero") == selected(tmp_path / "refine")
 
 
 # -- a bad name or value: one line, exit 2 ----------------------------------------------------------
