@@ -21,7 +21,7 @@ BUILT_IN: dict[str, str] = {
     "cover": "Coverage first, then refinement: the farthest images take a share of the budget, "
              "refine the rest.",
     "facility": "Greedy facility location on a sparse kNN similarity: every image well represented.",
-    "herding": "Kernel herding in each cluster: picks whose spread tracks the cluster's (least MMD).",
+    "herding": "Kernel herding in each cluster: picks whose spread tracks the cluster's (v0.2's default).",
     "kcenter": "Greedy farthest-point (k-center) coverage in each cluster: edges and rare modes "
                "first.",
     "random": "Uniform random over the whole group (seeded); the baseline. Clusters only for the "

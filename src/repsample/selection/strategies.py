@@ -330,7 +330,7 @@ class FacilitySelector(NeighbourSelector):
 
 
 class HerdingSelector(ClusterSelector):
-    """Kernel herding in each cluster: picks whose spread tracks the cluster's (least MMD)."""
+    """Kernel herding in each cluster: picks whose spread tracks the cluster's (v0.2's default)."""
 
     def _pick(
         self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, quota: int, rng: Rng
