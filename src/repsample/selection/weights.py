@@ -23,6 +23,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from repsample.embedding.neighbours import nearest_of
+from repsample.errors import UsageError
 from repsample.selection.kernel import gaussian, length_scale, mean_embedding
 
 REFERENCE_ROWS = 2000
@@ -229,7 +230,7 @@ def _curvature_estimate(K: np.ndarray, rounds: int = 30) -> float:
 def _checked(selected: np.ndarray, n: int) -> np.ndarray:
     picks = np.asarray(selected, dtype=np.int64).reshape(-1)
     if len(picks) and (picks.min() < 0 or picks.max() >= n):
-        raise ValueError(f"selected holds a row outside 0..{n - 1}")
+        raise UsageError(f"holds a row outside 0..{n - 1}", option="selected")
     if len(np.unique(picks)) != len(picks):
-        raise ValueError("selected lists a row twice")
+        raise UsageError("lists a row twice", option="selected")
     return picks
