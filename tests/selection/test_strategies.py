@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from repsample.selection.allocate import list_selection_allocations
 from repsample.selection.cluster import Clustering, choose_k
 from repsample.selection.greedy import facility_greedy, farthest_first, typicality
-from repsample.selection.strategies import STRATEGIES, TypicalSelector
+from repsample.selection.strategies import STRATEGIES, TypicalSelector, centre_distances
 
 STRATEGY_NAMES = STRATEGIES.names()
 
@@ -198,3 +200,19 @@ def test_farthest_first_keeps_to_the_room_of_each_cluster() -> None:
     order = farthest_first(X, X[:0], 4, start=0, clusters=clusters, room=np.array([3, 1]))
     assert np.bincount(clusters[order], minlength=2).tolist() == [3, 1]
     assert len(farthest_first(X, X[:0], 8, clusters=clusters, room=np.array([1, 1]))) == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 3000), st.integers(1, 40), st.integers(1, 9), st.integers(1, 1024),
+       st.sampled_from([np.float32, np.float64]), st.integers(0, 2**31 - 1))
+def test_centre_distances_in_blocks_are_the_one_shot_values(
+        n: int, dim: int, k: int, block: int, dtype: type, seed: int) -> None:
+    """Blocks bound the memory (no n x dim temporaries) and change no bit of any distance, so
+    centroid's picks and the manifest's distance column stay as they were."""
+    rng = np.random.default_rng(seed)
+    X = (rng.normal(size=(n, dim)) * rng.uniform(0.01, 100)).astype(dtype)
+    centers = rng.normal(size=(k, dim)).astype(np.float32)
+    labels = rng.integers(0, k, size=n)
+    whole = np.linalg.norm(X - centers[labels], axis=1)
+    blocks = centre_distances(X, centers, labels, block)
+    assert blocks.dtype == whole.dtype and np.array_equal(blocks, whole)
