@@ -1,5 +1,6 @@
 """The ``check`` orchestrator: the hygiene pass on its own, written to OUTPUT/check.csv and
-check.json, and each group's outliers to OUTPUT/outliers.csv. The same pass runs inside ``select``
+check.json, each group's outliers to OUTPUT/outliers.csv and its image quality issues to
+OUTPUT/issues.csv. The same pass runs inside ``select``
 (dataset.py), and the same scores fill its manifest (pipeline.py)."""
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from repsample.errors import UsageError
 from repsample.hygiene.files import OUTLIER_FIELDS, write_check_csv
 from repsample.hygiene.findings import Findings
 from repsample.hygiene.outliers import LISTED_SHARE
+from repsample.hygiene.quality import CHECKS, quality_summary
 from repsample.inputs.dispatch import locate
 from repsample.inputs.guards import check_cache_apart, check_input
 from repsample.output.files import write_atomic, write_csv
-from repsample.output.layout import CHECK_CSV, CHECK_JSON, OUTLIERS_CSV, format_distance
+from repsample.output.layout import CHECK_CSV, CHECK_JSON, ISSUES_CSV, OUTLIERS_CSV, format_distance
 from repsample.output.publish import OutputTransaction
 from repsample.progress import Progress, SilentProgress
 
@@ -36,9 +38,12 @@ class CheckResult:
     rows: int
     outliers_path: Path
     outliers: int  # images listed in outliers.csv
+    issues_path: Path
+    quality: dict[str, Any]  # hygiene.quality.quality_summary
 
     def summary(self) -> dict[str, object]:
-        return {**self.findings.summary(), "outliers": self.outliers, "outlier_share": LISTED_SHARE}
+        return {**self.findings.summary(), "outliers": self.outliers, "outlier_share": LISTED_SHARE,
+                "quality": self.quality}
 
 
 def check(
@@ -50,7 +55,8 @@ def check(
     **options: Any,
 ) -> CheckResult:
     """Find unreadable files, duplicates and split leaks under input_dir; write OUTPUT/check.csv,
-    and each group's top outliers (``LISTED_SHARE`` of it, by outlier score) to OUTPUT/outliers.csv.
+    each group's top outliers (``LISTED_SHARE`` of it, by outlier score) to OUTPUT/outliers.csv,
+    and every image quality issue (one row per image and issue) to OUTPUT/issues.csv.
 
     Uses the embedding options of a SelectConfig (model, weights, engine, cache, dup_threshold,
     overwrite, ...), given as a config or as keywords; embeddings come from (and go to) the same
@@ -70,8 +76,10 @@ def check(
         rows = write_check_csv(output.stage / CHECK_CSV, findings)
         outliers = write_csv(output.stage / OUTLIERS_CSV, OUTLIER_FIELDS, _outlier_rows(dataset,
                                                                                         config.seed))
+        write_csv(output.stage / ISSUES_CSV, ISSUE_FIELDS, _issue_rows(dataset))
         result = CheckResult(findings, target / CHECK_CSV, target / CHECK_JSON, rows,
-                             target / OUTLIERS_CSV, outliers)
+                             target / OUTLIERS_CSV, outliers, target / ISSUES_CSV,
+                             quality_summary(dataset.quality, dataset.quality_measured))
         record = {"input": fsio.display(src), "model": dataset.embedder.key,
                   "summary": result.summary()}
         write_atomic(output.stage / CHECK_JSON, json.dumps(record, indent=2) + "\n")
@@ -90,3 +98,19 @@ def _outlier_rows(dataset: Dataset, seed: int) -> Iterator[dict[str, str]]:
                    "outlier_score": format_distance(scores.outlier[r]),
                    "typicality": format_distance(scores.typicality[r]),
                    "uniqueness": format_distance(scores.uniqueness[r])}
+
+
+ISSUE_FIELDS = ("group", "path", "issue", "score")
+"""issues.csv: one row per image and issue, groups and paths in scan order; score: the value of
+the check's score (manifest.csv's column of that name, hygiene.quality.CHECKS) that flagged it."""
+
+
+def _issue_rows(dataset: Dataset) -> Iterator[dict[str, str]]:
+    score_of = {c.name: c.score for c in CHECKS}
+    findings = dataset.findings
+    for group in dataset.groups:
+        rows = [f for f in group.files if findings.file(f.rel) not in findings.errors]
+        for f, image in zip(rows, dataset.quality[group.name].images, strict=True):
+            for issue in image.issues:
+                yield {"group": group.name, "path": f.rel, "issue": issue,
+                       "score": format_distance(image.scores[score_of[issue]])}

@@ -237,6 +237,8 @@ def _option(field: dataclasses.Field[Any]) -> Callable[[F], F]:
         kwargs.update(default=(), multiple=True, show_default=False, help=help_text + " Repeatable.")
     elif name == "extensions":  # one comma-separated argument on the command line
         kwargs.update(default=",".join(DEFAULT_EXTENSIONS), help=help_text + " Comma-separated.")
+    elif name == "drop_issues":  # one comma-separated argument on the command line
+        kwargs.update(default="", show_default=False, metavar="LIST", help=help_text + " Comma-separated.")
     elif name == "per_class":  # None on the command line: given together with --fraction?
         kwargs.update(default=None, show_default=False,
                       help=help_text + f" [default: {field.default}]")
@@ -262,7 +264,7 @@ def _quiet(help_text: str = "No progress bars or summary.") -> Callable[[F], F]:
 
 
 def _config(extensions: str, groups: tuple[str, ...], strategy_params: tuple[str, ...] = (),
-            **options: Any) -> SelectConfig:
+            drop_issues: str = "", **options: Any) -> SelectConfig:
     """A SelectConfig from the command line's values (extensions, groups and strategy
     parameters as typed)."""
     budgets = [f"--{n.replace('_', '-')}" for n in ("per_class", "fraction", "total")
@@ -273,7 +275,9 @@ def _config(extensions: str, groups: tuple[str, ...], strategy_params: tuple[str
         del options["per_class"]  # the config's default
     params = parse_strategy_params(strategy_params, options["strategy"]) if strategy_params else {}
     return SelectConfig(extensions=tuple(e for e in extensions.split(",") if e.strip()) or ("",),
-                        groups=groups or None, strategy_params=params, **options)
+                        groups=groups or None, strategy_params=params,
+                        drop_issues=tuple(i.strip() for i in drop_issues.split(",") if i.strip()),
+                        **options)
 
 
 @cli.command("select")

@@ -22,6 +22,7 @@ from repsample.inputs.folder import DEFAULT_EXTENSIONS, normalize_extensions
 from repsample.inputs.listing import Columns
 from repsample.models.base import ONNX_PREFIX, ModelSpec
 from repsample.models.onnx_file import RESIZES, onnx_model
+from repsample.output.layout import ISSUE_TYPES
 from repsample.params import Constraint, Device, ExistingFile, Integer, Interval, OneOf, Tunable, validate
 
 EXPORT_MODES = ("copy", "hardlink", "symlink", "none")
@@ -52,6 +53,22 @@ def _selection_allocations() -> list[str]:
     from repsample.selection.allocate import list_selection_allocations
 
     return list_selection_allocations()
+
+
+@dataclass(frozen=True)
+class IssueNames:
+    """Image quality issues by name (repsample.hygiene.quality), or all of them."""
+
+    def problem(self, value: Any) -> str | None:
+        if not isinstance(value, tuple | list) or not all(isinstance(v, str) for v in value):
+            return f"must be issue names, got {value!r}"
+        unknown = [v for v in value if v not in (*ISSUE_TYPES, "all")]
+        if unknown:
+            return f"has {unknown[0]!r}; choose from {', '.join(ISSUE_TYPES)} or all"
+        return None
+
+    def describe(self) -> str:
+        return f"{', '.join(ISSUE_TYPES)} or all"
 
 
 @dataclass(frozen=True)
@@ -207,6 +224,10 @@ class SelectConfig:
     drop_outliers: float = option(0.0, "Share of each group made not eligible, the most unusual "
                                   "first by outlier score (manifest.csv's outlier_score); 0: off.",
                                   Interval(0, 1, "left"))
+    drop_issues: tuple[str, ...] = option((), "Image quality issues that make an image not "
+                                          "eligible (manifest.csv's issues column): "
+                                          f"{', '.join(ISSUE_TYPES)}, or all; none by default "
+                                          "(flagged and reported only).", IssueNames())
     dup_threshold: float = option(DEFAULT_THRESHOLD, "Embedding cosine similarity from which a pair "
                                   "is checked as a near-duplicate.", Interval(0, 1, "right"))
 

@@ -24,6 +24,7 @@ from repsample.hygiene.findings import Findings, find
 from repsample.hygiene.near import Pairs
 from repsample.hygiene.outliers import GroupRows, ImageScores, split_scores
 from repsample.hygiene.pairs import near_duplicates
+from repsample.hygiene.quality import GroupQuality, assess_group, quality_vectors
 from repsample.inputs.dispatch import ScannedInput, SelectionWriter, listing_file, local_root, scan_input
 from repsample.inputs.folder import Group
 from repsample.inputs.guards import check_cache_apart
@@ -42,6 +43,8 @@ class Dataset:
     cache: ContentCache
     embedded: EmbedStage
     findings: Findings
+    quality: dict[str, GroupQuality]  # per group, by row of its embedded images
+    quality_measured: int  # contents whose quality was measured after the embed stage (0: none)
     write_selection: SelectionWriter | None = None  # a listing or dataset INPUT, in its own form
 
 
@@ -121,7 +124,10 @@ def open_dataset(
             embedded = run_embed_stage(config.engine, groups, cache, embedder, options, progress)
         findings = hygiene_pass(groups, embedded.prints, cache, embedder, config.dup_threshold,
                                 kept, options.threads, progress, near)
-        yield Dataset(groups, embedder, cache, embedded, findings, scanned.write_selection)
+        quality, measured = quality_pass(groups, embedded.prints, findings, cache, options.threads,
+                                         progress)
+        yield Dataset(groups, embedder, cache, embedded, findings, quality, measured,
+                      scanned.write_selection)
 
 
 def _check_kept(groups: Sequence[Group], kept: Collection[str], manifest: Path | None) -> None:
@@ -194,3 +200,28 @@ def hygiene_pass(
 
     findings = find(paths, names, hashes, vectors, errors, threshold, kept_files, search, progress)
     return dataclasses.replace(findings, near_searched=near)
+
+
+def quality_pass(
+    groups: Sequence[Group],
+    prints: Mapping[str, Sequence[Fingerprint]],
+    findings: Findings,
+    cache: ContentCache,
+    workers: int = 2,
+    progress: Progress | None = None,
+) -> tuple[dict[str, GroupQuality], int]:
+    """Each group's image quality issues, by row of its embedded images (files in
+    ``hygiene_pass``'s order; a row is a file the findings give no error), and how many
+    contents had to be measured here (those the embed stage did not decode)."""
+    rows: dict[str, list[str]] = {}
+    paths: dict[str, Path | str] = {}
+    f = 0
+    for group in groups:
+        hashes = rows.setdefault(group.name, [])
+        for file, fp in zip(group.files, prints[group.name], strict=True):
+            if f not in findings.errors and fp.hash is not None:
+                hashes.append(fp.hash)
+                paths.setdefault(fp.hash, file.path)
+            f += 1
+    vectors, measured = quality_vectors(paths, cache, workers, progress)
+    return {name: assess_group([vectors.get(h) for h in hashes]) for name, hashes in rows.items()}, measured

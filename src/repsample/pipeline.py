@@ -25,6 +25,7 @@ from repsample.hygiene.files import write_check_csv
 from repsample.hygiene.findings import Findings
 from repsample.hygiene.leaks import TRAIN_SPLITS, is_train_split
 from repsample.hygiene.outliers import ImageScores
+from repsample.hygiene.quality import GroupQuality, quality_summary
 from repsample.inputs.dispatch import locate
 from repsample.inputs.folder import Group
 from repsample.inputs.guards import check_cache_apart, check_input
@@ -33,8 +34,10 @@ from repsample.output import records
 from repsample.output.export import export_file, exported_path, write_manifest, write_run_record
 from repsample.output.layout import (
     CHECK_CSV,
+    ISSUE_TYPES,
     MANIFEST,
     MANIFEST_FIELDS,
+    QUALITY_FIELDS,
     RUN_RECORD,
     STATE,
     format_distance,
@@ -128,7 +131,7 @@ def _build(
         t0 = time.perf_counter()
         scored = scored_groups(data, config.seed)  # a split's groups are scored together
         scoring = (time.perf_counter() - t0) / max(1, len(data.groups))  # an equal share each
-        prepared = [_eligible(group, *scored[group.name], data, config,
+        prepared = [_eligible(group, *scored[group.name], data.quality[group.name], data, config,
                               kept.get(group.name, frozenset()), scoring)
                     for group in data.groups]
         budgets = config.budgets([len(p.eligible) for p in prepared])
@@ -153,7 +156,7 @@ def _build(
         write_selection(rows, MANIFEST_FIELDS, dst)
     record = _run_record(src, output.out, config, data.embedder, results, command, started)
     record["check"] = {**findings.summary(), "dedup": config.dedup, "drop_leaks": config.drop_leaks,
-                       "file": CHECK_CSV}
+                       "file": CHECK_CSV, "quality": quality_summary(data.quality, data.quality_measured)}
     write_run_record(dst / RUN_RECORD, record)
     report = (_report(dst, output.out, output.requested, config, progress, originals)
               if config.report else None)
@@ -202,7 +205,8 @@ class _Eligible:
     group: Group
     embedded: Embedded
     scores: ImageScores  # per row
-    reasons: dict[int, str]  # row -> why it is not eligible: duplicate, leak, outlier
+    quality: GroupQuality  # per row
+    reasons: dict[int, str]  # row -> why it is not eligible: duplicate, leak, outlier, an issue
     eligible: list[int]
     keep_rows: list[int]  # positions in eligible of the rows an earlier selection kept (--keep)
     elapsed: float  # seconds spent on the group so far, scoring included
@@ -228,16 +232,17 @@ class _GroupFit(_Eligible):
         return len(self.keep_rows)
 
 
-def _eligible(group: Group, embedded: Embedded, scores: ImageScores, data: Dataset,
-              config: SelectConfig, kept: frozenset[str], scoring: float) -> _Eligible:
+def _eligible(group: Group, embedded: Embedded, scores: ImageScores, quality: GroupQuality,
+              data: Dataset, config: SelectConfig, kept: frozenset[str], scoring: float) -> _Eligible:
     """scoring: the seconds this group's share of scoring took (before)."""
     t0 = time.perf_counter() - scoring
-    reasons = _exclusions(group, embedded, data.findings, config, kept, scores)
+    reasons = _exclusions(group, embedded, data.findings, config, kept, scores, quality)
     eligible = [r for r in range(len(embedded.vectors)) if r not in reasons]
     position = {r: i for i, r in enumerate(eligible)}
     keep_rows = [position[r] for f, r in zip(group.files, embedded.rows, strict=True)
                  if r is not None and f.rel in kept]
-    return _Eligible(group, embedded, scores, reasons, eligible, keep_rows, time.perf_counter() - t0)
+    return _Eligible(group, embedded, scores, quality, reasons, eligible, keep_rows,
+                     time.perf_counter() - t0)
 
 
 def _fit_group(prepared: _Eligible, data: Dataset, config: SelectConfig, budget: int) -> _GroupFit:
@@ -267,10 +272,10 @@ def _fit_group(prepared: _Eligible, data: Dataset, config: SelectConfig, budget:
 
 
 def _exclusions(group: Group, embedded: Embedded, findings: Findings, config: SelectConfig,
-                kept: frozenset[str], scores: ImageScores) -> dict[int, str]:
+                kept: frozenset[str], scores: ImageScores, quality: GroupQuality) -> dict[int, str]:
     """The rows selection may not pick, and why: a duplicate dedup sets aside, a leak --drop-leaks
-    drops, one of the top --drop-outliers share by outlier score; an image an earlier selection
-    kept always stays."""
+    drops, one of the top --drop-outliers share by outlier score, an image with an issue
+    --drop-issues names (the first of them); an image an earlier selection kept always stays."""
     reasons: dict[int, str] = {}
     protected: set[int] = set()
     for f, r in zip(group.files, embedded.rows, strict=True):
@@ -284,9 +289,13 @@ def _exclusions(group: Group, embedded: Embedded, findings: Findings, config: Se
             reasons[r] = "leak"
     for r in scores.top_outliers(config.drop_outliers, frozenset(protected)):
         reasons.setdefault(r, "outlier")
+    dropped = ISSUE_TYPES if "all" in config.drop_issues else config.drop_issues
+    for r, issues in quality.flagged(dropped).items():
+        if r not in protected:
+            reasons.setdefault(r, issues[0])
     if reasons:
-        logger.info("group %s: %d images not eligible (duplicates, leaks or outliers)", group.name,
-                    len(reasons))
+        logger.info("group %s: %d images not eligible (duplicates, leaks, outliers or issues)",
+                    group.name, len(reasons))
     return reasons
 
 
@@ -304,7 +313,7 @@ def _manifest_rows(fit: _GroupFit, findings: Findings) -> list[dict[str, Any]]:
             entry.update(typicality=format_distance(fit.scores.typicality[row]),
                          outlier_score=format_distance(fit.scores.outlier[row]),
                          uniqueness=format_distance(fit.scores.uniqueness[row]),
-                         reason=fit.reasons.get(row))
+                         reason=fit.reasons.get(row), **_quality_cells(fit.quality, row))
         at = position.get(row) if row is not None and fit.selector is not None else None
         if at is None:
             entry["status"] = "error" if error is not None else "not_selected"  # or set aside
@@ -318,6 +327,12 @@ def _manifest_rows(fit: _GroupFit, findings: Findings) -> list[dict[str, Any]]:
             entry["weight"] = format_weight(fit.weights[at]) if at in fit.weights else None
         rows.append(entry)
     return rows
+
+
+def _quality_cells(quality: GroupQuality, row: int) -> dict[str, str]:
+    image = quality.images[row]
+    return {**{c: format_distance(image.scores[c]) for c in QUALITY_FIELDS},
+            "issues": ";".join(image.issues)}
 
 
 def _export_bar(fits: Sequence[_GroupFit], mode: str, progress: Progress) -> StageProgress:

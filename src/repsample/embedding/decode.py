@@ -33,15 +33,26 @@ def decode_image(path: str | Path | IO[bytes], min_size: tuple[int, int] | None 
     Decompression bombs (PIL's pixel limit) are refused, not decoded.
     path may also be a binary file object or an fsspec URL (read whole; local paths are untouched).
     """
+    return decode_sized(path, min_size)[0]
+
+
+def decode_sized(path: str | Path | IO[bytes],
+                 min_size: tuple[int, int] | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """``decode_image``, and the image's size as stored (width, height, EXIF orientation
+    applied), which a reduced decode does not show."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(readable(path)) as img:
+                width, height = img.size
                 if min_size is not None and img.format == "JPEG":
                     img.draft("RGB", _draft_request(img, min_size))
                 img.load()
+                drafted = img.size
                 img = ImageOps.exif_transpose(img)
-                return _to_rgb(img)
+                if img.size != drafted:  # rotated by a quarter turn
+                    width, height = height, width
+                return _to_rgb(img), (width, height)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DecodeError(f"refused: too many pixels ({exc})") from None
     except FileNotFoundError:

@@ -18,9 +18,10 @@ from repsample.embedding.backends import BACKENDS, Runner, check_precision, choo
 from repsample.embedding.backends.eager import TorchRunner
 from repsample.embedding.backends.onnx import OnnxRunner, export_checked, export_name, load_export
 from repsample.embedding.backends.quantize import load_int8, this_cpu_int8_form
-from repsample.embedding.decode import DecodeError, decode_image, decode_workers
+from repsample.embedding.decode import DecodeError, decode_sized, decode_workers
 from repsample.embedding.descriptor import DESCRIPTOR_KEY, SOURCE_SIZE, describe_image
 from repsample.embedding.fingerprint import Fingerprint, fingerprint
+from repsample.embedding.quality import QUALITY_KEY, measure_image
 from repsample.errors import RepsampleError, UsageError, mention
 from repsample.inputs.folder import ImageFile
 from repsample.models import ModelSpec, get_model, model_key
@@ -219,28 +220,39 @@ LOOKAHEAD = 2  # batches decoded ahead of the model
 @dataclass(frozen=True)
 class DecodedBatch:
     """Positions (in the paths given) of the decoded images, their pixels, the errors at their
-    positions, and (when asked for) each decoded image's pixel descriptor."""
+    positions, and (when asked for) each decoded image's pixel descriptor and quality measures."""
 
     positions: list[int]
     pixels: np.ndarray | None
     errors: list[tuple[int, str]]
     descriptors: list[np.ndarray]
+    qualities: list[np.ndarray]
 
 
-def _decode(path: Path | str, preprocess: Preprocess,
-            describe: bool) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
+@dataclass(frozen=True)
+class _Decoded:
+    pixels: np.ndarray | None
+    descriptor: np.ndarray | None = None
+    quality: np.ndarray | None = None
+    error: str | None = None
+
+
+def _decode(path: Path | str, preprocess: Preprocess, describe: bool) -> _Decoded:
     try:
-        image = decode_image(path, preprocess.draft_size)
+        image, size = decode_sized(path, preprocess.draft_size)
     except DecodeError as exc:
-        return None, None, str(exc)
-    return preprocess(image), describe_image(image) if describe else None, None
+        return _Decoded(None, error=str(exc))
+    if not describe:
+        return _Decoded(preprocess(image))
+    return _Decoded(preprocess(image), describe_image(image), measure_image(image, size))
 
 
 def decoded_batches(
     paths: Sequence[Path | str], preprocess: Preprocess, batch_size: int, workers: int,
     describe: bool = False,
 ) -> Iterator[DecodedBatch]:
-    """Batches of the paths, decoded, in order; describe: also each image's pixel descriptor.
+    """Batches of the paths, decoded, in order; describe: also each image's pixel descriptor
+    and quality measures (made at SOURCE_SIZE: only a model decoding at that size asks).
 
     A pool of threads decodes up to LOOKAHEAD batches ahead while the model runs: PIL and numpy
     release the GIL, and in one process nothing is pickled or copied between processes. On
@@ -248,7 +260,7 @@ def decoded_batches(
     reached 53% (bench/speed.py, embedding stage).
     """
     starts = iter(range(0, len(paths), batch_size))
-    pending: deque[list[Future[tuple[np.ndarray | None, np.ndarray | None, str | None]]]] = deque()
+    pending: deque[list[Future[_Decoded]]] = deque()
     with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
 
         def submit() -> None:
@@ -264,11 +276,13 @@ def decoded_batches(
             while pending:
                 results = [f.result() for f in pending.popleft()]
                 submit()
-                ok = [(offset + i, a, d) for i, (a, d, _) in enumerate(results) if a is not None]
-                errors = [(offset + i, e) for i, (a, _, e) in enumerate(results) if a is None and e]
+                ok = [(offset + i, r) for i, r in enumerate(results) if r.pixels is not None]
+                errors = [(offset + i, r.error) for i, r in enumerate(results) if r.error]
                 offset += len(results)
-                yield DecodedBatch([i for i, _, _ in ok], np.stack([a for _, a, _ in ok]) if ok else None,
-                                   errors, [d for _, _, d in ok if d is not None])
+                yield DecodedBatch([i for i, _ in ok],
+                                   np.stack([r.pixels for _, r in ok]) if ok else None,  # type: ignore[misc]
+                                   errors, [r.descriptor for _, r in ok if r.descriptor is not None],
+                                   [r.quality for _, r in ok if r.quality is not None])
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # an interrupted run stops decoding
 
@@ -299,7 +313,8 @@ def compute_missing(
         return 0
     todo_hashes = list(todo)
     embedder.load()
-    # The duplicate check's pixel descriptor from the same decode, where it is made at this size.
+    # The duplicate check's pixel descriptor and the quality measures from the same decode, where
+    # they are made at this size.
     describe = embedder.spec.preprocess.draft_size == SOURCE_SIZE
     for decoded in decoded_batches(list(todo.values()), embedder.spec.preprocess, batch_size,
                                    workers, describe):
@@ -313,6 +328,7 @@ def compute_missing(
         )
         if decoded.descriptors:
             cache.put_many(DESCRIPTOR_KEY, vectors=list(zip(ok, decoded.descriptors, strict=True)))
+            cache.put_many(QUALITY_KEY, vectors=list(zip(ok, decoded.qualities, strict=True)))
         bar.advance(len(decoded.positions) + len(decoded.errors))
     bar.close()
     return len(todo)

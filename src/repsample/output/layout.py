@@ -20,6 +20,7 @@ RUN_RECORD = "run.json"
 CHECK_CSV = "check.csv"  # the hygiene findings (select and check)
 CHECK_JSON = "check.json"  # check's summary
 OUTLIERS_CSV = "outliers.csv"  # check's outliers per group
+ISSUES_CSV = "issues.csv"  # check's image quality issues, one row per image and issue
 REPORT = "report.html"
 REPORT_ASSETS = ".report"  # the report's own files
 THUMBS = f"{REPORT_ASSETS}/thumbs"  # its thumbnail cache: <content hash>.jpg
@@ -29,7 +30,7 @@ SELECTIONS = frozenset({SELECTION_FOLDER, *SELECTION_FILES})
 """--mode none from a listing or an hf:// dataset: the selection in the input's own form."""
 
 OUTPUT_NAMES = frozenset({
-    MANIFEST, RUN_RECORD, CHECK_CSV, CHECK_JSON, OUTLIERS_CSV, REPORT, REPORT_ASSETS, EVALUATION,
+    MANIFEST, RUN_RECORD, CHECK_CSV, CHECK_JSON, OUTLIERS_CSV, ISSUES_CSV, REPORT, REPORT_ASSETS, EVALUATION,
     STATE, *SELECTIONS,
 })
 """Every name repsample writes at the top of an OUTPUT (select, check, report, evaluate); a group
@@ -37,21 +38,29 @@ exported there may not take one (check_group_names)."""
 
 SCORE_FIELDS = ("typicality", "outlier_score", "uniqueness", "duplicate_similarity")
 """The manifest's per-image scores (repsample.hygiene.outliers); each cell a number or empty."""
-MANIFEST_FIELDS = ("path", "group", "status", "cluster", "distance", "rank", "hash", "error",
-                   "duplicate_of", "leak_with", *SCORE_FIELDS, "reason", "weight")
+ISSUE_TYPES = ("blurry", "dark", "light", "low_information", "grayscale", "odd_aspect", "odd_size")
+"""The image quality issues (repsample.hygiene.quality), in the order they are listed."""
+QUALITY_FIELDS = ("sharpness", "brightness", "entropy", "colourfulness", "elongation", "relative_size")
+"""The manifest's image quality scores, one per check (dark and light share brightness)."""
+WEIGHTED_MANIFEST_FIELDS = ("path", "group", "status", "cluster", "distance", "rank", "hash", "error",
+                            "duplicate_of", "leak_with", *SCORE_FIELDS, "reason", "weight")
+MANIFEST_FIELDS = (*WEIGHTED_MANIFEST_FIELDS, *QUALITY_FIELDS, "issues")
 """duplicate_of: the image of the same group this one repeats (with --dedup it was not eligible,
 status not_selected); leak_with: its closest exact or near match in another split (check.csv);
 typicality, outlier_score, uniqueness: the image's scores within its group (repsample.hygiene.outliers),
 empty for an error row or a lone image; duplicate_similarity: cosine similarity of its closest
 duplicate in the group, empty when it has none; reason: why a valid image was not eligible
-(``duplicate``: --dedup, ``leak``: --drop-leaks, ``outlier``: --drop-outliers), else empty;
-weight: a selected image's share of its group's eligible images (repsample.selection.weights),
-the weights of a group summing to 1; empty for an image not selected."""
-UNWEIGHTED_MANIFEST_FIELDS = MANIFEST_FIELDS[:-1]
+(``duplicate``: --dedup, ``leak``: --drop-leaks, ``outlier``: --drop-outliers, an issue's name:
+--drop-issues), else empty; weight: a selected image's share of its group's eligible images
+(repsample.selection.weights), the weights of a group summing to 1; empty for an image not
+selected; sharpness ... relative_size: its image quality scores, and issues: the quality issues
+it has, separated by ';' (repsample.hygiene.quality), empty for an error row."""
+UNWEIGHTED_MANIFEST_FIELDS = WEIGHTED_MANIFEST_FIELDS[:-1]
 """The columns of manifests written before the weights: still read (no weights)."""
 LEGACY_MANIFEST_FIELDS = MANIFEST_FIELDS[:10]
 """The columns of manifests written before the scores: still read (their scores empty)."""
-MANIFEST_HEADERS = (MANIFEST_FIELDS, UNWEIGHTED_MANIFEST_FIELDS, LEGACY_MANIFEST_FIELDS)
+MANIFEST_HEADERS = (MANIFEST_FIELDS, WEIGHTED_MANIFEST_FIELDS, UNWEIGHTED_MANIFEST_FIELDS,
+                    LEGACY_MANIFEST_FIELDS)
 """Every header a manifest may have and be read, the current one first."""
 
 

@@ -18,7 +18,7 @@ import logging
 import math
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,9 +27,11 @@ from repsample.output.files import read_csv_rows, unescape_cell
 from repsample.output.layout import (
     CHECK_CSV,
     EVALUATION,
+    ISSUE_TYPES,
     MANIFEST,
     MANIFEST_FIELDS,
     MANIFEST_HEADERS,
+    QUALITY_FIELDS,
     RUN_RECORD,
     SCORE_FIELDS,
 )
@@ -38,7 +40,7 @@ from repsample.output.outcome import GroupResult
 logger = logging.getLogger(__name__)
 
 STATUSES = ("selected", "not_selected", "error")
-REASONS = ("", "duplicate", "leak", "outlier")
+REASONS = ("", "duplicate", "leak", "outlier", *ISSUE_TYPES)
 _HASH = re.compile(r"[0-9a-f]{64}")
 _COUNT = re.compile(r"[0-9]+")
 
@@ -61,8 +63,10 @@ class ManifestRow:
     outlier_score: float | None = None  # higher = more unusual in its group
     uniqueness: float | None = None  # distance to its group's nearest other image
     duplicate_similarity: float | None = None  # cosine similarity of its closest duplicate
-    reason: str = ""  # why a valid image was not eligible: duplicate, leak, outlier
+    reason: str = ""  # why a valid image was not eligible: duplicate, leak, outlier, an issue
     weight: float | None = None  # a selected image's share of its group (None: none written)
+    quality: dict[str, float | None] = field(default_factory=dict)  # QUALITY_FIELDS (empty: none)
+    issues: tuple[str, ...] = ()  # its image quality issues (ISSUE_TYPES)
 
     @property
     def name(self) -> str:
@@ -284,6 +288,8 @@ def _row(header: tuple[str, ...], cells: list[str], where: str) -> ManifestRow:
         duplicate_similarity=_number(cell["duplicate_similarity"], "duplicate_similarity", where),
         reason=_reason(cell["reason"], status, where),
         weight=_weight(cell["weight"], where),
+        quality={c: _number(cell[c], c, where) for c in QUALITY_FIELDS if cell[c]},
+        issues=_issues(cell["issues"], where),
     )
 
 
@@ -334,6 +340,14 @@ def _reason(value: str, status: str, where: str) -> str:
         raise RepsampleError(f"{where}: reason {_show(value)} on a {status} row (only a "
                              "not_selected image has one)")
     return value
+
+
+def _issues(value: str, where: str) -> tuple[str, ...]:
+    issues = tuple(value.split(";")) if value else ()
+    unknown = [i for i in issues if i not in ISSUE_TYPES]
+    if unknown:
+        raise RepsampleError(f"{where}: issue {_show(unknown[0])} is not one of {', '.join(ISSUE_TYPES)}")
+    return issues
 
 
 def _weight(value: str, where: str) -> float | None:
