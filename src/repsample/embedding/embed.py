@@ -242,17 +242,18 @@ def _decode(path: Path | str, preprocess: Preprocess, describe: bool) -> _Decode
         image, size = decode_sized(path, preprocess.draft_size)
     except DecodeError as exc:
         return _Decoded(None, error=str(exc))
-    if not describe:
-        return _Decoded(preprocess(image))
-    return _Decoded(preprocess(image), describe_image(image), measure_image(image, size))
+    # The quality measures reduce the image to the model's scale themselves: any decode at least
+    # SOURCE_SIZE serves (a full one too); the descriptor must be made at SOURCE_SIZE exactly.
+    quality = measure_image(image, size) if preprocess.draft_size in (None, SOURCE_SIZE) else None
+    return _Decoded(preprocess(image), describe_image(image) if describe else None, quality)
 
 
 def decoded_batches(
     paths: Sequence[Path | str], preprocess: Preprocess, batch_size: int, workers: int,
     describe: bool = False,
 ) -> Iterator[DecodedBatch]:
-    """Batches of the paths, decoded, in order; describe: also each image's pixel descriptor
-    and quality measures (made at SOURCE_SIZE: only a model decoding at that size asks).
+    """Batches of the paths, decoded, in order, with each image's quality measures (a model that
+    decodes at least at SOURCE_SIZE); describe: also its pixel descriptor (at SOURCE_SIZE).
 
     A pool of threads decodes up to LOOKAHEAD batches ahead while the model runs: PIL and numpy
     release the GIL, and in one process nothing is pickled or copied between processes. On
@@ -313,8 +314,7 @@ def compute_missing(
         return 0
     todo_hashes = list(todo)
     embedder.load()
-    # The duplicate check's pixel descriptor and the quality measures from the same decode, where
-    # they are made at this size.
+    # The duplicate check's pixel descriptor from the same decode, where it is made at this size.
     describe = embedder.spec.preprocess.draft_size == SOURCE_SIZE
     for decoded in decoded_batches(list(todo.values()), embedder.spec.preprocess, batch_size,
                                    workers, describe):
@@ -328,6 +328,7 @@ def compute_missing(
         )
         if decoded.descriptors:
             cache.put_many(DESCRIPTOR_KEY, vectors=list(zip(ok, decoded.descriptors, strict=True)))
+        if decoded.qualities:
             cache.put_many(QUALITY_KEY, vectors=list(zip(ok, decoded.qualities, strict=True)))
         bar.advance(len(decoded.positions) + len(decoded.errors))
     bar.close()

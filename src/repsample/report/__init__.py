@@ -18,7 +18,7 @@ from repsample.output.files import write_atomic
 from repsample.output.layout import REPORT
 from repsample.output.records import read_run
 from repsample.progress import Progress
-from repsample.report import evaluation
+from repsample.report import evaluation, quality
 from repsample.report.embedmap import MapPoints, check_projection, project_group
 from repsample.report.gather import RunData, load_vectors, read_run_data, thumbnail_hash
 from repsample.report.groups import group_section
@@ -105,6 +105,8 @@ def write_report(
         sections.append(stale_evaluation_note())
     if run.check is not None:
         sections.append(check_section(run, thumbs, caps.check_rows))
+    if quality.present(run):
+        sections.append(quality.section(run, thumbs, caps.issues))
     opened = len(run.groups) <= OPEN_GROUPS
     for i, group in enumerate(run.groups):
         sections.append(group_section(i, group, maps[i], map_notes[i], thumbs, caps, plans[i],

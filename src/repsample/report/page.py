@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from repsample.report import quality
 from repsample.report.gather import RunData
 from repsample.report.groups import is_weak
 from repsample.report.html import esc, seconds, table, tile
@@ -105,5 +106,7 @@ def toc(run: RunData) -> str:
         links.append('<a href="#evaluation">Evaluation</a>')
     if run.check is not None:
         links.append('<a href="#check">Duplicates</a>')
+    if quality.present(run):
+        links.append(f'<a href="#quality">{quality.TITLE}</a>')
     links.extend(f'<a href="#g{i}">{esc(g.name)}</a>' for i, g in enumerate(run.groups))
     return f'<nav class="toc card">{" ".join(links)}</nav>'

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from repsample.report import quality
 from repsample.report.gather import Item, ReportGroup, RunData
 from repsample.report.optional_sections import check_items
 
@@ -38,6 +39,8 @@ class Caps:
     """Failed files listed per group (all are in manifest.csv and the group's image list)."""
     check_rows: int = 50
     """Findings of check.csv shown per kind (duplicate, leak, ...); all are in check.csv."""
+    issues: int = 12
+    """Pictures per image quality issue type (blurry, dark, ...); all are in manifest.csv."""
 
 
 @dataclass(frozen=True)
@@ -133,4 +136,5 @@ def shown_items(run: RunData, plans: Sequence[GroupPlan], caps: Caps) -> list[It
         for items in p.others.values():
             out.extend(items)
     out.extend(check_items(run, caps.check_rows))
+    out.extend(quality.shown_items(run, caps.issues))
     return out
