@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,7 @@ from repsample.config import (
 from repsample.errors import RepsampleError, flag_name, os_problem
 from repsample.inputs.folder import DEFAULT_EXTENSIONS
 from repsample.models.base import ONNX_PREFIX
+from repsample.output.layout import ISSUE_TYPES
 from repsample.params import Device, OneOf
 
 if TYPE_CHECKING:
@@ -322,10 +324,16 @@ def _summary(result: SelectResult) -> None:
         if g.note:
             out.print(f"note: {g.name}: {g.note}")
     outliers = sum(g.outliers for g in result.groups)
-    excluded = sum(g.excluded for g in result.groups) - outliers
+    flagged = Counter(i for r in result.rows for i in (r.get("issues") or "").split(";") if i)
+    dropped = Counter(r["reason"] for r in result.rows if r.get("reason") in ISSUE_TYPES)
+    excluded = sum(g.excluded for g in result.groups) - outliers - sum(dropped.values())
     if excluded:
         out.print(f"{excluded} image(s) not eligible (duplicates or leaks): "
                   f"see {where}/check.csv")
+    if flagged:
+        out.print("image quality issues: " + ", ".join(f"{i} {flagged[i]}" for i in ISSUE_TYPES if flagged[i])
+                  + (f"; not eligible (--drop-issues): {sum(dropped.values())}" if dropped else "")
+                  + f"; issues column in {where}/manifest.csv")
     if outliers:
         out.print(f"{outliers} outlier(s) not eligible (--drop-outliers): "
                   + ", ".join(f"{g.name} {g.outliers}" for g in result.groups if g.outliers)
@@ -350,10 +358,10 @@ def check_command(input_dir: str, output_dir: Path, quiet: bool, **options: Any)
     with _progress(quiet) as progress:
         result = check(input_dir, output_dir, config, progress=progress)
     if not quiet:
-        _check_summary(result.summary(), result.csv_path, result.outliers_path)
+        _check_summary(result.summary(), result.csv_path, result.outliers_path, result.issues_path)
 
 
-def _check_summary(summary: dict[str, Any], path: Path, outliers: Path) -> None:
+def _check_summary(summary: dict[str, Any], path: Path, outliers: Path, issues: Path) -> None:
     table = Table(title="repsample check", title_justify="left")
     table.add_column("finding")
     table.add_column("images", justify="right")
@@ -368,9 +376,11 @@ def _check_summary(summary: dict[str, Any], path: Path, outliers: Path) -> None:
     if not splits:
         table.add_row("leaks between splits", "- (fewer than two splits)")
     table.add_row(f"outliers (top {summary['outlier_share']:.0%} of each group)", str(summary["outliers"]))
+    for issue, n in summary["quality"]["issues"].items():
+        table.add_row(f"image quality: {issue}", str(n))
     out = _console()
     out.print(table)
-    out.print(f"written: {path}, {outliers}")
+    out.print(f"written: {path}, {outliers}, {issues}")
 
 
 @cli.command("report")

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from repsample.hygiene.quality import CHECKS, MINORITY, Check
+from repsample.output.layout import ISSUE_TYPES
 from repsample.report.gather import Item, RunData
-from repsample.report.html import Thumbs, esc, score_text, table, tile
+from repsample.report.html import Thumbs, esc, score_text, table
 
 TITLE = "Image quality"
 
@@ -54,10 +55,9 @@ def section(run: RunData, thumbs: Thumbs, cap: int) -> str:
         parts.append(f'<p class="muted">No image quality issue among the {measured} measured '
                      "images.</p></section>")
         return "".join(parts)
-    tiles = "".join(tile(name.replace("_", " "), len(hits)) for name, hits in by_issue.items() if hits)
-    parts.append(f'<div class="tiles">{tiles}</div><p class="muted">{measured} images measured; '
-                 "flagged images stay eligible unless `--drop-issues` names the issue "
-                 "(`reason` in manifest.csv).</p>")
+    parts.append(f'<p class="muted">{measured} images measured. A flagged image stays eligible '
+                 "unless --drop-issues names one of its issues (manifest.csv's reason then names "
+                 "it).</p>")
     parts.append(_counts(by_issue))
     for check in CHECKS:
         hits = by_issue[check.name]
@@ -82,8 +82,9 @@ def _counts(by_issue: dict[str, list[Item]]) -> str:
         hits = by_issue[check.name]
         link = f'<a href="#quality-{esc(check.name)}">{esc(check.name)}</a>' if hits else esc(check.name)
         rows.append((link, check.rule, len(hits), sum(i.status == "selected" for i in hits),
-                     sum(i.reason == check.name for i in hits)))
-    headers = ("issue", "rule", "images", "of which selected", "made not eligible")
+                     sum(i.reason in ISSUE_TYPES for i in hits)))
+    # Not eligible for any dropped issue: an image set aside as dark counts under grayscale too.
+    headers = ("issue", "rule", "images", "of which selected", "not eligible (--drop-issues)")
     return table(headers, rows, numeric=(2, 3, 4), raw=(0,))
 
 
