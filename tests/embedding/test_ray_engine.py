@@ -24,6 +24,7 @@ from repsample.embedding.descriptor import DESCRIPTOR_KEY
 from repsample.embedding.embed import Embedder
 from repsample.embedding.engines import EmbedOptions, run_embed_stage
 from repsample.embedding.engines.ray import EmbedActor, run
+from repsample.embedding.quality import QUALITY_KEY
 from repsample.errors import RepsampleError
 from repsample.inputs.folder import scan
 from repsample.output.files import read_csv_rows as read_manifest  # the rows as written
@@ -55,8 +56,9 @@ def mixed_tree(make_tree: TreeFactory, tmp_path: Path) -> Path:
 def _vectors(cache: Path) -> dict[str, tuple[bytes | None, str | None]]:
     with sqlite3.connect(cache) as db:  # a vector's last 4 bytes are its checksum (repsample.cache)
         return {h: (v and v[:-4], e)
-                for h, v, e in db.execute("SELECT hash, vector, error FROM embeddings WHERE model != ?",
-                                          (DESCRIPTOR_KEY,))}  # the model's rows only
+                for h, v, e in db.execute("SELECT hash, vector, error FROM embeddings "
+                                          "WHERE model NOT IN (?, ?)",
+                                          (DESCRIPTOR_KEY, QUALITY_KEY))}  # the model's rows only
 
 
 def test_ray_selection_is_identical_to_local(ray_session: Any, example_tree: Path, tmp_path: Path) -> None:
@@ -127,8 +129,8 @@ def test_a_killed_actor_batch_is_redone_without_lost_or_duplicate_rows(
     assert ray_stage.prints["train/b"][-1].error == "cannot read file: No such file or directory"
     assert ours.keys() == theirs.keys() and len(ours) == 14 + 11 + 1  # every content, the broken one too
     with sqlite3.connect(tmp_path / "caches" / "ray.sqlite") as db:
-        rows = db.execute("SELECT COUNT(*), COUNT(DISTINCT hash) FROM embeddings WHERE model != ?",
-                          (DESCRIPTOR_KEY,)).fetchone()
+        rows = db.execute("SELECT COUNT(*), COUNT(DISTINCT hash) FROM embeddings "
+                          "WHERE model NOT IN (?, ?)", (DESCRIPTOR_KEY, QUALITY_KEY)).fetchone()
         assert rows == (26, 26)
         files = db.execute("SELECT COUNT(*) FROM file_hashes").fetchone()[0]
     assert files == 14 + 11 + 2

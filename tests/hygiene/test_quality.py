@@ -45,10 +45,8 @@ def scores(image: Image.Image) -> dict[str, float]:
 
 def flags(image: Image.Image) -> set[str]:
     """The absolute checks' verdicts on one image (the group-relative ones need a group)."""
-    measured = scores(image)
-    values = {"sharpness": measured["sharpness"], "brightness": measured["brightness"],
-              "entropy": measured["entropy"], "colourfulness": measured["colourfulness"]}
-    return {c.name for c in CHECKS if c.score in values and c.flags(values[c.score])}
+    values = {**scores(image), "elongation": 1.0, "relative_size": 1.0}
+    return {c.name for c in CHECKS if c.flags(values)}
 
 
 def gamma(image: Image.Image, g: float) -> Image.Image:
@@ -75,7 +73,7 @@ def test_scores_move_with_the_strength() -> None:
     clean = scene(7)
     sharp = [scores(clean.filter(ImageFilter.GaussianBlur(r)))["sharpness"] for r in (0.01, 1, 2, 4)]
     assert sharp == sorted(sharp, reverse=True)
-    bright = [scores(gamma(clean, g))["brightness"] for g in (4, 2, 1, 0.5, 0.25)]
+    bright = [scores(gamma(clean, g))["brightness_p50"] for g in (4, 2, 1, 0.5, 0.25)]
     assert bright == sorted(bright)
 
 
@@ -91,7 +89,7 @@ def test_the_measures_are_the_same_at_any_stored_size() -> None:
     small = scene(5)
     big = small.resize((SIZE[0] * 4, SIZE[1] * 4), Image.Resampling.LANCZOS)
     a, b = scores(small), scores(big)
-    assert abs(a["brightness"] - b["brightness"]) < 3
+    assert abs(a["brightness_p50"] - b["brightness_p50"]) < 3
     assert abs(a["entropy"] - b["entropy"]) < 0.2
     assert (a["sharpness"] < 0.1) == (b["sharpness"] < 0.1)
 
@@ -120,9 +118,10 @@ def test_odd_files_get_scores(tmp_path: Path) -> None:
                 for name, path in files.items()}
     assert math.isnan(measured["tiny"]["sharpness"]) and measured["tiny"]["entropy"] == 0.0
     assert (measured["rotated"]["width"], measured["rotated"]["height"]) == (40, 120)
-    assert measured["deep"]["brightness"] > 10  # 16 bits rescaled, not clipped to black
+    assert measured["deep"]["brightness_p50"] > 10  # 16 bits rescaled, not clipped to black
     for values in measured.values():
-        assert 0 <= values["brightness"] <= 255 and 0 <= values["colourfulness"] <= 255
+        assert 0 <= values["brightness_p25"] <= values["brightness_p50"] <= values["brightness_p90"] <= 255
+        assert 0 <= values["colourfulness"] <= 255
 
 
 @settings(max_examples=40, deadline=None)
@@ -133,7 +132,7 @@ def test_any_size_and_mode_measures(width: int, height: int, mode: str, seed: in
     image = Image.fromarray(arr).convert(mode).convert("RGB")
     values = dict(zip(MEASURES, measure_image(image, (width, height)).tolist(), strict=True))
     assert math.isnan(values["sharpness"]) == (min(width, height) < 3)
-    assert 0 <= values["entropy"] <= 8 and 0 <= values["brightness"] <= 255
+    assert 0 <= values["entropy"] <= 8 and 0 <= values["brightness_p50"] <= 255
     assert (values["width"], values["height"]) == (width, height)
 
 
@@ -149,7 +148,8 @@ def test_the_embed_stage_and_a_later_measure_agree(tmp_path: Path) -> None:
 
 
 def _vector(brightness: float, width: int = 400, height: int = 300) -> np.ndarray:
-    return np.array([1.0, brightness, 6.0, 80.0, width, height], np.float32)
+    return np.array([1.0, brightness / 2, brightness, brightness * 1.5, 6.0, 80.0, width, height],
+                    np.float32)
 
 
 def test_a_group_majority_is_not_an_issue() -> None:
@@ -171,7 +171,11 @@ def test_size_and_shape_are_judged_against_the_group() -> None:
 
 def test_checks_follow_the_declared_order() -> None:
     assert tuple(c.name for c in CHECKS) == ISSUE_TYPES
-    assert {c.score for c in CHECKS} == set(QUALITY_FIELDS)
+    assert {c.score for c in CHECKS} <= set(QUALITY_FIELDS)
+    ranked = dict.fromkeys(QUALITY_FIELDS, 1.0) | {"relative_size": 1.0, "elongation": 1.0}
+    for check in CHECKS:  # each rule reads declared scores only, and NaN never flags
+        assert check.flags(dict.fromkeys(ranked, math.nan)) is False
+        check.flags(ranked)
 
 
 # -- through the real CLI -------------------------------------------------------------------------

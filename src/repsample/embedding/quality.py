@@ -1,8 +1,8 @@
 """Image quality measures, from the image the embed stage already decoded (no second decode).
 
 Each image gets a few numbers, cached by content hash beside its embedding (``QUALITY_KEY``):
-how sharp its sharpest part is, its median brightness, the information in its grey histogram,
-how colourful it is, and its size as stored (EXIF orientation applied). Which of them make an
+how sharp its sharpest part is, three brightness percentiles, the information in its grey
+histogram, how colourful it is, and its size as stored (EXIF orientation applied). Which of them make an
 issue (blurry, dark, ...) is decided per group in repsample.hygiene.quality.
 
 Everything is measured at about the model's scale: the decoded image (at least SOURCE_SIZE,
@@ -21,26 +21,31 @@ from PIL import Image
 from repsample.embedding.decode import decode_sized
 from repsample.embedding.descriptor import SOURCE_SIZE
 
-QUALITY_KEY = "quality|sharpness8x8+median+entropy64+chroma99+size|from224|v1"
+QUALITY_KEY = "quality|sharpness8x8+grey25,50,90+entropy64+chroma99+size|from224|v2"
 """Names the measures in the embedding cache, like a model's key."""
-MEASURES = ("sharpness", "brightness", "entropy", "colourfulness", "width", "height")
+MEASURES = ("sharpness", "brightness_p25", "brightness_p50", "brightness_p90", "entropy",
+            "colourfulness", "width", "height")
 """The order of a quality vector's values."""
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as PIL's convert("L")
 _BLOCKS = 8  # sharpness looks for the sharpest of 8 x 8 blocks: a sharp subject on a soft background is sharp
 _NOISE_FLOOR = 25.0  # grey levels squared added to a block's variance: flat blocks cannot pass for sharp
 _THUMB = 64  # entropy is read on a 64 px thumbnail, where sensor noise has averaged out
 
 
 def measure_image(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
-    """The quality vector (``MEASURES``) of a decoded RGB image whose file is ``size`` pixels."""
+    """The quality vector (``MEASURES``) of a decoded RGB image whose file is ``size`` pixels.
+
+    The embed stage pays for it on every image, so it works on 8-bit planes, PIL's histograms
+    and a 64 px thumbnail where it can: about 1-2 ms at 224-448 px (docs/benchmarks.md)."""
     factor = min(image.size) // SOURCE_SIZE[0]
     work = image.reduce(factor) if factor > 1 else image
-    rgb = np.asarray(work, np.float32)
-    grey = rgb @ _LUMA
-    chroma = rgb.max(axis=2) - rgb.min(axis=2)
-    return np.array([sharpness(grey), float(np.median(grey)), _thumb_entropy(work),
-                     float(np.percentile(chroma, 99)), *size], np.float32)
+    grey = work.convert("L")  # ITU-R 601 luma
+    thumb = work.resize((min(_THUMB, work.width), min(_THUMB, work.height)), Image.Resampling.BOX)
+    levels = grey.histogram()
+    return np.array([sharpness(np.asarray(grey, np.float32)),
+                     *(_percentile(levels, q) for q in (25, 50, 90)),
+                     _entropy(thumb.convert("L").histogram()), _percentile(_chroma(thumb), 99),
+                     *size], np.float32)
 
 
 def measure(path: Path | str) -> np.ndarray:
@@ -49,26 +54,45 @@ def measure(path: Path | str) -> np.ndarray:
 
 
 def sharpness(grey: np.ndarray) -> float:
-    """Laplacian energy over grey variance in the sharpest block of an 8 x 8 grid: about 0 for an
-    image blurred all over, 0.3 to 3 for a sharp photograph. NaN below 3 x 3 pixels."""
+    """Laplacian energy over grey variance (plus a noise floor) in the sharpest block of an 8 x 8
+    grid: about 0 for an image blurred all over, 0.3 to 3 for a sharp photograph. NaN below
+    3 x 3 pixels."""
     if min(grey.shape) < 3:
         return math.nan
-    lap = (grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:]
-           - 4 * grey[1:-1, 1:-1])
-    blocks = min(_BLOCKS, *lap.shape)
-    bh, bw = lap.shape[0] // blocks, lap.shape[1] // blocks
-    tiles = lap[: bh * blocks, : bw * blocks].reshape(blocks, bh, blocks, bw)
-    inner = grey[1 : 1 + bh * blocks, 1 : 1 + bw * blocks].reshape(blocks, bh, blocks, bw)
-    energy = np.square(tiles).mean(axis=(1, 3))
-    return float((energy / (inner.var(axis=(1, 3)) + _NOISE_FLOOR)).max())
+    blocks = min(_BLOCKS, grey.shape[0] - 2, grey.shape[1] - 2)
+    bh, bw = (grey.shape[0] - 2) // blocks, (grey.shape[1] - 2) // blocks
+    h, w = bh * blocks, bw * blocks
+    centre = grey[1 : 1 + h, 1 : 1 + w]
+    lap = grey[:h, 1 : 1 + w] + grey[2 : 2 + h, 1 : 1 + w] + grey[1 : 1 + h, :w] + grey[1 : 1 + h, 2 : 2 + w]
+    lap -= 4 * centre
+
+    def block_means(values: np.ndarray) -> np.ndarray:
+        means: np.ndarray = values.reshape(blocks, bh, blocks, bw).mean(axis=(1, 3))
+        return means
+
+    mean = block_means(centre)
+    variance = np.maximum(block_means(centre * centre) - mean * mean, 0.0)
+    return float((block_means(lap * lap) / (variance + _NOISE_FLOOR)).max())
 
 
-def _thumb_entropy(image: Image.Image) -> float:
-    """Bits of the grey histogram of the image reduced to at most 64 px a side."""
-    thumb = image.convert("L")
-    if max(thumb.size) > _THUMB:
-        thumb = thumb.resize((min(_THUMB, thumb.width), min(_THUMB, thumb.height)),
-                             Image.Resampling.BOX)
-    counts = np.asarray(thumb.histogram(), np.float64)
+def _chroma(image: Image.Image) -> list[int]:
+    """The histogram of max(R, G, B) - min(R, G, B) over the pixels."""
+    rgb = np.asarray(image)
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    spread = np.maximum(np.maximum(red, green), blue) - np.minimum(np.minimum(red, green), blue)
+    counts: list[int] = np.bincount(spread.ravel(), minlength=256).tolist()
+    return counts
+
+
+def _percentile(histogram: list[int], q: float) -> float:
+    """The q-th percentile of 8-bit values from their histogram: the lowest level with q % of
+    the values at or below it."""
+    counts = np.cumsum(histogram)
+    return float(np.searchsorted(counts, q / 100 * counts[-1]))
+
+
+def _entropy(histogram: list[int]) -> float:
+    """Bits of a histogram."""
+    counts = np.asarray(histogram, np.float64)
     p = counts[counts > 0] / counts.sum()
     return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: -0.0 for a flat image reads oddly

@@ -34,22 +34,28 @@ SCORE_COLUMNS = QUALITY_FIELDS
 
 @dataclass(frozen=True)
 class Check:
-    """One issue: the score it reads and when that score makes the issue."""
+    """One issue: the score that ranks it (issues.csv, the report), when the scores make it, and
+    that rule in words."""
 
     name: str
     score: str  # one of SCORE_COLUMNS (output.layout.QUALITY_FIELDS)
-    flags: Callable[[float], bool]
-    rule: str  # the threshold, in words (README, --help, report)
+    flags: Callable[[Mapping[str, float]], bool]  # NaN scores never flag
+    rule: str
 
 
 CHECKS = (
-    Check("blurry", "sharpness", lambda s: s < 0.1, "sharpness below 0.1"),
-    Check("dark", "brightness", lambda b: b < 45, "median brightness below 45 of 255"),
-    Check("light", "brightness", lambda b: b > 225, "median brightness above 225 of 255"),
-    Check("low_information", "entropy", lambda e: e < 4.2, "grey histogram entropy below 4.2 bits"),
-    Check("grayscale", "colourfulness", lambda c: c < 4, "99 % of pixels within 4 levels across R, G, B"),
-    Check("odd_aspect", "elongation", lambda e: e >= 2.5, "long side at least 2.5 times the short side"),
-    Check("odd_size", "relative_size", lambda r: r < 0.25 or r > 4,
+    Check("blurry", "sharpness", lambda s: s["sharpness"] < 0.08, "sharpness below 0.08"),
+    Check("dark", "brightness_p50", lambda s: s["brightness_p50"] < 50 and s["brightness_p90"] < 130,
+          "half the pixels below 50 of 255 and nine tenths below 130 (no lit part)"),
+    Check("light", "brightness_p25", lambda s: s["brightness_p25"] > 170 and s["brightness_p90"] > 225,
+          "three quarters of the pixels above 170 of 255 and the brightest tenth above 225 (blown)"),
+    Check("low_information", "entropy", lambda s: s["entropy"] < 4.2,
+          "grey histogram entropy below 4.2 bits"),
+    Check("grayscale", "colourfulness", lambda s: s["colourfulness"] < 4,
+          "99 % of pixels within 4 levels across R, G, B"),
+    Check("odd_aspect", "elongation", lambda s: s["elongation"] >= 2.5,
+          "long side at least 2.5 times the short side"),
+    Check("odd_size", "relative_size", lambda s: s["relative_size"] < 0.25 or s["relative_size"] > 4,
           "side (square root of the area) under a quarter or over 4 times the group's median"),
 )
 """Thresholds measured on bench/quality_checks.py (docs/benchmarks.md), in ISSUE_TYPES' order."""
@@ -108,15 +114,13 @@ def _scores(raw: Mapping[str, float] | None, typical_side: float) -> dict[str, f
         return None
     width, height = raw["width"], raw["height"]
     side = math.sqrt(width * height)
-    return {"sharpness": raw["sharpness"], "brightness": raw["brightness"], "entropy": raw["entropy"],
-            "colourfulness": raw["colourfulness"],
+    return {**{c: raw[c] for c in SCORE_COLUMNS if c in raw},
             "elongation": max(width, height) / max(1.0, min(width, height)),
             "relative_size": side / typical_side if typical_side > 0 else math.nan}
 
 
 def _flags(check: Check, scores: Mapping[str, float]) -> bool:
-    value = scores[check.score]
-    return not math.isnan(value) and check.flags(value)
+    return check.flags(scores)  # comparisons with NaN are False: an unmeasured score never flags
 
 
 def quality_summary(quality: Mapping[str, GroupQuality], measured: int) -> dict[str, Any]:

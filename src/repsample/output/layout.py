@@ -40,8 +40,9 @@ SCORE_FIELDS = ("typicality", "outlier_score", "uniqueness", "duplicate_similari
 """The manifest's per-image scores (repsample.hygiene.outliers); each cell a number or empty."""
 ISSUE_TYPES = ("blurry", "dark", "light", "low_information", "grayscale", "odd_aspect", "odd_size")
 """The image quality issues (repsample.hygiene.quality), in the order they are listed."""
-QUALITY_FIELDS = ("sharpness", "brightness", "entropy", "colourfulness", "elongation", "relative_size")
-"""The manifest's image quality scores, one per check (dark and light share brightness)."""
+QUALITY_FIELDS = ("sharpness", "brightness_p25", "brightness_p50", "brightness_p90", "entropy",
+                  "colourfulness", "elongation", "relative_size")
+"""The manifest's image quality scores (repsample.hygiene.quality.CHECKS reads them)."""
 WEIGHTED_MANIFEST_FIELDS = ("path", "group", "status", "cluster", "distance", "rank", "hash", "error",
                             "duplicate_of", "leak_with", *SCORE_FIELDS, "reason", "weight")
 MANIFEST_FIELDS = (*WEIGHTED_MANIFEST_FIELDS, *QUALITY_FIELDS, "issues")
