@@ -66,7 +66,7 @@ def test_each_planted_issue_is_found(seed: int) -> None:
     assert "light" in flags(Image.blend(clean, Image.new("RGB", SIZE, "white"), 0.9))  # washed out
     assert "grayscale" in flags(clean.convert("L").convert("RGB"))
     flat = Image.new("RGB", SIZE, tuple(int(v) for v in np.random.default_rng(seed).integers(0, 255, 3)))
-    assert "low_information" in flags(flat)
+    assert "low_information" in flags(flat) and "blurry" not in flags(flat)  # blank, not blurred
 
 
 def test_scores_move_with_the_strength() -> None:

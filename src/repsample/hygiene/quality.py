@@ -43,14 +43,17 @@ class Check:
     rule: str
 
 
+LOW_ENTROPY = 4.2  # bits: below it an image is near-blank (low_information), and so not called blurry
+
 CHECKS = (
-    Check("blurry", "sharpness", lambda s: s["sharpness"] < 0.08, "sharpness below 0.08"),
+    Check("blurry", "sharpness", lambda s: s["sharpness"] < 0.08 and s["entropy"] >= LOW_ENTROPY,
+          "sharpness below 0.08 (a near-blank image is low_information instead)"),
     Check("dark", "brightness_p50", lambda s: s["brightness_p50"] < 50 and s["brightness_p90"] < 130,
           "half the pixels below 50 of 255 and nine tenths below 130 (no lit part)"),
     Check("light", "brightness_p25", lambda s: s["brightness_p25"] > 170 and s["brightness_p90"] > 225,
           "three quarters of the pixels above 170 of 255 and the brightest tenth above 225 (blown)"),
-    Check("low_information", "entropy", lambda s: s["entropy"] < 4.2,
-          "grey histogram entropy below 4.2 bits"),
+    Check("low_information", "entropy", lambda s: s["entropy"] < LOW_ENTROPY,
+          f"grey histogram entropy below {LOW_ENTROPY} bits"),
     Check("grayscale", "colourfulness", lambda s: s["colourfulness"] < 4,
           "99 % of pixels within 4 levels across R, G, B"),
     Check("odd_aspect", "elongation", lambda s: s["elongation"] >= 2.5,
