@@ -61,7 +61,7 @@ class IssueNames:
 
     def problem(self, value: Any) -> str | None:
         if not isinstance(value, tuple | list) or not all(isinstance(v, str) for v in value):
-            return f"must be issue names, got {value!r}"
+            return f"must be a list of issue names such as ('blurry', 'dark'), got {value!r}"
         unknown = [v for v in value if v not in (*ISSUE_TYPES, "all")]
         if unknown:
             return f"has {unknown[0]!r}; choose from {', '.join(ISSUE_TYPES)} or all"

@@ -231,6 +231,8 @@ class DecodedBatch:
 
 @dataclass(frozen=True)
 class _Decoded:
+    """One file: the model's input, the descriptor and quality measures when made, or the error."""
+
     pixels: np.ndarray | None
     descriptor: np.ndarray | None = None
     quality: np.ndarray | None = None
@@ -280,9 +282,9 @@ def decoded_batches(
                 ok = [(offset + i, r) for i, r in enumerate(results) if r.pixels is not None]
                 errors = [(offset + i, r.error) for i, r in enumerate(results) if r.error]
                 offset += len(results)
-                yield DecodedBatch([i for i, _ in ok],
-                                   np.stack([r.pixels for _, r in ok]) if ok else None,  # type: ignore[misc]
-                                   errors, [r.descriptor for _, r in ok if r.descriptor is not None],
+                pixels = [r.pixels for _, r in ok if r.pixels is not None]
+                yield DecodedBatch([i for i, _ in ok], np.stack(pixels) if pixels else None, errors,
+                                   [r.descriptor for _, r in ok if r.descriptor is not None],
                                    [r.quality for _, r in ok if r.quality is not None])
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # an interrupted run stops decoding

@@ -29,16 +29,13 @@ from repsample.progress import Progress, SilentProgress
 
 logger = logging.getLogger(__name__)
 
-SCORE_COLUMNS = QUALITY_FIELDS
-
-
 @dataclass(frozen=True)
 class Check:
     """One issue: the score that ranks it (issues.csv, the report), when the scores make it, and
     that rule in words."""
 
     name: str
-    score: str  # one of SCORE_COLUMNS (output.layout.QUALITY_FIELDS)
+    score: str  # one of QUALITY_FIELDS
     flags: Callable[[Mapping[str, float]], bool]  # NaN scores never flag
     rule: str
 
@@ -68,7 +65,7 @@ MINORITY = 0.25
 
 @dataclass(frozen=True)
 class ImageQuality:
-    """One image's scores (``SCORE_COLUMNS``, NaN where unmeasurable) and its issues."""
+    """One image's scores (``QUALITY_FIELDS``, NaN where unmeasurable) and its issues."""
 
     scores: dict[str, float]
     issues: tuple[str, ...]
@@ -102,13 +99,14 @@ def assess_group(vectors: Sequence[np.ndarray | None]) -> GroupQuality:
     sides = [math.sqrt(r["width"] * r["height"]) for r in raw if r is not None]
     typical = float(np.median(sides)) if sides else math.nan
     scored = [_scores(r, typical) for r in raw]
-    hits = {c.name: [s is not None and _flags(c, s) for s in scored] for c in CHECKS}
+    # Comparisons with NaN are False: an unmeasured score never flags.
+    hits = {c.name: [s is not None and c.flags(s) for s in scored] for c in CHECKS}
     normal = tuple(name for name, flags in hits.items()
                    if sum(flags) > MINORITY * max(1, sum(s is not None for s in scored)))
     images = []
     for i, s in enumerate(scored):
         issues = tuple(name for name in ISSUE_TYPES if hits[name][i] and name not in normal)
-        images.append(ImageQuality(s or dict.fromkeys(SCORE_COLUMNS, math.nan), issues))
+        images.append(ImageQuality(s or dict.fromkeys(QUALITY_FIELDS, math.nan), issues))
     return GroupQuality(images, normal)
 
 
@@ -117,13 +115,9 @@ def _scores(raw: Mapping[str, float] | None, typical_side: float) -> dict[str, f
         return None
     width, height = raw["width"], raw["height"]
     side = math.sqrt(width * height)
-    return {**{c: raw[c] for c in SCORE_COLUMNS if c in raw},
+    return {**{c: raw[c] for c in QUALITY_FIELDS if c in raw},
             "elongation": max(width, height) / max(1.0, min(width, height)),
             "relative_size": side / typical_side if typical_side > 0 else math.nan}
-
-
-def _flags(check: Check, scores: Mapping[str, float]) -> bool:
-    return check.flags(scores)  # comparisons with NaN are False: an unmeasured score never flags
 
 
 def quality_summary(quality: Mapping[str, GroupQuality], measured: int) -> dict[str, Any]:
