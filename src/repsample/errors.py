@@ -57,11 +57,13 @@ class UsageError(RepsampleError, ValueError):
 
 
 class MissingExtra(RepsampleError, ImportError):
-    """An optional dependency that is not installed; the message gives the pip command."""
+    """An optional dependency that is not installed; the message gives the pip command, and
+    what needed it when the caller says."""
 
-    def __init__(self, package: str, extra: str) -> None:
+    def __init__(self, package: str, extra: str, needed_by: str | None = None) -> None:
         self.package, self.extra = package, extra
-        super().__init__(f"{package} is not installed; run: pip install 'repsample[{extra}]'")
+        what = f"{needed_by} needs {package}, which" if needed_by else package
+        super().__init__(f"{what} is not installed; run: pip install 'repsample[{extra}]'")
 
 
 class EnvironmentProblem(RepsampleError):
@@ -105,6 +107,16 @@ class UnknownNameError(UsageError, KeyError):
         return str(self.args[0])
 
 
-def missing_extra(package: str, extra: str) -> MissingExtra:
+def missing_extra(package: str, extra: str, needed_by: str | None = None) -> MissingExtra:
     """The error for an optional dependency that is not installed."""
-    return MissingExtra(package, extra)
+    return MissingExtra(package, extra, needed_by)
+
+
+def require_torch(needed_by: str, extra: str = "torch") -> None:
+    """Raise MissingExtra (one line, exit 2) unless PyTorch can be imported. Only what runs the
+    network itself needs it (eager or CUDA embedding, a model's export, a weights file read by
+    torch); the default CPU path runs a graph built without it."""
+    try:
+        import torch  # noqa: F401  (what needs it imports it next anyway)
+    except ImportError:
+        raise missing_extra("PyTorch", extra, needed_by) from None

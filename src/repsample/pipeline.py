@@ -471,8 +471,15 @@ def _model_record(embedder: Embedder, config: SelectConfig) -> dict[str, Any]:
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import version  # metadata only: a rerun imports no torch
+    from importlib.metadata import PackageNotFoundError, version  # metadata only: imports nothing
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:  # torch is an extra: the default path runs without it
+            return "not installed"
 
     return {"python": platform.python_version(), "numpy": np.__version__,
-            **{name: version(name) for name in ("torch", "scikit-learn", "pillow", "faiss-cpu")}}
+            **{name: installed(name) for name in ("torch", "onnxruntime", "scikit-learn", "pillow",
+                                                  "faiss-cpu")}}
 

