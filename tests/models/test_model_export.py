@@ -1,5 +1,6 @@
-"""The ONNX export is made once per user and model, checked once, and later runs load it with
-ONNX Runtime alone: no torch, no model package (real model, real CLI, fresh subprocesses)."""
+"""The default model's ONNX file is made once per user and model, from its weights alone (no
+torch), and later runs load it with ONNX Runtime alone (real model, real CLI, fresh
+subprocesses). Other models are exported with torch and checked once (test_export.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from repsample.embedding.backends.onnx import export_name
 from repsample.embedding.embed import Embedder, no_cuda_possible
 
 MODEL_KEY = Embedder(device="cpu").fp32_key
+BUILT = export_name(MODEL_KEY, built=True)  # the default model's file: built, not exported
 
 
 def _batch() -> np.ndarray:
@@ -34,7 +36,7 @@ def _run(code: str, *args: str, env: dict[str, str] | None = None) -> list[str]:
 def test_a_second_run_loads_the_export_without_torch(tmp_path: Path) -> None:
     first = Embedder(device="cpu", models_dir=tmp_path)
     vectors = first(_batch())
-    assert first.backend == "onnx" and (tmp_path / export_name(MODEL_KEY)).is_file()
+    assert first.backend == "onnx" and (tmp_path / BUILT).is_file()
     np.save(tmp_path / "batch.npy", _batch())
     code = (
         "import sys, numpy as np\n"
@@ -52,7 +54,7 @@ def test_a_second_run_loads_the_export_without_torch(tmp_path: Path) -> None:
 
 def test_a_damaged_export_is_made_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     reference = Embedder(device="cpu", models_dir=tmp_path)(_batch())
-    path = tmp_path / export_name(MODEL_KEY)
+    path = tmp_path / BUILT
     path.write_bytes(path.read_bytes()[:5000])  # truncated, as a full disk or a copy cut short leaves it
     again = Embedder(device="cpu", models_dir=tmp_path)
     np.testing.assert_allclose(again(_batch()), reference, rtol=1e-5, atol=1e-6)
@@ -79,9 +81,9 @@ def test_the_cli_exports_to_the_user_folder_and_reruns_without_torch(tmp_path: P
         "print(sorted(m for m in ('torch', 'efficientnet_lite_pytorch') if m in sys.modules))\n"
     )
     first = _run(code, str(tmp_path / "first"), env={"XDG_CACHE_HOME": str(tmp_path / "xdg")})
-    assert [p.name for p in models.iterdir()] == [export_name(MODEL_KEY)]
+    assert [p.name for p in models.iterdir()] == [BUILT]
     assert not (cache.parent / "models").exists()  # not beside --cache any more
-    assert "'torch'" in first[-1]  # the first run built the model to export and check it
+    assert first[-1] == "[]"  # the first run built the graph from the weights: no torch either
     cache.unlink()  # a new cache: everything is embedded again, with the user's export
     # REPSAMPLE_MODELS_DIR wins over the user folder: the export is found there, nothing new made
     again = _run(code, str(tmp_path / "second"), env={"XDG_CACHE_HOME": str(tmp_path / "other"),
