@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
-import importlib.util
 import logging
 import os
 import platform
@@ -228,6 +227,14 @@ def mean_cosine(ours: np.ndarray, reference: np.ndarray) -> float:
     return float(np.mean(num / np.maximum(den, 1e-12)))
 
 
+def _require_sympy() -> None:
+    """ONNX Runtime's quantizer infers shapes with sympy, which the base install lacks."""
+    try:
+        import sympy  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        raise missing_extra("sympy", "int8", f"{mention('precision')} int8") from None
+
+
 def load_int8(fp32: OnnxRunner, preprocess: Preprocess, threads: int,
               form: Int8Form = U8S8) -> OnnxRunner:
     """A runner for the int8 model of ``fp32``'s export in ``form`` (quantized now if not cached),
@@ -236,8 +243,7 @@ def load_int8(fp32: OnnxRunner, preprocess: Preprocess, threads: int,
     runner = load_export(path, threads)  # None: not made yet, or unreadable (then removed)
     if runner is None:
         logger.info("quantizing %s to int8 (%s): %s", fp32.path.name, form.name, path)
-        if importlib.util.find_spec("sympy") is None:  # ONNX Runtime's shape inference needs it
-            raise missing_extra("sympy", "int8", f"{mention('precision')} int8")
+        _require_sympy()
         try:
             quantize(fp32.path, preprocess, path, "static", form)
         except Exception as exc:  # the quantizer raises many types; name it in one line
