@@ -32,6 +32,7 @@ MAPPED = {"OSError", "FileNotFoundError", "PermissionError",
 # These never reach the CLI; where each is caught or why it cannot happen there.
 INTERNAL = {
     "DecodeError": "caught in embed._decode: the file becomes an error row in the manifest",
+    "_Unreadable": "models/pth.py: caught in read_state_dict, raised again as one RepsampleError line",
     "ValueError": "misuse of the Python API (selectors, registry, export mode); the "
                   "CLI validates its options first (SelectConfig.validate)",
     "AttributeError": "the package root's module __getattr__ (PEP 562) for a name it does not have",

@@ -62,13 +62,13 @@ class _Tensor:
     def array(self) -> np.ndarray:
         flat = self.storage.data
         if flat is None:
-            raise ValueError("a tensor's storage has no data")
+            raise _Unreadable("a tensor's storage has no data")
         count = int(np.prod(self.size))
         if count == 0:
             return np.zeros(self.size, flat.dtype)
         last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride, strict=True))
         if self.offset < 0 or last >= len(flat) or min(self.stride, default=0) < 0:
-            raise ValueError("a tensor reaches outside its storage")
+            raise _Unreadable("a tensor reaches outside its storage")
         base = flat[self.offset:]
         item = flat.itemsize
         view = np.lib.stride_tricks.as_strided(
@@ -98,6 +98,10 @@ _ALLOWED: dict[tuple[str, str], Callable[..., Any]] = {
 }
 
 
+class _Unreadable(Exception):
+    """What makes a file no readable state dict; read_state_dict says it in one line."""
+
+
 class _Unpickler(pickle.Unpickler):
     """Knows only a state dict's globals; storages come from ``resolve``."""
 
@@ -110,11 +114,11 @@ class _Unpickler(pickle.Unpickler):
             return _storage_type(name)
         if (module, name) in _ALLOWED:
             return _ALLOWED[(module, name)]
-        raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a state dict never needs")
+        raise _Unreadable(f"it refers to {module}.{name}, which a state dict never needs")
 
     def persistent_load(self, pid: Any) -> _Storage:
         if not isinstance(pid, tuple) or not pid or _text(pid[0]) != "storage":
-            raise pickle.UnpicklingError(f"unknown persistent id {pid!r:.60}")
+            raise _Unreadable(f"unknown persistent id {pid!r:.60}")
         return self._resolve(pid[1:])
 
 
@@ -137,8 +141,8 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
         return _arrays(state)
     except OSError as exc:
         raise RepsampleError(f"cannot read weights file {str(file)!r}: {exc.strerror or exc}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError, AttributeError,
-            IndexError, struct.error, zipfile.BadZipFile) as exc:
+    except (_Unreadable, pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError,
+            AttributeError, IndexError, struct.error, zipfile.BadZipFile) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RepsampleError(f"weights file {str(file)!r} is not a readable state dict: {reason}") from None
 
@@ -147,28 +151,28 @@ def _arrays(state: object) -> dict[str, np.ndarray]:
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise TypeError(f"it holds a {type(state).__name__}, not a state dict")
+        raise _Unreadable(f"it holds a {type(state).__name__}, not a state dict")
     bad = [key for key, value in state.items() if not isinstance(value, _Tensor)]
     if bad:
-        raise TypeError(f"entry {bad[0]!r} is not a tensor")
+        raise _Unreadable(f"entry {bad[0]!r} is not a tensor")
     return {str(key): value.array() for key, value in state.items()}
 
 
 def _read_legacy(stream: IO[bytes]) -> object:
     # Even the header pickles go through the restricted unpickler: any pickle can call code.
     if _Unpickler(stream, _refuse).load() != _MAGIC:
-        raise ValueError("it is not a file written by torch.save")
+        raise _Unreadable("it is not a file written by torch.save")
     if _Unpickler(stream, _refuse).load() != _PROTOCOL:
-        raise ValueError("unknown torch.save protocol version")
+        raise _Unreadable("unknown torch.save protocol version")
     info = _Unpickler(stream, _refuse).load()
     if isinstance(info, dict) and info.get("little_endian") is False:
-        raise ValueError("it was saved on a big-endian machine")
+        raise _Unreadable("it was saved on a big-endian machine")
     storages: dict[str, _Storage] = {}
 
     def resolve(pid: tuple[Any, ...]) -> _Storage:
         kind, key, _location, numel, view = pid
         if view is not None:
-            raise ValueError("storage views (files from torch < 0.4) are not supported")
+            raise _Unreadable("storage views (files from torch < 0.4) are not supported")
         return storages.setdefault(_text(key), _Storage(kind.dtype, int(numel)))
 
     state = _Unpickler(stream, resolve).load()
@@ -176,7 +180,7 @@ def _read_legacy(stream: IO[bytes]) -> object:
         storage = storages[_text(key)]
         (numel,) = struct.unpack("<q", _exactly(stream, 8))
         if numel != storage.numel:
-            raise ValueError(f"storage {key!r} holds {numel} elements, the pickle says {storage.numel}")
+            raise _Unreadable(f"storage {key!r} holds {numel} elements, the pickle says {storage.numel}")
         storage.data = np.frombuffer(_exactly(stream, numel * storage.dtype.itemsize), storage.dtype)
     return state
 
@@ -184,12 +188,12 @@ def _read_legacy(stream: IO[bytes]) -> object:
 def _exactly(stream: IO[bytes], size: int) -> bytes:
     data = stream.read(size)
     if len(data) != size:
-        raise EOFError("the file is truncated")
+        raise _Unreadable("the file is truncated")
     return data
 
 
 def _refuse(pid: tuple[Any, ...]) -> _Storage:
-    raise pickle.UnpicklingError("a storage where none belongs")
+    raise _Unreadable("a storage where none belongs")
 
 
 def _read_zip(file: Path) -> object:
@@ -197,11 +201,11 @@ def _read_zip(file: Path) -> object:
         names = archive.namelist()
         pickles = [name for name in names if name.endswith("/data.pkl")]
         if len(pickles) != 1:
-            raise ValueError("the archive has no single data.pkl")
+            raise _Unreadable("the archive has no single data.pkl")
         prefix = pickles[0][: -len("data.pkl")]
         order = prefix + "byteorder"
         if order in names and archive.read(order) != b"little":
-            raise ValueError("it was saved on a big-endian machine")
+            raise _Unreadable("it was saved on a big-endian machine")
 
         storages: dict[str, _Storage] = {}
 
@@ -211,7 +215,7 @@ def _read_zip(file: Path) -> object:
                 raw = archive.read(f"{prefix}data/{_text(key)}")
                 data = np.frombuffer(raw, kind.dtype)
                 if len(data) != int(numel):
-                    raise EOFError("the file is truncated")
+                    raise _Unreadable("the file is truncated")
                 storages[_text(key)] = _Storage(kind.dtype, int(numel), data)
             return storages[_text(key)]
 
