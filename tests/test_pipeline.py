@@ -128,6 +128,41 @@ def test_rerun_reuses_the_stored_clustering(
     assert calls == [1, 1] and damaged.rows == first.rows
 
 
+def test_rerun_reuses_the_stored_picks(
+    make_tree: TreeFactory, tmp_path: Path, cache_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The strategy picks once per (clustering, strategy, parameters, kept rows): a rerun on
+    unchanged data takes its picks and weights as stored, and gets the same rows."""
+    from repsample.config import SelectConfig
+    from repsample.selection.strategies import STRATEGIES
+
+    root = make_tree({"a": 30, "b": 24})
+    first = select(root, tmp_path / "o1", per_class=8, cache=cache_path, **FAST)
+    calls: list[int] = []
+    kind = STRATEGIES.get(SelectConfig().strategy)
+    real = kind._select
+
+    def counted(self: object, *args: object) -> object:
+        calls.append(1)
+        return real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(kind, "_select", counted)  # a spy: the real strategy still picks
+    again = select(root, tmp_path / "o1", per_class=8, cache=cache_path, overwrite=True, **FAST)
+    assert calls == [] and again.rows == first.rows  # weights, ranks and clusters included
+    select(root, tmp_path / "o2", per_class=7, cache=cache_path, **FAST)
+    assert calls == [1, 1]  # another budget: both groups pick again
+    select(root, tmp_path / "o3", per_class=8, cache=cache_path, keep=tmp_path / "o2" / "manifest.csv",
+           **FAST)
+    assert calls == [1, 1, 1, 1]  # kept rows are part of what decides the picks
+
+    with sqlite3.connect(cache_path) as db:  # a damaged entry: picked again, with a warning
+        db.execute("UPDATE clusterings SET value = substr(value, 1, 40)")
+    damaged = select(root, tmp_path / "o1", per_class=8, cache=cache_path, overwrite=True, **FAST)
+    assert len(calls) == 6 and damaged.rows == first.rows
+    assert "stored selection unreadable; selecting again" in caplog.text
+
+
 def test_export_modes(make_tree: TreeFactory, tmp_path: Path, cache_path: Path) -> None:
     root = make_tree({"cls": 8})
     hard = select(root, tmp_path / "hard", per_class=3, mode="hardlink", cache=cache_path, **FAST)

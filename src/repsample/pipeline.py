@@ -16,7 +16,6 @@ import numpy as np
 
 from repsample import fsio
 from repsample._version import __version__
-from repsample.cache import ContentCache
 from repsample.config import SelectConfig
 from repsample.dataset import Dataset, Prepared, open_dataset, prepare, scored_groups
 from repsample.embedding.embed import Embedded, Embedder
@@ -47,6 +46,7 @@ from repsample.output.outcome import GroupResult
 from repsample.output.publish import OutputTransaction
 from repsample.progress import Progress, SilentProgress, StageProgress
 from repsample.selection.cluster import Clustering, choose_k, clustering_key
+from repsample.selection.replay import StoredPicks, picks_key
 from repsample.selection.strategies import STRATEGIES, ClusterSelector
 from repsample.selection.weights import simplex_weights
 
@@ -256,16 +256,11 @@ def _fit_group(prepared: _Eligible, data: Dataset, config: SelectConfig, budget:
             silhouette_sample=config.silhouette_sample, random_state=config.seed,
             **config.strategy_params)
         X = embedded.vectors[eligible]
-        clustering = None
-        if len(eligible) > budget:
-            row_hashes = embedded.row_hashes
-            clustering = _clustering(X, [row_hashes[r] for r in eligible], data.embedder.key, config,
-                                     data.cache)
-        selector.fit(X, keep=keep_rows, clustering=clustering)
+        row_hashes = embedded.row_hashes
+        rows = [row_hashes[r] for r in eligible]
+        shares = _fit_selector(selector, X, rows, keep_rows, data, config)
         chosen = set(selector.selected_indices_.tolist())
-        picks = sorted(chosen)  # kept rows too: the weights share the group among all picks
-        weights = dict(zip(picks, simplex_weights(X, np.asarray(picks), config.seed).tolist(),
-                           strict=True))
+        weights = dict(zip(sorted(chosen), shares.tolist(), strict=True))
     seconds = {**data.embedded.seconds[group.name], "select": time.perf_counter() - t0}
     return _GroupFit(**vars(prepared), selector=selector, chosen=chosen, weights=weights,
                      budget=budget, seconds=seconds)
@@ -390,15 +385,30 @@ def _group_result(fit: _GroupFit, keep: Path | None, embedded_now: int) -> Group
     )
 
 
-def _clustering(
-    X: np.ndarray, hashes: list[str], vectors: str, config: SelectConfig, cache: ContentCache
-) -> Clustering:
-    """choose_k on X, or its stored result for the same vectors and sweep (a rerun's case)."""
-    key = clustering_key(vectors, hashes, config.k_min, config.k_max, config.seed,
-                         config.silhouette_sample)
-    return cache.remember(
-        key, lambda: choose_k(X, config.k_min, config.k_max, config.seed, config.silhouette_sample),
+def _fit_selector(selector: ClusterSelector, X: np.ndarray, rows: list[str], keep: list[int],
+                  data: Dataset, config: SelectConfig) -> np.ndarray:
+    """Fit selector on X (rows: their content hashes); the weights of its picks, sorted by row.
+
+    Above the budget, the clustering and then the picks with their weights are stored results
+    when a run made them from the same vectors and settings: a rerun on unchanged data redoes
+    neither; a group kept whole has nothing worth storing."""
+    if len(X) <= selector.n_select:
+        selector.fit(X, keep=keep)
+        return simplex_weights(X, selector.selected_indices_, config.seed)
+    vectors = clustering_key(data.embedder.key, rows, config.k_min, config.k_max, config.seed,
+                             config.silhouette_sample)
+    clustering = data.cache.remember(
+        vectors, lambda: choose_k(X, config.k_min, config.k_max, config.seed, config.silhouette_sample),
         Clustering.to_bytes, Clustering.from_bytes, "clustering")
+    key = picks_key(selector, vectors, keep)
+    stored = data.cache.recall(key, lambda b: StoredPicks.from_bytes(b, len(X), keep), "selection",
+                               "selecting again")
+    selector.fit(X, keep=keep, clustering=clustering, picks=None if stored is None else stored.new)
+    if stored is None:
+        stored = StoredPicks(selector.new_indices_,
+                             simplex_weights(X, selector.selected_indices_, config.seed))
+        data.cache.put_blob(key, stored.to_bytes())
+    return stored.weights
 
 
 def _check_drop_leaks(drop_leaks: bool, findings: Findings) -> None:

@@ -22,7 +22,7 @@ from repsample.selection.cluster import choose_k
 from repsample.selection.strategies import STRATEGIES, ClusterSelector, register_strategy
 
 NAMES = STRATEGIES.names()
-FITTED = ("selected_indices_", "kept_indices_", "n_features_in_", "labels_", "k_",
+FITTED = ("selected_indices_", "new_indices_", "kept_indices_", "n_features_in_", "labels_", "k_",
           "cluster_centers_", "distances_", "silhouette_scores_", "silhouette_sample_", "quotas_",
           "pick_order_")
 
@@ -133,6 +133,28 @@ def test_parameters_are_checked_at_fit_and_named(params: dict[str, Any], message
 def test_numpy_integers_are_integers() -> None:
     sel = repsample.CentroidSelector(np.int64(9), k_min=np.int32(2), k_max=3).fit(blobs())
     assert len(sel.selected_indices_) == 9
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_earlier_fits_picks_give_the_same_fit(name: str) -> None:
+    """fit(picks=new_indices_) on the same X, parameters, keep and clustering is the same fit,
+    the strategy's own attributes included, without picking again."""
+    X, keep = blobs(), [0, 50]
+    clustering = choose_k(X, 2, 4, 3, 3000)
+    first = small(name).fit(X, keep=keep, clustering=clustering)
+    again = small(name).fit(X, keep=keep, clustering=clustering, picks=first.new_indices_)
+    assert sorted(vars(again)) == sorted(vars(first))
+    for attribute, value in vars(first).items():
+        assert np.array_equal(getattr(again, attribute), value, equal_nan=True) \
+            if isinstance(value, np.ndarray) else getattr(again, attribute) == value
+    assert set(first.new_indices_) == set(first.selected_indices_) - set(keep)
+
+
+@pytest.mark.parametrize("picks", [[0, 1], [3, 3], [-1], [120], list(range(1, 13))])
+def test_picks_that_cannot_be_an_earlier_fits_are_refused(picks: list[int]) -> None:
+    """Kept rows, repeats, rows outside X and more than the budget: a UsageError naming picks."""
+    with pytest.raises(UsageError, match="picks are not the new rows of a fit of 120 rows"):
+        small("refine").fit(blobs(), keep=[0], picks=picks)
 
 
 def test_fit_arguments_that_do_not_fit_the_matrix() -> None:

@@ -8,7 +8,9 @@ matrix: ``CentroidSelector(n_select=100).fit(X).selected_indices_``. Selectors a
 ``BaseEstimator``s: ``get_params``, ``set_params``, ``clone`` and ``repr`` work as in scikit-learn.
 
 ``fit(X, keep=rows)`` keeps earlier picks and adds to them up to ``n_select`` (a grown dataset);
-``fit(X, clustering=c)`` reuses a clustering of X (computing one is the costly part).
+``fit(X, clustering=c)`` reuses a clustering of X (computing one is the costly part), and
+``fit(X, clustering=c, picks=p)`` an earlier fit's picks (its ``new_indices_``) on the same X,
+parameters and clustering: what a rerun on unchanged data gets from the cache.
 ``register_strategy(name, cls)`` makes a selector of your own usable by name.
 """
 
@@ -52,9 +54,9 @@ class ClusterSelector(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
     Attributes after ``fit``: ``selected_indices_`` (sorted), ``kept_indices_`` (rows kept from
     ``keep``), ``n_features_in_``, ``labels_`` (-1 where no clustering ran), ``k_``,
     ``cluster_centers_``, ``distances_`` (each row to its centre), ``silhouette_scores_``
-    ({k: score}), ``silhouette_sample_``, ``quotas_`` (per cluster, kept rows included) and
-    ``pick_order_`` (per row, its order of selection within its cluster, 1 = first; 0 = not
-    selected).
+    ({k: score}), ``silhouette_sample_``, ``quotas_`` (per cluster, kept rows included),
+    ``new_indices_`` (the rows added to the kept ones, in pick order) and ``pick_order_`` (per
+    row, its order of selection within its cluster, 1 = first; 0 = not selected).
     """
 
     # Each parameter's allowed values, checked at fit (scikit-learn's _parameter_constraints).
@@ -96,13 +98,15 @@ class ClusterSelector(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
 
     def fit(
         self: Selector, X: Any, y: object = None, *, keep: Sequence[int] | None = None,
-        clustering: Clustering | None = None,
+        clustering: Clustering | None = None, picks: Sequence[int] | np.ndarray | None = None,
     ) -> Selector:
         """Select ``n_select`` rows of X (rows = images); returns self.
 
         ``y`` is ignored: selection is unsupervised, the argument is there for scikit-learn's
         ``fit(X, y)`` convention. ``keep``: rows that must stay selected (an earlier selection);
-        ``clustering``: a clustering of X to use instead of computing one.
+        ``clustering``: a clustering of X to use instead of computing one; ``picks``: the
+        ``new_indices_`` of a fit with the same X, parameters, keep and clustering, taken as
+        they are instead of picking again (a rerun's case: the strategy's work is not redone).
         """
         self._validate_params()
         X = check_array(X, dtype=(np.float64, np.float32))
@@ -113,6 +117,7 @@ class ClusterSelector(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         if n <= self.n_select:
             self._no_clustering(X)
             self.selected_indices_ = np.arange(n)
+            self.new_indices_ = np.setdiff1d(self.selected_indices_, kept)
             return self
         if clustering is None:
             clustering = choose_k(X, self.k_min, self.k_max, self.random_state,  # type: ignore[arg-type]
@@ -125,8 +130,13 @@ class ClusterSelector(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         self.silhouette_scores_: dict[int, float] = clustering.silhouettes
         self.silhouette_sample_: int | None = clustering.silhouette_sample
         self.distances_ = centre_distances(X, self.cluster_centers_, self.labels_)
-        new = self._select(X, kept, max(0, int(self.n_select) - len(kept)),
-                           check_random_state(self.random_state))
+        budget = max(0, int(self.n_select) - len(kept))
+        self._describe(X)
+        if picks is None:
+            new = self._select(X, kept, budget, check_random_state(self.random_state))
+        else:
+            new = _earlier_picks(picks, kept, n, budget)
+        self.new_indices_ = np.asarray(new, dtype=np.int64)
         self.selected_indices_ = np.union1d(kept, new)
         self.quotas_ = np.bincount(self.labels_[self.selected_indices_], minlength=self.k_)
         self.pick_order_ = self._pick_order(kept, new)
@@ -154,6 +164,9 @@ class ClusterSelector(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         self.silhouette_sample_ = None
         self.quotas_ = np.empty(0, dtype=np.int64)
         self.pick_order_ = np.zeros(n, dtype=np.int64)  # kept whole: no order to tell
+
+    def _describe(self, X: np.ndarray) -> None:
+        """Fitted attributes of the strategy's own, set once the clustering is (picks reused or not)."""
 
     def _select(self, X: np.ndarray, kept: np.ndarray, budget: int, rng: Rng) -> np.ndarray:
         """Rows to add to ``kept``: split ``budget`` across clusters, then pick in each (or, with
@@ -213,6 +226,16 @@ def _kept_rows(keep: Sequence[int] | None, n: int) -> np.ndarray:
     if len(kept) and (kept[0] < 0 or kept[-1] >= n):
         raise UsageError(f"holds row numbers outside 0..{n - 1}", option="keep")
     return kept
+
+
+def _earlier_picks(picks: Sequence[int] | np.ndarray, kept: np.ndarray, n: int, budget: int) -> np.ndarray:
+    """``picks`` as new rows: distinct, inside 0..n-1, none kept, at most ``budget`` of them."""
+    new = np.asarray(picks, dtype=np.int64).reshape(-1)
+    if (len(new) > budget or len(np.unique(new)) < len(new) or np.isin(new, kept).any()
+            or (len(new) and (new.min() < 0 or new.max() >= n))):
+        raise UsageError(f"are not the new rows of a fit of {n} rows with {len(kept)} kept and "
+                         f"{budget} to add", option="picks")
+    return new
 
 
 def top_up(sizes: np.ndarray, kept: np.ndarray, total: int, scheme: str) -> np.ndarray:
@@ -307,12 +330,11 @@ class TypicalSelector(NeighbourSelector):
         super()._no_clustering(X)
         self.typicality_ = np.full(len(X), np.nan)
 
-    def _select(self, X: np.ndarray, kept: np.ndarray, budget: int, rng: Rng) -> np.ndarray:
+    def _describe(self, X: np.ndarray) -> None:
         self.typicality_ = np.full(len(X), np.nan)
         for c in range(self.k_):
             rows = np.flatnonzero(self.labels_ == c)
             self.typicality_[rows] = typicality(X[rows], self.n_neighbors)
-        return super()._select(X, kept, budget, rng)
 
     def _pick(
         self, X: np.ndarray, candidates: np.ndarray, kept: np.ndarray, quota: int, rng: Rng
