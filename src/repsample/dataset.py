@@ -29,7 +29,7 @@ from repsample.inputs.dispatch import ScannedInput, SelectionWriter, listing_fil
 from repsample.inputs.folder import Group
 from repsample.inputs.guards import check_cache_apart
 from repsample.output.layout import check_group_names
-from repsample.progress import Progress
+from repsample.progress import Progress, timed
 
 logger = logging.getLogger(__name__)
 
@@ -122,10 +122,12 @@ def open_dataset(
             embedder = Embedder(config.model_spec(), config.weights, config.device, config.backend,
                                 precision=config.precision)  # the user's exported models
             embedded = run_embed_stage(config.engine, groups, cache, embedder, options, progress)
-        findings = hygiene_pass(groups, embedded.prints, cache, embedder, config.dup_threshold,
-                                kept, options.threads, progress, near)
-        quality, measured = quality_pass(groups, embedded.prints, findings, cache, options.threads,
-                                         progress)
+        with timed("duplicates"):
+            findings = hygiene_pass(groups, embedded.prints, cache, embedder, config.dup_threshold,
+                                    kept, options.threads, progress, near)
+        with timed("quality"):
+            quality, measured = quality_pass(groups, embedded.prints, findings, cache,
+                                             options.threads, progress)
         yield Dataset(groups, embedder, cache, embedded, findings, quality, measured,
                       scanned.write_selection)
 

@@ -44,7 +44,7 @@ from repsample.output.layout import (
 )
 from repsample.output.outcome import GroupResult
 from repsample.output.publish import OutputTransaction
-from repsample.progress import Progress, SilentProgress, StageProgress
+from repsample.progress import Progress, SilentProgress, StageProgress, current_clock, run_clock, timed
 from repsample.selection.cluster import Clustering, choose_k, clustering_key
 from repsample.selection.replay import StoredPicks, picks_key
 from repsample.selection.strategies import STRATEGIES, ClusterSelector
@@ -102,17 +102,19 @@ def select(
     target = fsio.as_location(output_dir)
     if isinstance(target, str):
         return _select_to_url(input_dir, target, config, progress, command)
-    kept = _kept_paths(config.keep) if config.keep else {}
-    src = locate(input_dir)
-    if isinstance(src, str):
-        fsio.check_url_paths(src, None, config.mode)
-    check_input(src, target)
-    check_cache_apart(config.cache_path, output_dir=target)
-    # INPUT scanned and checked before OUTPUT is taken: a refusal leaves no trace there.
-    scanned = prepare(src, config, exclude=(target,), kept=_all_kept(kept), exported=True)
-    with OutputTransaction(target, replace=config.overwrite) as output:
-        result = _build(src, scanned, output, config, kept, progress or SilentProgress(), command)
-        output.publish()
+    with run_clock():
+        with timed("scan"):
+            kept = _kept_paths(config.keep) if config.keep else {}
+            src = locate(input_dir)
+            if isinstance(src, str):
+                fsio.check_url_paths(src, None, config.mode)
+            check_input(src, target)
+            check_cache_apart(config.cache_path, output_dir=target)
+            # INPUT scanned and checked before OUTPUT is taken: a refusal leaves no trace there.
+            scanned = prepare(src, config, exclude=(target,), kept=_all_kept(kept), exported=True)
+        with OutputTransaction(target, replace=config.overwrite) as output:
+            result = _build(src, scanned, output, config, kept, progress or SilentProgress(), command)
+            output.publish()
     report = target / result.report.name if result.report is not None else None
     return dataclasses.replace(result, output=target, report=report)
 
@@ -124,6 +126,7 @@ def _build(
     """The whole result, written into the transaction's stage."""
     dst = output.stage
     started = dt.datetime.now(dt.timezone.utc)
+    clock = current_clock()
     with open_dataset(src, config, progress, kept=_all_kept(kept), prepared=scanned,
                       near=config.dedup or config.drop_leaks) as data:
         findings = data.findings
@@ -138,28 +141,36 @@ def _build(
         fits = [_fit_group(p, data, config, budget) for p, budget in zip(prepared, budgets, strict=True)]
         write_selection = data.write_selection
         originals = {f.rel: f.path for g in data.groups for f in g.files}  # for the report's pictures
-    write_check_csv(dst / CHECK_CSV, findings)
     bar = _export_bar(fits, config.mode, progress)
-    results, rows = [], []
+    rows = []
     for fit in fits:
-        group_rows = _manifest_rows(fit, findings)
+        with timed("write"):
+            rows.extend(_manifest_rows(fit, findings))
         t0 = time.perf_counter()
         if config.mode != "none":
             _export_group(fit, dst, config.mode, bar)
         fit.seconds["export"] = time.perf_counter() - t0
-        results.append(_group_result(fit, config.keep, data.embedded.computed[fit.group.name]))
-        rows.extend(group_rows)
     bar.close()
 
-    write_manifest(dst / MANIFEST, rows)
-    if config.mode == "none" and write_selection is not None:  # a listing or dataset, in its form
-        write_selection(rows, MANIFEST_FIELDS, dst)
-    record = _run_record(src, output.out, config, data.embedder, results, command, started)
-    record["check"] = {**findings.summary(), "dedup": config.dedup, "drop_leaks": config.drop_leaks,
-                       "file": CHECK_CSV, "quality": quality_summary(data.quality, data.quality_measured)}
-    write_run_record(dst / RUN_RECORD, record)
-    report = (_report(dst, output.out, output.requested, config, progress, originals)
-              if config.report else None)
+    with timed("write"):
+        results = [_group_result(fit, config.keep, data.embedded.computed[fit.group.name])
+                   for fit in fits]
+        write_check_csv(dst / CHECK_CSV, findings)
+        write_manifest(dst / MANIFEST, rows)
+        if config.mode == "none" and write_selection is not None:  # a listing or dataset, in its form
+            write_selection(rows, MANIFEST_FIELDS, dst)
+        record = _run_record(src, output.out, config, data.embedder, results, command, started)
+        record["check"] = {**findings.summary(), "dedup": config.dedup, "drop_leaks": config.drop_leaks,
+                           "file": CHECK_CSV,
+                           "quality": quality_summary(data.quality, data.quality_measured)}
+        record["seconds"] = clock.table({r.name: r.seconds for r in results})
+        write_run_record(dst / RUN_RECORD, record)
+    report = None
+    if config.report:
+        with timed("report"):
+            report = _report(dst, output.out, output.requested, config, progress, originals)
+        record["seconds"] = clock.table({r.name: r.seconds for r in results})  # the report's too
+        write_run_record(dst / RUN_RECORD, record)
     return SelectResult(src, dst, config, results, rows, report)
 
 

@@ -1,7 +1,20 @@
-"""Progress reporting as a parameter: the library reports, the CLI decides how to show it."""
+"""Progress reporting as a parameter: the library reports, the CLI decides how to show it; and
+where a run's seconds go (its clock).
+
+The clock: the run-wide stages (start, scan, model, duplicate check, quality, writing, report)
+beside each group's own (hash, embed, select, export), so that run.json's ``seconds`` and its
+groups' together account for the whole run, process start included. The run in progress has one
+clock (a context variable, so that a library caller's runs, in threads or in turn, each keep their
+own); ``timed`` adds to it and costs nothing without one.
+"""
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol
 
 
@@ -39,3 +52,74 @@ class SilentProgress:
 
     def expect(self, name: str, total: int) -> None:
         pass
+
+
+# -- the run's clock ----------------------------------------------------------------------------
+
+UNTIMED = "other"  # what no stage timed: the gaps between them
+
+
+class RunClock:
+    """Seconds per run-wide stage, from the run's start (``startup``: seconds it already ran)."""
+
+    def __init__(self, startup: float = 0.0) -> None:
+        self.started = time.perf_counter() - startup
+        self.seconds: dict[str, float] = {"start": startup} if startup else {}
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+    def table(self, group_seconds: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+        """The run-wide stages so far and, as ``other``, the rest of the time since the run
+        started that neither they nor the groups' stages (per group, by stage) account for."""
+        counted = sum(self.seconds.values()) + sum(sum(g.values()) for g in group_seconds.values())
+        elapsed = time.perf_counter() - self.started
+        return {**{k: round(v, 4) for k, v in self.seconds.items()},
+                UNTIMED: round(max(0.0, elapsed - counted), 4)}
+
+
+_CURRENT: ContextVar[RunClock | None] = ContextVar("repsample_run_clock", default=None)
+
+
+@contextmanager
+def run_clock(startup: float = 0.0) -> Iterator[RunClock]:
+    """The clock of the run in progress: the one a caller opened (the command line opens it with
+    the seconds since its process started), else a new one for this run."""
+    current = _CURRENT.get()
+    if current is not None:
+        yield current
+        return
+    clock = RunClock(startup)
+    token = _CURRENT.set(clock)
+    try:
+        yield clock
+    finally:
+        _CURRENT.reset(token)
+
+
+def current_clock() -> RunClock:
+    """The clock of the run in progress; outside any, a new one (that times from now)."""
+    return _CURRENT.get() or RunClock()
+
+
+@contextmanager
+def timed(name: str) -> Iterator[None]:
+    """Time the block into the current run's ``name`` (added up when it runs more than once)."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        if (clock := _CURRENT.get()) is not None:
+            clock.add(name, time.perf_counter() - t0)
+
+
+def process_age() -> float:
+    """Seconds since this process started (interpreter start and imports), where the system
+    tells (Linux); 0 elsewhere."""
+    try:
+        with open("/proc/self/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()  # after the command name, which may hold spaces
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start, ticks after boot
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0

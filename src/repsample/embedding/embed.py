@@ -26,7 +26,7 @@ from repsample.errors import RepsampleError, UsageError, mention, require_torch
 from repsample.inputs.folder import ImageFile
 from repsample.models import ModelSpec, get_model, model_key
 from repsample.models.base import Preprocess
-from repsample.progress import Progress, SilentProgress
+from repsample.progress import Progress, SilentProgress, timed
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,8 @@ class Embedder:
     def load(self) -> Runner:
         """Build (or load the cached export of) the model; a model that cannot be had fails here."""
         if self._runner is None:
-            self._runner = self._make_runner()
+            with timed("model"):
+                self._runner = self._make_runner()
         return self._runner
 
     def _make_runner(self) -> Runner:

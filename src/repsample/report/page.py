@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from repsample.report.script import csp_source, script_tag
 from repsample.report.style import CSS
 
 STAGE_COLOURS = {"hash": "#9467bd", "embed": "#1f77b4", "select": "#2ca02c", "export": "#ff7f0e",
-                 "thumbnails": "#8c564b"}
+                 "thumbnails": "#8c564b", "start": "#7f7f7f", "scan": "#bcbd22", "model": "#17becf",
+                 "duplicates": "#e377c2", "quality": "#d62728", "write": "#aec7e8"}
 
 
 def page(title: str, body: str, generated: str) -> str:
@@ -72,10 +74,14 @@ def _wall(rec: dict[str, Any]) -> str:
 
 
 def _stages(run: RunData, report_seconds: dict[str, float]) -> str:
-    totals: dict[str, float] = {}
+    """Every group's stages and the run-wide ones run.json records (process start, scan, model,
+    duplicate check, ...; its report is still being written), in the order they ran."""
+    run_wide = _run_wide_seconds(run.record.data.get("seconds"))
+    totals: dict[str, float] = {k: v for k, v in run_wide.items() if k in ("start", "scan")}
     for group in run.groups:
         for stage, value in group.result.seconds.items():
             totals[stage] = totals.get(stage, 0.0) + value
+    totals.update({k: v for k, v in run_wide.items() if k not in totals and k != "report"})
     totals.update(report_seconds)
     whole = sum(totals.values())
     if not whole:
@@ -85,6 +91,15 @@ def _stages(run: RunData, report_seconds: dict[str, float]) -> str:
     legend = "".join(f'<span><i style="background:{STAGE_COLOURS.get(s, "#999")}"></i>{esc(s)} '
                      f"{esc(seconds(v))}</span>" for s, v in totals.items())
     return f'<h3>Time per stage</h3><div class="stages">{bar}</div><div class="legend">{legend}</div>'
+
+
+def _run_wide_seconds(value: object) -> dict[str, float]:
+    """run.json's run-wide stage seconds, the well-formed ones (a hand-edited record may hold
+    anything; an older one has none)."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): float(v) for k, v in value.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0}
 
 
 def _groups_table(run: RunData) -> str:
