@@ -4,7 +4,8 @@ The graph computes what ``efficientnet.build("default")`` computes in eval mode:
 space of ``EfficientNet.extract_features`` (efficientnet_lite_pytorch's model at 224 x 224),
 with every BatchNorm folded into the convolution before it. Padding is TensorFlow's static
 "same" padding as the package computes it for a 224-pixel input (one more row and column
-after than before where a stride-2 convolution needs an odd total).
+after than before where a stride-2 convolution needs an odd total). The file is written by
+models/onnx_wire.py, without importing ``onnx`` (half a second of a first run).
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
+from repsample.models import onnx_wire as wire
 from repsample.models.base import ONNX_OPSET
 
 OPSET = ONNX_OPSET
@@ -57,10 +57,10 @@ class _Graph:
 
     def __init__(self, state: Mapping[str, np.ndarray]) -> None:
         self.state = state
-        self.nodes: list[onnx.NodeProto] = []
-        self.weights: list[onnx.TensorProto] = [
-            numpy_helper.from_array(np.array(0.0, np.float32), "relu6_min"),
-            numpy_helper.from_array(np.array(6.0, np.float32), "relu6_max"),
+        self.nodes: list[bytes] = []
+        self.weights: list[bytes] = [
+            wire.tensor("relu6_min", np.array(0.0, np.float32)),
+            wire.tensor("relu6_max", np.array(6.0, np.float32)),
         ]
 
     def conv_bn(self, x: str, conv: str, bn: str, *, size: int, stride: int = 1,
@@ -72,17 +72,17 @@ class _Graph:
         bias = np.asarray(self.state[f"{bn}.bias"], np.float64) - np.asarray(
             self.state[f"{bn}.running_mean"], np.float64) * scale
         folded = (weight * scale[:, None, None, None]).astype(np.float32)
-        self.weights += [numpy_helper.from_array(folded, f"{conv}.weight"),
-                         numpy_helper.from_array(bias.astype(np.float32), f"{conv}.bias")]
+        self.weights += [wire.tensor(f"{conv}.weight", folded),
+                         wire.tensor(f"{conv}.bias", bias.astype(np.float32))]
         kernel = folded.shape[-1]
-        self.nodes.append(helper.make_node(
+        self.nodes.append(wire.node(
             "Conv", [x, f"{conv}.weight", f"{conv}.bias"], [conv], name=conv,
             kernel_shape=[kernel, kernel], strides=[stride, stride], group=groups,
             pads=same_pads(size, kernel, stride),
         ))
         if not relu6:
             return conv
-        self.nodes.append(helper.make_node(
+        self.nodes.append(wire.node(
             "Clip", [conv, "relu6_min", "relu6_max"], [f"{conv}.relu6"], name=f"{conv}.relu6"))
         return f"{conv}.relu6"
 
@@ -98,7 +98,7 @@ class _Graph:
                          size=math.ceil(size / stride), relu6=False)
         if stride != 1 or cin != stage.cout:
             return h
-        self.nodes.append(helper.make_node("Add", [h, x], [f"{name}.skip"], name=f"{name}.skip"))
+        self.nodes.append(wire.node("Add", [h, x], [f"{name}.skip"], name=f"{name}.skip"))
         return f"{name}.skip"
 
 
@@ -109,8 +109,9 @@ def same_pads(size: int, kernel: int, stride: int) -> list[int]:
     return [before, before, total - before, total - before]
 
 
-def build_graph(state: Mapping[str, np.ndarray]) -> onnx.ModelProto:
-    """The embedding graph: ``pixels`` (N, 3, 224, 224) float32 -> ``embedding`` (N, 1280).
+def build_graph(state: Mapping[str, np.ndarray]) -> bytes:
+    """The embedding graph, serialized: ``pixels`` (N, 3, 224, 224) float32 -> ``embedding``
+    (N, 1280).
 
     state: EfficientNet-Lite0's state dict as arrays (repsample.models.pth.read_state_dict)."""
     graph = _Graph(state)
@@ -123,23 +124,16 @@ def build_graph(state: Mapping[str, np.ndarray]) -> onnx.ModelProto:
             x = graph.block(x, index, stage, cin, stride, size)
             size, index = math.ceil(size / stride), index + 1
     x = graph.conv_bn(x, "_conv_head", "_bn1", size=size)
-    graph.nodes.append(helper.make_node("ReduceMean", [x], [OUTPUT], name="mean", axes=[2, 3],
-                                        keepdims=0))
-    body = helper.make_graph(
-        graph.nodes, "efficientnet-lite0",
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", HEAD])],
-        graph.weights,
-    )
-    model = helper.make_model(body, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="repsample", ir_version=IR_VERSION)
-    onnx.checker.check_model(model, full_check=True)
-    return model
+    graph.nodes.append(wire.node("ReduceMean", [x], [OUTPUT], name="mean", axes=[2, 3], keepdims=0))
+    body = wire.graph(graph.nodes, "efficientnet-lite0",
+                      [wire.value_info(INPUT, ["batch", 3, SIZE, SIZE])],
+                      [wire.value_info(OUTPUT, ["batch", HEAD])], graph.weights)
+    return wire.model(body, OPSET, IR_VERSION, "repsample")
 
 
 def write_graph(state: Mapping[str, np.ndarray], path: Path) -> None:
     """Build the graph and write it to ``path`` atomically: a killed write leaves no model."""
-    data = build_graph(state).SerializeToString()
+    data = build_graph(state)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=path.parent)
     try:
