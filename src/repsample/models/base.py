@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,11 +49,23 @@ class Preprocess:
         return self.size if self.draft else None
 
     def __call__(self, img: Image.Image) -> np.ndarray:
+        """The model's input for an 8-bit RGB image: (3, height, width) float32."""
         resample = getattr(Image.Resampling, self.resample.upper())
         box = self._centre(img.size) if self.crop else None
-        pixels = np.asarray(img.resize(self.size, resample, box), dtype=np.float32) / np.float32(255.0)
+        levels = np.asarray(img.resize(self.size, resample, box))
+        out = np.empty((3, *levels.shape[:2]), np.float32)  # HWC -> CHW
+        for channel in range(3):
+            np.take(self._normalised[channel], levels[..., channel], out=out[channel])
+        return out
+
+    @cached_property
+    def _normalised(self) -> np.ndarray:
+        """(3, 256): each channel's value for each 8-bit level, ``(level / 255 - mean) / std`` in
+        float32, the arithmetic of a per-pixel computation, so a lookup gives the same bits at
+        a third of its cost (a tenth of the decoding workers' time on photographs)."""
         mean, std = np.asarray(self.mean, np.float32), np.asarray(self.std, np.float32)
-        return np.ascontiguousarray(((pixels - mean) / std).transpose(2, 0, 1))  # HWC -> CHW
+        scaled = np.arange(256, dtype=np.float32)[:, None] / np.float32(255.0)
+        return np.ascontiguousarray(((scaled - mean) / std).T)
 
     def _centre(self, source: tuple[int, int]) -> tuple[float, float, float, float]:
         """The largest centred region of the source with the target's aspect ratio: resizing it
