@@ -402,7 +402,8 @@ def _fit_selector(selector: ClusterSelector, X: np.ndarray, rows: list[str], kee
 
     Above the budget, the clustering and then the picks with their weights are stored results
     when a run made them from the same vectors and settings: a rerun on unchanged data redoes
-    neither; a group kept whole has nothing worth storing."""
+    neither; a group kept whole has nothing worth storing, a strategy of the user's own picks
+    every time (its code may change under the same name)."""
     if len(X) <= selector.n_select:
         selector.fit(X, keep=keep)
         return simplex_weights(X, selector.selected_indices_, config.seed)
@@ -412,13 +413,14 @@ def _fit_selector(selector: ClusterSelector, X: np.ndarray, rows: list[str], kee
         vectors, lambda: choose_k(X, config.k_min, config.k_max, config.seed, config.silhouette_sample),
         Clustering.to_bytes, Clustering.from_bytes, "clustering")
     key = picks_key(selector, vectors, keep)
-    stored = data.cache.recall(key, lambda b: StoredPicks.from_bytes(b, len(X), keep), "selection",
-                               "selecting again")
+    stored = (data.cache.recall(key, lambda b: StoredPicks.from_bytes(b, len(X), keep), "selection",
+                                "selecting again") if key is not None else None)
     selector.fit(X, keep=keep, clustering=clustering, picks=None if stored is None else stored.new)
     if stored is None:
         stored = StoredPicks(selector.new_indices_,
                              simplex_weights(X, selector.selected_indices_, config.seed))
-        data.cache.put_blob(key, stored.to_bytes())
+        if key is not None:
+            data.cache.put_blob(key, stored.to_bytes())
     return stored.weights
 
 

@@ -246,6 +246,25 @@ def test_a_registered_strategy_selects_by_name(last_rows: str, make_tree: TreeFa
     assert chosen == [f"train/a/img_{i:03d}.jpg" for i in (7, 8, 9)]
 
 
+def test_a_registered_strategy_picks_again_on_a_rerun(
+        last_rows: str, make_tree: TreeFactory, tmp_path: Path, cache_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its code may change under the same name: its picks are never taken from the cache."""
+    root = make_tree({"train/a": 10})
+    calls: list[int] = []
+    real = LastRowsSelector._select
+
+    def counted(self: LastRowsSelector, *args: Any) -> np.ndarray:
+        calls.append(1)
+        return real(self, *args)
+
+    monkeypatch.setattr(LastRowsSelector, "_select", counted)
+    for _ in range(2):
+        repsample.select(root, tmp_path / "out", per_class=3, strategy=last_rows, k_min=2, k_max=3,
+                         cache=cache_path, report=False, overwrite=True, **FAST_MODEL)
+    assert calls == [1, 1]
+
+
 def test_register_strategy_refuses_a_taken_name_or_a_non_selector() -> None:
     with pytest.raises(ValueError, match="'herding' is already registered"):
         register_strategy("herding", LastRowsSelector)

@@ -42,10 +42,14 @@ class StoredPicks:
         return cls(new, weights) if fits else None
 
 
-def picks_key(selector: ClusterSelector, clustering: str, keep: Sequence[int]) -> str:
+def picks_key(selector: ClusterSelector, clustering: str, keep: Sequence[int]) -> str | None:
     """Names a fit's picks: the strategy (class and every parameter, the budget among them), the
-    clustering's key (which names the vectors, their rows and the k sweep) and the kept rows."""
+    clustering's key (which names the vectors, their rows and the k sweep) and the kept rows.
+    None for a strategy a user registered: repsample's version does not name its code, which may
+    change between runs under the same name, so its picks are never stored."""
     kind = type(selector)
+    if not kind.__module__.startswith("repsample."):
+        return None
     params = json.dumps(selector.get_params(deep=False), sort_keys=True, default=str)
     return content_key(f"picks|{VERSION}|{__version__}|{kind.__module__}.{kind.__qualname__}|"
                        f"{params}|{clustering}|keep:{','.join(map(str, keep))}")
