@@ -3,8 +3,9 @@ install in one line (exit 2).
 
 The dev install has torch, so a run "without torch" is the real CLI in a fresh Python whose import
 system says torch, torchvision, the eager architecture package and sympy do not exist (a meta path
-finder raising ModuleNotFoundError, as Python does for a package that is not installed): the only
-stand-in here for a second environment without them.
+finder raising ModuleNotFoundError, as Python does for a package that is not installed), nor their
+package metadata (importlib.metadata raising PackageNotFoundError): the only stand-in here for a
+second environment without them, checked against a real one (`pip install .`) by hand.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import pytest
 from conftest import EXAMPLE
 
 HIDDEN = ("torch", "torchvision", "efficientnet_lite_pytorch", "sympy")  # sympy: torch brings it
+DISTRIBUTIONS = ("torch", "torchvision", "efficientnet-lite-pytorch", "sympy")  # their metadata
 WITHOUT_TORCH = f'''
+import importlib.metadata as metadata
 import sys
 from importlib.abc import MetaPathFinder
 
@@ -29,7 +32,15 @@ class NotInstalled(MetaPathFinder):
             raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
         return None
 
+def hide(lookup):
+    def hidden(name):
+        if name.lower().replace("_", "-") in {DISTRIBUTIONS!r}:
+            raise metadata.PackageNotFoundError(name)
+        return lookup(name)
+    return hidden
+
 sys.meta_path.insert(0, NotInstalled())
+metadata.version, metadata.distribution = hide(metadata.version), hide(metadata.distribution)
 from repsample.cli import main
 try:
     main()

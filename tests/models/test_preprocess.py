@@ -49,3 +49,11 @@ def test_every_level_of_the_default_model() -> None:
     img = Image.fromarray(levels, "RGB")
     assert len(np.unique(np.asarray(img.resize(pre.size)))) == 256
     assert pre(img).tobytes() == per_pixel(pre, img).tobytes()
+
+
+def test_a_crop_whose_box_rounds_past_the_image_is_taken_within_it() -> None:
+    """3 x 27 to 1 x 13: the centred box's height computes as 27.000000000000004 (found by the
+    hypothesis test above); PIL refused the box until it was clamped to the image."""
+    img = Image.fromarray(np.zeros((27, 3, 3), np.uint8), "RGB")
+    pre = Preprocess((1, 13), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), crop=True)
+    assert pre._centre(img.size)[1] >= 0 and pre(img).shape == (3, 13, 1)

@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError
 from pathlib import Path
 
 import numpy as np
@@ -160,7 +161,12 @@ class Embedder:
         now: built from the weights alone where the model can be (the default model), or
         exported from the eager model with PyTorch and checked against it once."""
         built = self.spec.graph is not None and self.weights != "random"
-        path = self.models_dir / export_name(self.fp32_key, built)
+        try:
+            path = self.models_dir / export_name(self.fp32_key, built)
+        except PackageNotFoundError:  # PyTorch's export is named by torch's version: no torch
+            require_torch(f"the model {self.spec.name}" + (" with --weights random" if
+                          self.weights == "random" else ""), self.spec.extra)
+            raise  # torch imports but has no metadata: a broken install, not ours to hide
         runner = load_export(path, cpu_threads())
         if runner is None and built:
             assert self.spec.graph is not None
@@ -168,7 +174,6 @@ class Embedder:
             self.spec.graph(self.weights, path)
             runner = OnnxRunner(path, cpu_threads())
         elif runner is None:
-            require_torch(f"exporting {self.spec.name} to ONNX", self.spec.extra)
             runner = export_checked(self.spec.build(self.weights), self.spec.preprocess.size, path,
                                     cpu_threads())
         return runner

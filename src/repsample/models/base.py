@@ -73,7 +73,9 @@ class Preprocess:
         (sw, sh), (w, h) = source, self.size
         scale = min(sw / w, sh / h)
         cw, ch = w * scale, h * scale
-        return ((sw - cw) / 2, (sh - ch) / 2, (sw + cw) / 2, (sh + ch) / 2)
+        # Clamped: the product can pass the source by a rounding error, which PIL refuses.
+        return (max(0.0, (sw - cw) / 2), max(0.0, (sh - ch) / 2), min(sw, (sw + cw) / 2),
+                min(sh, (sh + ch) / 2))
 
 
 @dataclass(frozen=True)
