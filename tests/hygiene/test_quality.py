@@ -20,7 +20,7 @@ from PIL import Image, ImageFilter
 from conftest import FAST_ARGS
 from repsample.cli import cli
 from repsample.embedding.decode import decode_sized
-from repsample.embedding.quality import MEASURES, QUALITY_KEY, measure, measure_image
+from repsample.embedding.quality import MEASURES, QUALITY_KEY, measure, measure_image, sharpness
 from repsample.hygiene.quality import CHECKS, MINORITY, assess_group
 from repsample.output.layout import ISSUE_TYPES, QUALITY_FIELDS
 
@@ -246,3 +246,44 @@ def test_drop_issues_refuses_an_unknown_name(planted: Path, tmp_path: Path) -> N
                                       "--drop-issues", "blury"])
     assert result.exit_code == 2
     assert "blury" in result.output and "blurry" in result.output
+
+
+def _sharpness_int64(grey: np.ndarray) -> float:
+    """The sharpness measure written plainly, every value int64 (the cached measures' recipe)."""
+    if min(grey.shape) < 3:
+        return math.nan
+    levels = grey.astype(np.int64)
+    blocks = min(8, levels.shape[0] - 2, levels.shape[1] - 2)
+    bh, bw = (levels.shape[0] - 2) // blocks, (levels.shape[1] - 2) // blocks
+    step = 2 if bh >= 4 else 1
+    bh -= bh % step
+    h, w = bh * blocks, bw * blocks
+    rows = slice(1, 1 + h, step)
+    centre = levels[rows, 1 : 1 + w]
+    lap = (levels[0:h:step, 1 : 1 + w] + levels[2 : 2 + h : step, 1 : 1 + w] + levels[rows, :w]
+           + levels[rows, 2 : 2 + w] - 4 * centre)
+
+    def sums(v: np.ndarray) -> np.ndarray:
+        out: np.ndarray = v.reshape(blocks, bh // step, blocks, bw).sum(axis=(1, 3))
+        return out
+
+    n = bh // step * bw
+    variance = (sums(centre * centre) - sums(centre) ** 2 / n) / n
+    return float((sums(lap * lap) / n / (variance + 25.0)).max())
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), height=st.integers(1, 120), width=st.integers(1, 120),
+       extreme=st.booleans())
+def test_sharpness_in_small_integers_is_the_int64_recipe(seed: int, height: int, width: int,
+                                                         extreme: bool) -> None:
+    """int16 Laplacian, int32 squares: the same float as every value in int64, for any size
+    and the extreme levels (a 0/255 checkerboard makes the largest Laplacian)."""
+    rng = np.random.default_rng(seed)
+    grey = (rng.integers(0, 2, (height, width)) * 255 if extreme
+            else rng.integers(0, 256, (height, width))).astype(np.uint8)
+    ours, plain = sharpness(grey), _sharpness_int64(grey)
+    assert (math.isnan(ours) and math.isnan(plain)) or ours == plain
+    board = (np.indices((height, width)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    ours, plain = sharpness(board), _sharpness_int64(board)
+    assert (math.isnan(ours) and math.isnan(plain)) or ours == plain

@@ -61,25 +61,32 @@ def sharpness(grey: np.ndarray) -> float:
     cost."""
     if min(grey.shape) < 3:
         return math.nan
-    levels = grey.astype(np.int32)
-    blocks = min(_BLOCKS, levels.shape[0] - 2, levels.shape[1] - 2)
-    bh, bw = (levels.shape[0] - 2) // blocks, (levels.shape[1] - 2) // blocks
+    blocks = min(_BLOCKS, grey.shape[0] - 2, grey.shape[1] - 2)
+    bh, bw = (grey.shape[0] - 2) // blocks, (grey.shape[1] - 2) // blocks
     step = 2 if bh >= 4 else 1
     bh -= bh % step
     h, w = bh * blocks, bw * blocks
+    # int16 holds the Laplacian (-1020..1020) exactly; squares in int32, block sums in int64.
+    levels = grey[: 2 + h, : 2 + w].astype(np.int16)
     rows = slice(1, 1 + h, step)
     centre = levels[rows, 1 : 1 + w]
-    lap = (levels[0:h:step, 1 : 1 + w] + levels[2 : 2 + h : step, 1 : 1 + w] + levels[rows, :w]
-           + levels[rows, 2 : 2 + w] - 4 * centre)
+    lap = levels[0:h:step, 1 : 1 + w] + levels[2 : 2 + h : step, 1 : 1 + w]
+    lap += levels[rows, :w]
+    lap += levels[rows, 2 : 2 + w]
+    lap -= 4 * centre
+    energy = lap.astype(np.int32)
+    energy *= energy
+    centre32 = centre.astype(np.int32)
 
     def block_sums(values: np.ndarray) -> np.ndarray:
         sums: np.ndarray = values.reshape(blocks, bh // step, blocks, bw).sum(axis=(1, 3), dtype=np.int64)
         return sums
 
     n = bh // step * bw
-    total = block_sums(centre)
-    variance = (block_sums(centre * centre) - total * total / n) / n
-    return float((block_sums(lap * lap) / n / (variance + _NOISE_FLOOR)).max())
+    total = block_sums(centre32)
+    centre32 *= centre32
+    variance = (block_sums(centre32) - total * total / n) / n
+    return float((block_sums(energy) / n / (variance + _NOISE_FLOOR)).max())
 
 
 def _chroma(image: Image.Image) -> list[int]:
