@@ -4,8 +4,11 @@ The models by name are in catalogue.py."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Callable
+import os
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +22,24 @@ if TYPE_CHECKING:
 
 ONNX_PREFIX = "onnx:"  # --model onnx:PATH runs a user's ONNX image encoder
 ONNX_OPSET = 17  # of every ONNX file repsample makes: exported with PyTorch or built (ModelSpec.graph)
+
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[str]:
+    """A temporary file beside ``path`` for the block to write; it becomes ``path`` when the block
+    ends and is removed when it fails: a killed write leaves a temporary file, never a truncated
+    model."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -10,10 +10,7 @@ models/onnx_wire.py, without importing ``onnx`` (half a second of a first run).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from repsample.models import onnx_wire as wire
-from repsample.models.base import ONNX_OPSET
+from repsample.models.base import ONNX_OPSET, replacing
 
 OPSET = ONNX_OPSET
 IR_VERSION = 8  # the IR of opset 17, so that older ONNX Runtimes load the file
@@ -134,12 +131,5 @@ def build_graph(state: Mapping[str, np.ndarray]) -> bytes:
 def write_graph(state: Mapping[str, np.ndarray], path: Path) -> None:
     """Build the graph and write it to ``path`` atomically: a killed write leaves no model."""
     data = build_graph(state)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    with replacing(path) as tmp, open(tmp, "wb") as out:
+        out.write(data)

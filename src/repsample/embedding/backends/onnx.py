@@ -14,15 +14,13 @@ import contextlib
 import hashlib
 import io
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from repsample.models.base import ONNX_OPSET
+from repsample.models.base import ONNX_OPSET, replacing
 
 if TYPE_CHECKING:
     from torch import nn
@@ -112,23 +110,16 @@ def export(module: nn.Module, size: tuple[int, int], path: Path) -> None:
     """Write ``module`` as ONNX (batch dimension dynamic) to ``path``, atomically."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        example = torch.from_numpy(_probe(size)[:1])
-        # The TorchScript exporter needs no extra packages; its deprecation chatter is not ours.
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module, (example,), tmp, input_names=["pixels"], output_names=["embedding"],
-                dynamic_axes={"pixels": {0: "batch"}, "embedding": {0: "batch"}},
-                opset_version=OPSET, dynamo=False,
-            )
-        os.replace(tmp, path)  # a killed export leaves a temp file, never a truncated model
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    example = torch.from_numpy(_probe(size)[:1])
+    # The TorchScript exporter needs no extra packages; its deprecation chatter is not ours.
+    with (replacing(path) as tmp, warnings.catch_warnings(),
+          contextlib.redirect_stdout(io.StringIO())):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, (example,), tmp, input_names=["pixels"], output_names=["embedding"],
+            dynamic_axes={"pixels": {0: "batch"}, "embedding": {0: "batch"}},
+            opset_version=OPSET, dynamo=False,
+        )
 
 
 def load_export(path: Path, threads: int) -> OnnxRunner | None:
