@@ -13,7 +13,7 @@ import numpy as np
 
 from repsample._version import __version__
 from repsample.cache import content_key
-from repsample.selection.strategies import ClusterSelector
+from repsample.selection.strategies import ClusterSelector, are_new_rows
 
 VERSION = 1  # bump when a strategy's picks or the weights for the same input may change
 
@@ -36,8 +36,7 @@ class StoredPicks:
         row: a damaged entry only means selecting again."""
         with np.load(io.BytesIO(data)) as z:
             new, weights = z["new"].astype(np.int64), z["weights"].astype(np.float64)
-        fits = (new.ndim == 1 and len(np.unique(new)) == len(new) and not np.isin(new, keep).any()
-                and (not len(new) or (new.min() >= 0 and new.max() < rows))
+        fits = (new.ndim == 1 and are_new_rows(new, keep, rows)
                 and weights.shape == (len(new) + len(set(keep)),))
         return cls(new, weights) if fits else None
 

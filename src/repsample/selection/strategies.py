@@ -228,11 +228,17 @@ def _kept_rows(keep: Sequence[int] | None, n: int) -> np.ndarray:
     return kept
 
 
+def are_new_rows(new: np.ndarray, kept: Sequence[int] | np.ndarray, n: int) -> bool:
+    """Whether ``new`` (int rows, 1-d) can be what a fit of n rows added to ``kept``: distinct,
+    inside 0..n-1, none kept."""
+    return bool(len(np.unique(new)) == len(new) and not np.isin(new, kept).any()
+                and (not len(new) or (new.min() >= 0 and new.max() < n)))
+
+
 def _earlier_picks(picks: Sequence[int] | np.ndarray, kept: np.ndarray, n: int, budget: int) -> np.ndarray:
     """``picks`` as new rows: distinct, inside 0..n-1, none kept, at most ``budget`` of them."""
     new = np.asarray(picks, dtype=np.int64).reshape(-1)
-    if (len(new) > budget or len(np.unique(new)) < len(new) or np.isin(new, kept).any()
-            or (len(new) and (new.min() < 0 or new.max() >= n))):
+    if len(new) > budget or not are_new_rows(new, kept, n):
         raise UsageError(f"are not the new rows of a fit of {n} rows with {len(kept)} kept and "
                          f"{budget} to add", option="picks")
     return new
