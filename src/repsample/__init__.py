@@ -6,10 +6,13 @@ import neither torch nor scikit-learn.
 
 from __future__ import annotations
 
+import time
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from repsample._version import __version__
+
+_FIRST_IMPORT = time.perf_counter()  # run.json's "start" counts from here (progress.since_import)
 
 # name -> the module that defines it
 _PUBLIC = {

@@ -41,7 +41,7 @@ from repsample.inputs.folder import DEFAULT_EXTENSIONS
 from repsample.models.base import ONNX_PREFIX
 from repsample.output.layout import ISSUE_TYPES
 from repsample.params import Device, OneOf
-from repsample.progress import process_age, run_clock
+from repsample.progress import run_clock, since_import
 
 if TYPE_CHECKING:
     from repsample.evaluate import EvaluationResult, Spread
@@ -296,8 +296,8 @@ def select_command(input_dir: str, output_dir: str, quiet: bool, **options: Any)
     from repsample.pipeline import select
 
     config = _config(**options)
-    # run.json's stage table starts at the process's start: interpreter, imports and parsing too.
-    with run_clock(startup=process_age()), _progress(quiet) as progress:
+    # run.json's stage table starts at repsample's first import: imports and parsing too.
+    with run_clock(startup=since_import()), _progress(quiet) as progress:
         result = select(input_dir, output_dir, config, progress=progress, command=sys.argv)
     if not quiet:
         _summary(result)

@@ -3,14 +3,14 @@ where a run's seconds go (its clock).
 
 The clock: the run-wide stages (start, scan, model, duplicate check, quality, writing, report)
 beside each group's own (hash, embed, select, export), so that run.json's ``seconds`` and its
-groups' together account for the whole run, process start included. The run in progress has one
+groups' together account for the whole run, from repsample's first import. The run in progress has one
 clock (a context variable, so that a library caller's runs, in threads or in turn, each keep their
 own); ``timed`` adds to it and costs nothing without one.
 """
 
 from __future__ import annotations
 
-import os
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -84,7 +84,7 @@ _CURRENT: ContextVar[RunClock | None] = ContextVar("repsample_run_clock", defaul
 @contextmanager
 def run_clock(startup: float = 0.0) -> Iterator[RunClock]:
     """The clock of the run in progress: the one a caller opened (the command line opens it with
-    the seconds since its process started), else a new one for this run."""
+    the seconds since repsample's first import), else a new one for this run."""
     current = _CURRENT.get()
     if current is not None:
         yield current
@@ -113,13 +113,12 @@ def timed(name: str) -> Iterator[None]:
             clock.add(name, time.perf_counter() - t0)
 
 
-def process_age() -> float:
-    """Seconds since this process started (interpreter start and imports), where the system
-    tells (Linux); 0 elsewhere."""
-    try:
-        with open("/proc/self/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()  # after the command name, which may hold spaces
-        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start, ticks after boot
-        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
-    except (OSError, ValueError, IndexError, AttributeError):
-        return 0.0
+def since_import() -> float:
+    """Seconds since repsample was first imported in this process: the imports and the options,
+    what a command pays before it starts to work. Not the process's start, which can be long
+    before (a shell that execs its last command, ``bash -c "pip install . && repsample ..."``,
+    is one process); the interpreter's own start, tens of milliseconds, is left out with it."""
+    # The package is loaded whenever this module is: read its mark without an import (which
+    # would run back up the layers).
+    started = getattr(sys.modules.get("repsample"), "_FIRST_IMPORT", None)
+    return 0.0 if started is None else max(0.0, time.perf_counter() - started)
