@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import DATA, make_image
@@ -60,6 +63,40 @@ def test_broken_files_raise_decode_error(name: str) -> None:
     assert str(err.value)
 
 
+@pytest.fixture(scope="module")
+def few_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Five images of different sizes and one file that is not an image (the last)."""
+    folder = tmp_path_factory.mktemp("few")
+    files = [make_image(folder / f"{i}.png", seed=i, size=(40 + 30 * i, 30 + 20 * i)) for i in range(5)]
+    (folder / "bad.jpg").write_bytes(b"not an image")
+    return [*files, folder / "bad.jpg"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(picks=st.lists(st.integers(0, 5), max_size=14), batch_size=st.integers(1, 5),
+       workers=st.integers(1, 3))
+def test_reused_batch_memory_holds_each_batch_until_the_next(
+    few_files: list[Path], picks: list[int], batch_size: int, workers: int,
+) -> None:
+    """Batches are written into reused buffers: more batches than buffers, errors anywhere, any
+    batch size, and each batch still holds its own files' pixels when it is yielded."""
+    from repsample.embedding.embed import decoded_batches
+    from repsample.models import get_model
+
+    preprocess = get_model("efficientnet-lite0").preprocess
+    expected = {i: preprocess(decode_image(f, preprocess.draft_size)) for i, f in enumerate(few_files[:5])}
+    paths = [few_files[i] for i in picks]
+    seen: list[int] = []
+    for batch in decoded_batches(paths, preprocess, batch_size, workers):
+        time.sleep(0.01)  # the batches decoded ahead are written meanwhile: none into this one
+        assert all(picks[i] == 5 for i, _ in batch.errors)
+        assert (batch.pixels is None) == (not batch.positions)
+        for row, i in zip(batch.pixels if batch.pixels is not None else [], batch.positions, strict=True):
+            assert np.array_equal(row, expected[picks[i]])
+        seen += batch.positions + [i for i, _ in batch.errors]
+    assert sorted(seen) == list(range(len(picks)))
+
+
 def test_decompression_bomb_refused(tmp_path: Path) -> None:
     Image.new("L", (10000, 10000)).save(tmp_path / "bomb.png")  # 1e8 px > PIL's default limit
     with pytest.raises(DecodeError, match="too many pixels"):
@@ -81,13 +118,15 @@ def test_decoded_batches_keep_order_and_report_errors_in_place(tmp_path: Path) -
             paths.append(bad)
         else:
             paths.append(make_image(tmp_path / f"{i}.png", seed=i))
-    batches = list(decoded_batches(paths, preprocess, batch_size=4, workers=3, describe=True))
+    batches = []
+    for batch in decoded_batches(paths, preprocess, batch_size=4, workers=3, describe=True):
+        # the same pixels as decoding each file by itself (read now: the batch's memory is reused)
+        assert batch.pixels is not None and batch.pixels.shape == (len(batch.positions), 3, 224, 224)
+        for row, i in zip(batch.pixels, batch.positions, strict=True):
+            assert np.array_equal(row, preprocess(decode_image(paths[i], preprocess.draft_size)))
+        batches.append(batch)
     assert [b.positions for b in batches] == [[0, 1, 2], [4, 5, 6, 7], [9, 10]]
     assert [[i for i, _ in b.errors] for b in batches] == [[3], [], [8]]
-    first = batches[1].pixels
-    assert first is not None and first.shape == (4, 3, 224, 224)
-    alone = preprocess(decode_image(paths[5], preprocess.draft_size))
-    assert np.array_equal(first[1], alone)  # the same pixels as decoding the file by itself
     # the duplicate check's descriptor, made from the same decode, equals one made on demand
     assert [len(b.descriptors) for b in batches] == [3, 4, 2]
     assert np.array_equal(batches[1].descriptors[1], describe(paths[5]))

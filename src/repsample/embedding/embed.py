@@ -242,7 +242,8 @@ LOOKAHEAD = 2  # batches decoded ahead of the model
 @dataclass(frozen=True)
 class DecodedBatch:
     """Positions (in the paths given) of the decoded images, their pixels, the errors at their
-    positions, and (when asked for) each decoded image's pixel descriptor and quality measures."""
+    positions, and (when asked for) each decoded image's pixel descriptor and quality measures.
+    ``pixels`` is valid until the next batch is asked for: its memory is reused."""
 
     positions: list[int]
     pixels: np.ndarray | None
@@ -253,23 +254,24 @@ class DecodedBatch:
 
 @dataclass(frozen=True)
 class _Decoded:
-    """One file: the model's input, the descriptor and quality measures when made, or the error."""
+    """One file, its model input written to its row of the batch: the descriptor and quality
+    measures when made, or the error."""
 
-    pixels: np.ndarray | None
+    error: str | None = None
     descriptor: np.ndarray | None = None
     quality: np.ndarray | None = None
-    error: str | None = None
 
 
-def _decode(path: Path | str, preprocess: Preprocess, describe: bool) -> _Decoded:
+def _decode(path: Path | str, preprocess: Preprocess, describe: bool, row: np.ndarray) -> _Decoded:
     try:
         image, size = decode_sized(path, preprocess.draft_size)
     except DecodeError as exc:
-        return _Decoded(None, error=str(exc))
+        return _Decoded(str(exc))
     # The quality measures reduce the image to the model's scale themselves: any decode at least
     # SOURCE_SIZE serves (a full one too); the descriptor must be made at SOURCE_SIZE exactly.
     quality = measure_image(image, size) if preprocess.draft_size in (None, SOURCE_SIZE) else None
-    return _Decoded(preprocess(image), describe_image(image) if describe else None, quality)
+    preprocess(image, out=row)
+    return _Decoded(None, describe_image(image) if describe else None, quality)
 
 
 def decoded_batches(
@@ -282,32 +284,39 @@ def decoded_batches(
     A pool of threads decodes up to LOOKAHEAD batches ahead while the model runs: PIL and numpy
     release the GIL, and in one process nothing is pickled or copied between processes. On
     2 cores this reached 85% of the bare model's throughput where decoding worker processes
-    reached 53% (bench/speed.py, embedding stage).
+    reached 53% (bench/speed.py, embedding stage). Each thread writes its image's pixels into
+    its row of one of LOOKAHEAD + 1 batch buffers, reused: a new 38 MB batch for every 64
+    images cost a copy and fresh pages, 10-15 % of a first run's embedding throughput here.
     """
+    width, height = preprocess.size
+    buffers = [np.empty((min(batch_size, len(paths)), 3, height, width), np.float32)
+               for _ in range(LOOKAHEAD + 1)]
     starts = iter(range(0, len(paths), batch_size))
-    pending: deque[list[Future[_Decoded]]] = deque()
+    pending: deque[tuple[np.ndarray, list[Future[_Decoded]]]] = deque()
     with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
 
-        def submit() -> None:
+        def submit(number: int) -> None:
             start = next(starts, None)
             if start is not None:
-                pending.append([pool.submit(_decode, p, preprocess, describe)
-                                for p in paths[start : start + batch_size]])
+                buffer = buffers[number % len(buffers)]  # the batch yielded from it is done with
+                pending.append((buffer, [pool.submit(_decode, p, preprocess, describe, buffer[i])
+                                         for i, p in enumerate(paths[start : start + batch_size])]))
 
         try:
-            for _ in range(LOOKAHEAD):
-                submit()
+            for number in range(LOOKAHEAD):
+                submit(number)
             offset = 0
             while pending:
-                results = [f.result() for f in pending.popleft()]
-                submit()
-                ok = [(offset + i, r) for i, r in enumerate(results) if r.pixels is not None]
-                errors = [(offset + i, r.error) for i, r in enumerate(results) if r.error]
+                buffer, futures = pending.popleft()
+                results = [f.result() for f in futures]
+                submit(offset // batch_size + LOOKAHEAD)
+                ok = [i for i, r in enumerate(results) if r.error is None]
+                errors = [(offset + i, r.error) for i, r in enumerate(results) if r.error is not None]
+                pixels = buffer[: len(ok)] if len(ok) == len(results) else buffer[ok]
+                yield DecodedBatch([offset + i for i in ok], pixels if ok else None, errors,
+                                   [d for r in results if (d := r.descriptor) is not None],
+                                   [q for r in results if (q := r.quality) is not None])
                 offset += len(results)
-                pixels = [r.pixels for _, r in ok if r.pixels is not None]
-                yield DecodedBatch([i for i, _ in ok], np.stack(pixels) if pixels else None, errors,
-                                   [r.descriptor for _, r in ok if r.descriptor is not None],
-                                   [r.quality for _, r in ok if r.quality is not None])
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # an interrupted run stops decoding
 

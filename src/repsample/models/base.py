@@ -69,12 +69,14 @@ class Preprocess:
     def draft_size(self) -> tuple[int, int] | None:
         return self.size if self.draft else None
 
-    def __call__(self, img: Image.Image) -> np.ndarray:
-        """The model's input for an 8-bit RGB image: (3, height, width) float32."""
+    def __call__(self, img: Image.Image, out: np.ndarray | None = None) -> np.ndarray:
+        """The model's input for an 8-bit RGB image: (3, height, width) float32, written into
+        ``out`` when given (a row of a batch)."""
         resample = getattr(Image.Resampling, self.resample.upper())
         box = self._centre(img.size) if self.crop else None
         levels = np.asarray(img.resize(self.size, resample, box))
-        out = np.empty((3, *levels.shape[:2]), np.float32)  # HWC -> CHW
+        if out is None:
+            out = np.empty((3, *levels.shape[:2]), np.float32)  # HWC -> CHW
         for channel in range(3):
             np.take(self._normalised[channel], levels[..., channel], out=out[channel])
         return out
