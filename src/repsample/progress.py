@@ -1,5 +1,5 @@
 """Progress reporting as a parameter: the library reports, the CLI decides how to show it; and
-where a run's seconds go (its clock).
+where a run's seconds go (its clock), and the cores it may use.
 
 The clock: the run-wide stages (start, scan, model, duplicate check, quality, writing, report)
 beside each group's own (hash, embed, select, export), so that run.json's ``seconds`` and its
@@ -10,12 +10,22 @@ own); ``timed`` adds to it and costs nothing without one.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Protocol
+
+
+def cpu_threads() -> int:
+    """The cores this process may run on: what a run's parallel work (an ONNX Runtime session,
+    the k sweep) should use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class StageProgress(Protocol):

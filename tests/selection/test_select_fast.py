@@ -8,8 +8,9 @@ from sklearn.cluster import KMeans
 from sklearn.cluster._kmeans import _kmeans_plusplus
 from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.utils.extmath import row_norms
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from repsample.selection.cluster import euclidean, fit_kmeans, kmeans_plusplus, silhouette_mean
+from repsample.selection.cluster import choose_k, euclidean, fit_kmeans, kmeans_plusplus, silhouette_mean
 from repsample.selection.greedy import median_distance
 
 
@@ -38,6 +39,21 @@ def test_fit_kmeans_is_the_originals(k: int) -> None:
     theirs = KMeans(n_clusters=k, random_state=42).fit(X)
     assert (ours.labels_ == theirs.labels_).all()
     np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-5, atol=1e-6)
+
+
+def test_the_sweep_run_side_by_side_is_the_sweep_run_in_turn() -> None:
+    """The k sweep fits its ks in a pool of threads: each fit is still the one-thread fit made
+    in the calling thread, bit for bit (a pool's thread has OpenMP's default thread count,
+    which adds the centres up in another order unless the fit limits it itself)."""
+    X = clustered(1200, modes=9)
+    chosen = choose_k(X, 3, 12, 42)
+    for k in (3, chosen.k, 12):
+        with threadpool_limits(limits=1):
+            alone = fit_kmeans(X, k, 42, distances=euclidean(X))
+            assert chosen.silhouettes[k] == silhouette_mean(euclidean(X), alone.labels_)
+        if k == chosen.k:
+            assert np.array_equal(chosen.labels, alone.labels_)
+            assert np.array_equal(chosen.centers, alone.cluster_centers_)
 
 
 def test_silhouette_mean_is_sklearns() -> None:

@@ -27,17 +27,9 @@ from repsample.errors import RepsampleError, UsageError, mention, require_torch
 from repsample.inputs.folder import ImageFile
 from repsample.models import ModelSpec, get_model, model_key
 from repsample.models.base import Preprocess
-from repsample.progress import Progress, SilentProgress, timed
+from repsample.progress import Progress, SilentProgress, cpu_threads, timed
 
 logger = logging.getLogger(__name__)
-
-
-def cpu_threads() -> int:
-    """The cores this process may run on (what an ONNX Runtime or OpenVINO session should use)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def no_cuda_possible() -> bool:

@@ -19,6 +19,7 @@ import json
 import logging
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,7 @@ from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from repsample.cache import content_key
+from repsample.progress import cpu_threads
 
 logger = logging.getLogger(__name__)
 
@@ -165,22 +167,28 @@ def choose_k(
         return Clustering(1, np.zeros(n, dtype=np.int64), X.mean(axis=0, keepdims=True))
     sample = silhouette_sample if len(S) > silhouette_sample else None
     silhouette = _Silhouette(S, sample, seed)
+    shared = silhouette.distances if silhouette.rows is None else None  # all of S's pairs
+
+    def fit_and_score(k: int) -> tuple[KMeans, float | None]:
+        # OpenMP's thread count is each thread's own: a pool's thread has the default, all cores
+        with threadpool_limits(limits=1, user_api="openmp"):
+            km = fit_kmeans(S, k, seed, distances=shared)
+        # None: a single cluster, or a sample that drew a single cluster
+        return km, silhouette(km.labels_) if len(np.unique(km.labels_)) >= 2 else None
+
+    # Each fit is small (tens of ms) and runs on one thread; the fits run side by side, one per
+    # core (scikit-learn's Lloyd iterations and BLAS release the GIL), not one fit on all cores,
+    # whose threads wait on each other at every iteration.
+    with threadpool_limits(limits=1), ThreadPoolExecutor(min(len(ks), cpu_threads())) as pool:
+        fits = list(pool.map(fit_and_score, ks))
     best: tuple[float, KMeans] | None = None
     scores: dict[int, float] = {}
-    shared = silhouette.distances if silhouette.rows is None else None  # all of S's pairs
-    # Each fit is small (tens of ms): one thread beats two that wait on each other, the more so
-    # on a busy machine.
-    with threadpool_limits(limits=1):
-        for k in ks:
-            km = fit_kmeans(S, k, seed, distances=shared)
-            if len(np.unique(km.labels_)) < 2:
-                continue
-            score = silhouette(km.labels_)
-            if score is None:  # the sample drew a single cluster
-                continue
-            scores[k] = score
-            if best is None or score > best[0]:
-                best = (score, km)
+    for k, (km, score) in zip(ks, fits, strict=True):
+        if score is None:
+            continue
+        scores[k] = score
+        if best is None or score > best[0]:  # the first best on ties, in k's order
+            best = (score, km)
     if best is None:
         return Clustering(1, np.zeros(n, dtype=np.int64), X.mean(axis=0, keepdims=True), scores)
     km = best[1]
