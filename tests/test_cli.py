@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -115,16 +112,3 @@ def test_unusable_cache_is_one_line(make_tree: TreeFactory, tmp_path: Path) -> N
     lines = [line for line in out.splitlines() if line.strip()]
     assert len(lines) == 1 and f"embedding cache {bogus}" in lines[0] and "--cache PATH" in lines[0]
     assert not (tmp_path / "o").exists()
-
-
-@pytest.mark.parametrize("chosen", [None, "0", "1"])
-def test_the_command_line_turns_numpy_huge_pages_off_unless_the_user_chose(chosen: str | None) -> None:
-    """Fresh huge pages were slow at first touch on the VMs measured: the CLI's process asks numpy
-    for none, a user's NUMPY_MADVISE_HUGEPAGE still decides."""
-    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
-    if chosen is not None:
-        env["NUMPY_MADVISE_HUGEPAGE"] = chosen
-    code = ("import numpy as np; from repsample.cli import no_huge_pages; no_huge_pages(); "
-            "print(np._core.multiarray._set_madvise_hugepage(True))")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == str(chosen == "1")

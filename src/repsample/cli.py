@@ -522,25 +522,8 @@ def strategies_command(parameters: bool) -> None:
             click.echo(f"{'':<12}   {tunable.describe()}")
 
 
-def no_huge_pages() -> None:
-    """Ask numpy not to request huge pages for its large arrays, unless the user chose with
-    NUMPY_MADVISE_HUGEPAGE. A run makes most of its big arrays once (a group's vectors, a kernel,
-    a copy) and reads them a few times; on the 2-core VMs measured, a fresh huge-page array cost
-    about 10 ms per MB at first touch (0.23 s for a 20 MB copy, 7 ms without), which no later
-    speed-up repaid. The command line's process only: a library caller's numpy is left as it is."""
-    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
-        return
-    import numpy as np
-
-    setter = getattr(getattr(np, "_core", None), "multiarray", None)
-    setter = getattr(setter, "_set_madvise_hugepage", None)
-    if setter is not None:  # numpy's own switch (the variable's, after import), absent elsewhere
-        setter(False)
-
-
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    no_huge_pages()
     try:
         cli()
     except Exception as exc:  # a bug of ours: still one line; the traceback on request
