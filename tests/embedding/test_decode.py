@@ -79,22 +79,25 @@ def test_reused_batch_memory_holds_each_batch_until_the_next(
     few_files: list[Path], picks: list[int], batch_size: int, workers: int,
 ) -> None:
     """Batches are written into reused buffers: more batches than buffers, errors anywhere, any
-    batch size, and each batch still holds its own files' pixels when it is yielded."""
-    from repsample.embedding.embed import decoded_batches
+    batch size, buffers the caller passes again (a run's next group), and each batch still
+    holds its own files' pixels when it is yielded."""
+    from repsample.embedding.embed import batch_buffers, decoded_batches
     from repsample.models import get_model
 
     preprocess = get_model("efficientnet-lite0").preprocess
     expected = {i: preprocess(decode_image(f, preprocess.draft_size)) for i, f in enumerate(few_files[:5])}
-    paths = [few_files[i] for i in picks]
-    seen: list[int] = []
-    for batch in decoded_batches(paths, preprocess, batch_size, workers):
-        time.sleep(0.01)  # the batches decoded ahead are written meanwhile: none into this one
-        assert all(picks[i] == 5 for i, _ in batch.errors)
-        assert (batch.pixels is None) == (not batch.positions)
-        for row, i in zip(batch.pixels if batch.pixels is not None else [], batch.positions, strict=True):
-            assert np.array_equal(row, expected[picks[i]])
-        seen += batch.positions + [i for i, _ in batch.errors]
-    assert sorted(seen) == list(range(len(picks)))
+    shared = batch_buffers(preprocess, batch_size)
+    for order, buffers in ((picks, None), (picks[::-1], shared), (picks, shared)):
+        paths = [few_files[i] for i in order]
+        seen: list[int] = []
+        for batch in decoded_batches(paths, preprocess, batch_size, workers, buffers=buffers):
+            time.sleep(0.01)  # the batches decoded ahead are written meanwhile: none into this one
+            assert all(order[i] == 5 for i, _ in batch.errors)
+            assert (batch.pixels is None) == (not batch.positions)
+            for row, i in zip(batch.pixels if batch.pixels is not None else [], batch.positions, strict=True):
+                assert np.array_equal(row, expected[order[i]])
+            seen += batch.positions + [i for i, _ in batch.errors]
+        assert sorted(seen) == list(range(len(order)))
 
 
 def test_decompression_bomb_refused(tmp_path: Path) -> None:

@@ -266,9 +266,16 @@ def _decode(path: Path | str, preprocess: Preprocess, describe: bool, row: np.nd
     return _Decoded(None, describe_image(image) if describe else None, quality)
 
 
+def batch_buffers(preprocess: Preprocess, batch_size: int) -> list[np.ndarray]:
+    """The LOOKAHEAD + 1 batches ``decoded_batches`` writes into, in turn. Made once for a run's
+    groups: fresh memory costs page faults at first touch, 0.02-0.2 s for these three."""
+    width, height = preprocess.size
+    return [np.empty((batch_size, 3, height, width), np.float32) for _ in range(LOOKAHEAD + 1)]
+
+
 def decoded_batches(
     paths: Sequence[Path | str], preprocess: Preprocess, batch_size: int, workers: int,
-    describe: bool = False,
+    describe: bool = False, buffers: Sequence[np.ndarray] | None = None,
 ) -> Iterator[DecodedBatch]:
     """Batches of the paths, decoded, in order, with each image's quality measures (a model that
     decodes at least at SOURCE_SIZE); describe: also its pixel descriptor (at SOURCE_SIZE).
@@ -279,10 +286,12 @@ def decoded_batches(
     reached 53% (bench/speed.py, embedding stage). Each thread writes its image's pixels into
     its row of one of LOOKAHEAD + 1 batch buffers, reused: a new 38 MB batch for every 64
     images cost a copy and fresh pages, 10-15 % of a first run's embedding throughput here.
+    buffers: ``batch_buffers`` made by the caller, to reuse across calls (None: made here).
     """
-    width, height = preprocess.size
-    buffers = [np.empty((min(batch_size, len(paths)), 3, height, width), np.float32)
-               for _ in range(LOOKAHEAD + 1)]
+    rows = min(batch_size, len(paths))
+    buffers = buffers or batch_buffers(preprocess, rows)
+    assert len(buffers) == LOOKAHEAD + 1 and all(len(b) >= rows for b in buffers), \
+        "decoded_batches takes batch_buffers(preprocess, batch_size)"
     starts = iter(range(0, len(paths), batch_size))
     pending: deque[tuple[np.ndarray, list[Future[_Decoded]]]] = deque()
     with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
@@ -321,9 +330,11 @@ def compute_missing(
     batch_size: int = 64,
     workers: int = 2,
     progress: Progress | None = None,
+    buffers: Sequence[np.ndarray] | None = None,
 ) -> int:
     """Embed every (path, hash) whose hash the cache lacks; each batch is committed on arrival.
-    workers: decoding threads, a number already settled (``decode_workers``).
+    workers: decoding threads, a number already settled (``decode_workers``); buffers: the
+    batches to decode into (``batch_buffers``), when the caller reuses them across groups.
 
     Returns how many distinct contents were decoded (0 when the cache had them all).
     """
@@ -342,7 +353,7 @@ def compute_missing(
     # The duplicate check's pixel descriptor from the same decode, where it is made at this size.
     describe = embedder.spec.preprocess.draft_size == SOURCE_SIZE
     for decoded in decoded_batches(list(todo.values()), embedder.spec.preprocess, batch_size,
-                                   workers, describe):
+                                   workers, describe, buffers):
         ok = [todo_hashes[i] for i in decoded.positions]
         vectors = (embedder(decoded.pixels) if decoded.pixels is not None
                    else np.empty((0, embedder.spec.dim)))
