@@ -7,9 +7,10 @@ sample of that size, and only the winning k is fitted to every point, warm-start
 sample's centres: 100,000 x 1280 takes about a minute instead of sixteen full fits. The
 silhouette's distance matrix is computed once and shared by every k.
 Up to SWEEP_LIMIT points every fit is ``KMeans(n_clusters=k, random_state=seed)``'s, the original
-method's own, so ``centroid`` + ``equal`` reproduces it; only faster: float32 throughout, and the
-k-means++ seeding (scikit-learn's, draw for draw) computes its distances in one float32 product
-instead of scikit-learn's float64 upcast of all of X at every step, its costliest part.
+method's own, so ``centroid`` + ``equal`` reproduces it: scikit-learn's k-means++ seeding, draw for
+draw, and its Lloyd iterations, bit for bit (selection/kmeans.py), without importing it. Only
+faster: float32 throughout, and the seeding computes its distances in one float32 product instead
+of scikit-learn's float64 upcast of all of X at every step, its costliest part.
 """
 
 from __future__ import annotations
@@ -17,19 +18,16 @@ from __future__ import annotations
 import io
 import json
 import logging
-import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from repsample.cache import content_key
 from repsample.progress import cpu_threads
+from repsample.selection.kmeans import KMeansFit, lloyd
 
 logger = logging.getLogger(__name__)
 
@@ -98,18 +96,15 @@ def k_range(n_distinct: int, k_min: int, k_max: int) -> range:
 def fit_kmeans(
     X: np.ndarray, k: int, seed: int, init: np.ndarray | None = None,
     distances: np.ndarray | None = None,
-) -> KMeans:
+) -> KMeansFit:
     """The original's ``KMeans(n_clusters=k, random_state=seed)``; with init, a warm start.
 
     ``distances``: X's pairwise distances if at hand, for the seeding to look up.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # duplicates: fewer distinct centres
-        if init is None:
-            seeds = kmeans_plusplus(X - X.mean(axis=0), k, np.random.RandomState(seed), distances)
-            return KMeans(n_clusters=k, init=X[seeds], n_init=1, random_state=seed).fit(X)
-        return KMeans(n_clusters=k, init=init, n_init=1, max_iter=FINAL_MAX_ITER,
-                      random_state=seed).fit(X)
+    if init is None:
+        init = X[kmeans_plusplus(X - X.mean(axis=0), k, np.random.RandomState(seed), distances)]
+        return lloyd(X, init)
+    return lloyd(X, init, FINAL_MAX_ITER)
 
 
 def kmeans_plusplus(
@@ -169,36 +164,33 @@ def choose_k(
     silhouette = _Silhouette(S, sample, seed)
     shared = silhouette.distances if silhouette.rows is None else None  # all of S's pairs
 
-    def fit_and_score(k: int) -> tuple[KMeans, float | None]:
-        # OpenMP's thread count is each thread's own: a pool's thread has the default, all cores
-        with threadpool_limits(limits=1, user_api="openmp"):
-            km = fit_kmeans(S, k, seed, distances=shared)
+    def fit_and_score(k: int) -> tuple[KMeansFit, float | None]:
+        fit = fit_kmeans(S, k, seed, distances=shared)
         # None: a single cluster, or a sample that drew a single cluster
-        return km, silhouette(km.labels_) if len(np.unique(km.labels_)) >= 2 else None
+        return fit, silhouette(fit.labels) if len(np.unique(fit.labels)) >= 2 else None
 
     # Each fit is small (tens of ms) and runs on one thread; the fits run side by side, one per
-    # core (scikit-learn's Lloyd iterations and BLAS release the GIL), not one fit on all cores,
-    # whose threads wait on each other at every iteration.
+    # core (BLAS and numpy's loops release the GIL), not one fit on all cores, whose threads
+    # wait on each other at every iteration.
     with threadpool_limits(limits=1), ThreadPoolExecutor(min(len(ks), cpu_threads())) as pool:
         fits = list(pool.map(fit_and_score, ks))
-    best: tuple[float, KMeans] | None = None
+    best: tuple[float, KMeansFit] | None = None
     scores: dict[int, float] = {}
-    for k, (km, score) in zip(ks, fits, strict=True):
+    for k, (fit, score) in zip(ks, fits, strict=True):
         if score is None:
             continue
         scores[k] = score
         if best is None or score > best[0]:  # the first best on ties, in k's order
-            best = (score, km)
+            best = (score, fit)
     if best is None:
         return Clustering(1, np.zeros(n, dtype=np.int64), X.mean(axis=0, keepdims=True), scores)
-    km = best[1]
+    fit = best[1]
+    k = len(fit.centers)
     if rows is not None:
-        logger.info("k=%d chosen on %d of %d points; fitting all of them", km.n_clusters, len(S), n)
-        km = fit_kmeans(X, int(km.n_clusters), seed, init=km.cluster_centers_)
-    return Clustering(
-        int(km.n_clusters), km.labels_.astype(np.int64), km.cluster_centers_, scores, sample,
-        None if rows is None else len(rows),
-    )
+        logger.info("k=%d chosen on %d of %d points; fitting all of them", k, len(S), n)
+        fit = fit_kmeans(X, k, seed, init=fit.centers)
+    return Clustering(k, fit.labels.astype(np.int64), fit.centers, scores, sample,
+                      None if rows is None else len(rows))
 
 
 class _Silhouette:
@@ -218,6 +210,8 @@ class _Silhouette:
     def __call__(self, labels: np.ndarray) -> float | None:
         """The mean silhouette; None where it is undefined (fewer than 2 clusters drawn)."""
         if self.distances is None:
+            from sklearn.metrics import silhouette_score  # a sample above 8,000 rows only
+
             try:
                 return float(silhouette_score(self.X, labels, sample_size=self.sample,
                                               random_state=self.seed))

@@ -5,7 +5,8 @@ A selector clusters the rows (best-silhouette KMeans), splits the budget across 
 allocation ``none`` the clusters set no quotas: the rule picks from the whole group, and the
 clusters only describe the picks. Usable on any
 matrix: ``CentroidSelector(n_select=100).fit(X).selected_indices_``. Selectors are
-``BaseEstimator``s: ``get_params``, ``set_params``, ``clone`` and ``repr`` work as in scikit-learn.
+scikit-learn estimators (selection/estimator.py, without importing scikit-learn): ``get_params``,
+``set_params``, ``clone`` and ``repr`` work as in scikit-learn.
 
 ``fit(X, keep=rows)`` keeps earlier picks and adds to them up to ``n_select`` (a grown dataset);
 ``fit(X, clustering=c)`` reuses a clustering of X (computing one is the costly part), and
@@ -20,14 +21,13 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.utils import check_array, check_random_state
 
 from repsample.errors import UsageError, mention
 from repsample.params import Constraint, Integer, OneOf, Tunable, validate
 from repsample.registry import Registry
 from repsample.selection.allocate import NO_QUOTAS, allocate, list_selection_allocations
 from repsample.selection.cluster import Clustering, choose_k
+from repsample.selection.estimator import Estimator, check_rows, random_state
 from repsample.selection.greedy import facility_greedy, farthest_first, kernel_herding, typicality
 from repsample.selection.names import COVER_SHARE, N_NEIGHBORS
 from repsample.selection.refine import POOL_LIMIT, POOL_PER_PICK, refine_select
@@ -36,7 +36,7 @@ Rng = np.random.RandomState
 Selector = TypeVar("Selector", bound="ClusterSelector")
 
 
-class ClusterSelector(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no type hints
+class ClusterSelector(Estimator):
     """Base class: cluster, allocate, then ``_pick`` inside each cluster.
 
     Parameters
@@ -109,7 +109,7 @@ class ClusterSelector(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         they are instead of picking again (a rerun's case: the strategy's work is not redone).
         """
         self._validate_params()
-        X = check_array(X, dtype=(np.float64, np.float32))
+        X = check_rows(X)
         kept = _kept_rows(keep, len(X))
         n = len(X)
         self.n_features_in_ = X.shape[1]
@@ -133,7 +133,7 @@ class ClusterSelector(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         budget = max(0, int(self.n_select) - len(kept))
         self._describe(X)
         if picks is None:
-            new = self._select(X, kept, budget, check_random_state(self.random_state))
+            new = self._select(X, kept, budget, random_state(self.random_state))
         else:
             new = _earlier_picks(picks, kept, n, budget)
         self.new_indices_ = np.asarray(new, dtype=np.int64)
@@ -351,7 +351,7 @@ class TypicalSelector(NeighbourSelector):
         if quota == 1 or quota >= len(candidates):
             return order
         seed = int(rng.randint(0, 2**31 - 1))
-        parts = fit_kmeans(X[candidates], quota, seed).labels_
+        parts = fit_kmeans(X[candidates], quota, seed).labels
         best = [order[parts[order] == p][0] for p in np.unique(parts[order])]
         rest = order[~np.isin(order, best)]  # parts that came out empty: next most typical
         return np.concatenate([np.asarray(best, dtype=np.int64), rest])

@@ -1,0 +1,134 @@
+"""KMeans: Lloyd's iterations from given centres, as scikit-learn runs them on one thread.
+
+The same labels and centres, bit for bit, as ``sklearn.cluster.KMeans(n_clusters=k, init=centres,
+n_init=1)``'s fit on dense float32 or float64 rows (tests/selection/test_kmeans.py holds it):
+the rows centred on their mean; each row's squared distances to the centres from the BLAS call
+scikit-learn makes (the centres' squared norms, then ``gemm`` with alpha -2 and beta 1, 256 rows
+at a time, through scipy's BLAS, the library scikit-learn calls); a cluster's sum added up row by
+row in the rows' order; an empty cluster taking the rows farthest from their centres; the centre
+shift summed four features at a time; the same stopping rule. What it spares a run is
+scikit-learn's import, 0.6 s of every run that clusters nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import blas  # imported with the module: BLAS limits set later must find it loaded
+
+CHUNK = 256  # rows per distance product: scikit-learn's CHUNK_SIZE, which sets the sum's order
+MAX_ITER = 300
+TOLERANCE = 1e-4  # of the mean per-feature variance: the centre shift that ends the iterations
+
+
+@dataclass(frozen=True)
+class KMeansFit:
+    """Each row's cluster (int32) and the centres (the rows' dtype)."""
+
+    labels: np.ndarray
+    centers: np.ndarray
+
+
+def lloyd(X: np.ndarray, init: np.ndarray, max_iter: int = MAX_ITER) -> KMeansFit:
+    """Lloyd's iterations on the rows of X (float32 or float64) from the centres ``init``."""
+    X = np.array(X, order="C")  # a copy: centred below
+    tolerance = np.mean(np.var(X, axis=0)) * TOLERANCE
+    mean = X.mean(axis=0)
+    X -= mean
+    centers = np.array(init, dtype=X.dtype, order="C")
+    centers -= mean
+    new = np.zeros_like(centers)
+    labels = np.full(len(X), -1, dtype=np.int32)
+    previous = labels.copy()
+    converged = False
+    for _ in range(max_iter):
+        _assign(X, centers, labels)
+        weight = _sums(X, labels, new)
+        _relocate_empty(X, centers, new, weight, labels)
+        _average(new, weight)
+        shift = _shift(centers, new)
+        centers, new = new, centers
+        if np.array_equal(labels, previous):
+            converged = True
+            break
+        if (shift**2).sum() <= tolerance:
+            break
+        previous[:] = labels
+    if not converged:
+        _assign(X, centers, labels)  # the labels of the last centres
+    return KMeansFit(labels, centers + mean)
+
+
+def _assign(X: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> None:
+    """Each row's nearest centre (the first on ties), into labels."""
+    gemm = blas.sgemm if X.dtype == np.float32 else blas.dgemm
+    norms = np.einsum("ij,ij->i", centers, centers)
+    distances = np.empty((min(CHUNK, len(X)), len(centers)), X.dtype)
+    for start in range(0, len(X), CHUNK):
+        rows = X[start : start + CHUNK]
+        d = distances[: len(rows)]
+        d[:] = norms
+        # Fortran's view of scikit-learn's row-major call: (k x m) = -2 centres . rows^T + norms
+        product = gemm(-2.0, centers.T, rows.T, 1.0, d.T, trans_a=1, trans_b=0, overwrite_c=1)
+        labels[start : start + len(rows)] = product.argmin(axis=0)
+
+
+def _sums(X: np.ndarray, labels: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Each cluster's sum of rows into out, added in the rows' order; returns the clusters' sizes."""
+    counts = np.bincount(labels, minlength=len(out))
+    ordered = X[np.argsort(labels, kind="stable")]
+    out[:] = 0
+    start = 0
+    for cluster, end in enumerate(np.cumsum(counts)):
+        if end > start and X.shape[1] > 1:  # a reduction down the rows adds them one by one
+            np.add.reduce(ordered[start:end], axis=0, out=out[cluster])
+        elif end > start:  # one feature: a contiguous reduction, which numpy sums pairwise
+            out[cluster] = np.cumsum(ordered[start:end, 0])[-1]
+        start = end
+    return counts.astype(X.dtype)
+
+
+def _relocate_empty(X: np.ndarray, old: np.ndarray, new: np.ndarray, weight: np.ndarray,
+                    labels: np.ndarray) -> None:
+    """An empty cluster takes the row farthest from its centre (scikit-learn's rule)."""
+    empty = np.flatnonzero(weight == 0)
+    if not len(empty):
+        return
+    distances = ((X - old[labels]) ** 2).sum(axis=1)
+    if np.max(distances) == 0:
+        return
+    farthest = np.argpartition(distances, -len(empty))[: -len(empty) - 1 : -1]
+    for cluster, row in zip(empty, farthest, strict=True):
+        source = labels[row]
+        new[source] -= X[row]
+        new[cluster] = X[row]
+        weight[cluster] = 1
+        weight[source] -= 1
+
+
+def _average(sums: np.ndarray, weight: np.ndarray) -> None:
+    """Sums to means, multiplying by the reciprocal in the rows' precision; an empty cluster
+    takes the largest one's centre."""
+    largest = int(np.argmax(weight))
+    for cluster in range(len(sums)):
+        if weight[cluster] > 0:
+            sums[cluster] *= sums.dtype.type(1.0 / float(weight[cluster]))
+        else:
+            sums[cluster] = sums[largest]
+
+
+def _shift(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Each centre's move, its squares summed four features at a time, then one group after the
+    other (scikit-learn's unrolled loop), in the rows' precision."""
+    squares = (new - old) ** 2
+    whole = squares.shape[1] // 4 * 4
+    fours = ((squares[:, 0:whole:4] + squares[:, 1:whole:4]) + squares[:, 2:whole:4]) \
+        + squares[:, 3:whole:4]
+    total = np.zeros(len(squares), squares.dtype)
+    if whole:
+        total += np.cumsum(fours, axis=1, dtype=squares.dtype)[:, -1]
+    for feature in range(whole, squares.shape[1]):
+        total += squares[:, feature]
+    result: np.ndarray = np.sqrt(total)
+    return result

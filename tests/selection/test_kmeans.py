@@ -1,0 +1,55 @@
+"""selection/kmeans.py against scikit-learn's KMeans, which it replaces: the same labels and
+centres, bit for bit, from the same starting centres, on any matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+from repsample.selection.cluster import kmeans_plusplus
+from repsample.selection.kmeans import lloyd
+
+# scikit-learn warns where repeated rows leave fewer distinct clusters than asked: expected here
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def theirs(X: np.ndarray, init: np.ndarray, max_iter: int = 300) -> KMeans:
+    with threadpool_limits(limits=1):  # one thread: scikit-learn's sums in the rows' order
+        return KMeans(n_clusters=len(init), init=init, n_init=1, max_iter=max_iter).fit(X)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(3, 700), dim=st.integers(1, 37), k=st.integers(1, 12), modes=st.integers(1, 8),
+       repeats=st.integers(1, 4), double=st.booleans(), seed=st.integers(0, 2**16))
+def test_lloyd_is_scikit_learns_bit_for_bit(n: int, dim: int, k: int, modes: int, repeats: int,
+                                            double: bool, seed: int) -> None:
+    """Any size (chunks of 256 rows and a remainder, features not a multiple of 4), float32 and
+    float64, and repeated rows, where clusters empty out and take the farthest rows."""
+    rng = np.random.default_rng(seed)
+    rows = max(1, n // repeats)
+    centres = rng.normal(0, 4, (modes, dim))
+    X = np.repeat(centres[rng.integers(0, modes, rows)] + rng.normal(0, 1, (rows, dim)), repeats, axis=0)
+    X = X.astype(np.float64 if double else np.float32)
+    k = min(k, len(X))
+    init = X[kmeans_plusplus(X - X.mean(axis=0), k, np.random.RandomState(seed))]
+    ours, reference = lloyd(X, init), theirs(X, init)
+    assert np.array_equal(ours.labels, reference.labels_)
+    assert ours.centers.dtype == reference.cluster_centers_.dtype
+    assert np.array_equal(ours.centers, reference.cluster_centers_)
+
+
+@pytest.mark.parametrize("max_iter", [1, 2, 100])
+def test_a_warm_start_stopped_early_is_scikit_learns(max_iter: int) -> None:
+    """The final fit above SWEEP_LIMIT: given centres and fewer iterations; stopped before
+    converging, the labels are those of the last centres."""
+    rng = np.random.default_rng(3)
+    modes = rng.normal(0, 3, (9, 24))
+    X = (modes[rng.integers(0, 9, 1500)] + rng.normal(0, 1, (1500, 24))).astype(np.float32)
+    init = X[:9] + 0.5
+    ours, reference = lloyd(X, init, max_iter), theirs(X, init, max_iter)
+    assert np.array_equal(ours.labels, reference.labels_)
+    assert np.array_equal(ours.centers, reference.cluster_centers_)
