@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+from repsample.selection import kmeans
 from repsample.selection.cluster import kmeans_plusplus
 from repsample.selection.kmeans import lloyd
 
@@ -53,3 +54,22 @@ def test_a_warm_start_stopped_early_is_scikit_learns(max_iter: int) -> None:
     ours, reference = lloyd(X, init, max_iter), theirs(X, init, max_iter)
     assert np.array_equal(ours.labels, reference.labels_)
     assert np.array_equal(ours.centers, reference.cluster_centers_)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_blas_pointer_and_scipys_wrapper_give_the_same_distances(
+        dtype: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The product goes through the pointer scipy exports for Cython (other threads run
+    meanwhile); a scipy without it falls back to its Python wrapper: the same numbers."""
+    rng = np.random.default_rng(0)
+    rows, centers = rng.normal(size=(300, 37)).astype(dtype), rng.normal(size=(7, 37)).astype(dtype)
+    norms = np.einsum("ij,ij->i", centers, centers)
+    through_pointer, through_wrapper = np.tile(norms, (300, 1)), np.tile(norms, (300, 1))
+    kmeans._gemm.cache_clear()
+    kmeans._gemm(np.dtype(dtype))(rows, centers, through_pointer)
+    monkeypatch.setattr(kmeans.cython_blas, "__pyx_capi__", {})
+    kmeans._gemm.cache_clear()
+    kmeans._gemm(np.dtype(dtype))(rows, centers, through_wrapper)
+    kmeans._gemm.cache_clear()
+    assert np.array_equal(through_pointer, through_wrapper)
+    np.testing.assert_allclose(through_pointer, norms - 2 * rows @ centers.T, rtol=1e-4, atol=1e-4)

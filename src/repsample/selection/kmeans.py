@@ -12,10 +12,16 @@ scikit-learn's import, 0.6 s of every run that clusters nothing else.
 
 from __future__ import annotations
 
+import ctypes
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 import numpy as np
-from scipy.linalg import blas  # imported with the module: BLAS limits set later must find it loaded
+
+# Imported with the module: BLAS limits set later (threadpoolctl) must find the library loaded.
+from scipy.linalg import blas, cython_blas
 
 CHUNK = 256  # rows per distance product: scikit-learn's CHUNK_SIZE, which sets the sum's order
 MAX_ITER = 300
@@ -62,16 +68,53 @@ def lloyd(X: np.ndarray, init: np.ndarray, max_iter: int = MAX_ITER) -> KMeansFi
 
 def _assign(X: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> None:
     """Each row's nearest centre (the first on ties), into labels."""
-    gemm = blas.sgemm if X.dtype == np.float32 else blas.dgemm
+    gemm = _gemm(X.dtype)
     norms = np.einsum("ij,ij->i", centers, centers)
     distances = np.empty((min(CHUNK, len(X)), len(centers)), X.dtype)
     for start in range(0, len(X), CHUNK):
         rows = X[start : start + CHUNK]
         d = distances[: len(rows)]
         d[:] = norms
-        # Fortran's view of scikit-learn's row-major call: (k x m) = -2 centres . rows^T + norms
-        product = gemm(-2.0, centers.T, rows.T, 1.0, d.T, trans_a=1, trans_b=0, overwrite_c=1)
-        labels[start : start + len(rows)] = product.argmin(axis=0)
+        gemm(rows, centers, d)  # d = norms - 2 rows . centres^T, as scikit-learn sums it
+        labels[start : start + len(rows)] = d.argmin(axis=1)
+
+
+Gemm = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
+
+
+@cache
+def _gemm(dtype: np.dtype[Any]) -> Gemm:
+    """``out += -2 rows . centres^T`` (C-ordered arrays) by the BLAS function scikit-learn calls:
+    scipy's, through the pointer scipy exports for Cython (``scipy.linalg.cython_blas``), with
+    scikit-learn's arguments (Fortran's view of its row-major product). Called through ctypes,
+    which lets other threads run meanwhile; scipy's own Python wrapper holds the GIL, which left
+    the k sweep's two threads taking turns. Without that pointer, the wrapper."""
+    single = dtype == np.float32
+    real = ctypes.c_float if single else ctypes.c_double
+    try:
+        capsule = cython_blas.__pyx_capi__["sgemm" if single else "dgemm"]
+        get_name, get_pointer = ctypes.pythonapi.PyCapsule_GetName, ctypes.pythonapi.PyCapsule_GetPointer
+        get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+        get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+        address = get_pointer(capsule, get_name(capsule))
+    except (AttributeError, KeyError, ValueError):  # not a scipy that exports it: the wrapper
+        wrapper = blas.sgemm if single else blas.dgemm
+        return lambda rows, centers, out: wrapper(-2.0, centers.T, rows.T, 1.0, out.T, trans_a=1,
+                                                  trans_b=0, overwrite_c=1)
+    integer, pointer = ctypes.POINTER(ctypes.c_int), ctypes.c_void_p
+    call = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_char_p, integer, integer, integer,
+                            ctypes.POINTER(real), pointer, integer, pointer, integer,
+                            ctypes.POINTER(real), pointer, integer)(address)
+    alpha, beta = real(-2.0), real(1.0)
+
+    def gemm(rows: np.ndarray, centers: np.ndarray, out: np.ndarray) -> None:
+        m, k, d = len(rows), len(centers), rows.shape[1]
+        call(b"t", b"n", ctypes.byref(ctypes.c_int(k)), ctypes.byref(ctypes.c_int(m)),
+             ctypes.byref(ctypes.c_int(d)), ctypes.byref(alpha), centers.ctypes.data,
+             ctypes.byref(ctypes.c_int(d)), rows.ctypes.data, ctypes.byref(ctypes.c_int(d)),
+             ctypes.byref(beta), out.ctypes.data, ctypes.byref(ctypes.c_int(k)))
+
+    return gemm
 
 
 def _sums(X: np.ndarray, labels: np.ndarray, out: np.ndarray) -> np.ndarray:
