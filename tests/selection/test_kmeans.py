@@ -3,6 +3,8 @@ centres, bit for bit, from the same starting centres, on any matrix."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -73,3 +75,31 @@ def test_the_blas_pointer_and_scipys_wrapper_give_the_same_distances(
     kmeans._gemm.cache_clear()
     assert np.array_equal(through_pointer, through_wrapper)
     np.testing.assert_allclose(through_pointer, norms - 2 * rows @ centers.T, rtol=1e-4, atol=1e-4)
+
+
+def test_a_run_fits_here_until_its_fits_would_cost_more_than_the_import(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "sklearn.cluster")  # as in a run that has not imported it
+    monkeypatch.setattr(kmeans, "_work_done", 0)
+    assert kmeans.fitter(2000, 1280, 16) is kmeans.lloyd  # a 2,000-row group's sweep
+    assert kmeans.fitter(2000, 1280, 16) is kmeans.lloyd  # and a second one
+    assert kmeans.fitter(2000, 1280, 16) is kmeans.sklearn_lloyd  # a third would cost more
+    monkeypatch.setattr(kmeans, "_work_done", 0)
+    assert kmeans.fitter(10_000, 1280, 16) is kmeans.sklearn_lloyd  # one large sweep: at once
+    monkeypatch.setitem(sys.modules, "sklearn.cluster", object())
+    assert kmeans.fitter(10, 2, 1) is kmeans.sklearn_lloyd  # imported already: nothing to spare
+
+
+def test_the_sweep_is_the_same_whichever_makes_its_fits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """choose_k with every fit made here and with every fit scikit-learn's, in its threads."""
+    from repsample.selection import cluster
+
+    rng = np.random.default_rng(5)
+    X = (rng.normal(0, 3, (7, 16))[rng.integers(0, 7, 900)] + rng.normal(0, 1, (900, 16))).astype(np.float32)
+    made = {}
+    for name, fit in (("here", kmeans.lloyd), ("scikit-learn", kmeans.sklearn_lloyd)):
+        monkeypatch.setattr(cluster, "fitter", lambda *_, fit=fit: fit)
+        made[name] = cluster.choose_k(X, 3, 12, 42)
+    here, theirs = made["here"], made["scikit-learn"]
+    assert here.k == theirs.k and here.silhouettes == theirs.silhouettes
+    assert np.array_equal(here.labels, theirs.labels) and np.array_equal(here.centers, theirs.centers)

@@ -35,8 +35,8 @@ def test_kmeans_plusplus_draws_what_sklearn_draws(k: int) -> None:
 @pytest.mark.parametrize("k", [5, 9])
 def test_fit_kmeans_is_the_originals(k: int) -> None:
     X = clustered(500)
-    ours = fit_kmeans(X, k, 42)
-    with threadpool_limits(limits=1):  # scikit-learn on one thread: its sums in the rows' order
+    with threadpool_limits(limits=1):  # one thread, as in the sweep: the sums in the rows' order
+        ours = fit_kmeans(X, k, 42)
         theirs = KMeans(n_clusters=k, random_state=42).fit(X)
     assert np.array_equal(ours.labels, theirs.labels_)
     assert np.array_equal(ours.centers, theirs.cluster_centers_)

@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from repsample.cache import content_key
 from repsample.progress import cpu_threads
-from repsample.selection.kmeans import KMeansFit, lloyd
+from repsample.selection.kmeans import MAX_ITER, Fitter, KMeansFit, fitter
 
 logger = logging.getLogger(__name__)
 
@@ -95,16 +95,18 @@ def k_range(n_distinct: int, k_min: int, k_max: int) -> range:
 
 def fit_kmeans(
     X: np.ndarray, k: int, seed: int, init: np.ndarray | None = None,
-    distances: np.ndarray | None = None,
+    distances: np.ndarray | None = None, fit: Fitter | None = None,
 ) -> KMeansFit:
     """The original's ``KMeans(n_clusters=k, random_state=seed)``; with init, a warm start.
 
-    ``distances``: X's pairwise distances if at hand, for the seeding to look up.
+    ``distances``: X's pairwise distances if at hand, for the seeding to look up; ``fit``: what
+    makes the fit (kmeans.fitter's choice; None: chosen here for this one fit).
     """
+    fit = fit or fitter(X.shape[0], X.shape[1], 1)
     if init is None:
         init = X[kmeans_plusplus(X - X.mean(axis=0), k, np.random.RandomState(seed), distances)]
-        return lloyd(X, init)
-    return lloyd(X, init, FINAL_MAX_ITER)
+        return fit(X, init, MAX_ITER)
+    return fit(X, init, FINAL_MAX_ITER)
 
 
 def kmeans_plusplus(
@@ -164,10 +166,14 @@ def choose_k(
     silhouette = _Silhouette(S, sample, seed)
     shared = silhouette.distances if silhouette.rows is None else None  # all of S's pairs
 
+    fit = fitter(S.shape[0], S.shape[1], len(ks))  # one choice for the sweep, made here, not in its threads
+
     def fit_and_score(k: int) -> tuple[KMeansFit, float | None]:
-        fit = fit_kmeans(S, k, seed, distances=shared)
+        # scikit-learn's fits use OpenMP's thread count, each thread's own: one, as the sweep's
+        with threadpool_limits(limits=1, user_api="openmp"):
+            made = fit_kmeans(S, k, seed, distances=shared, fit=fit)
         # None: a single cluster, or a sample that drew a single cluster
-        return fit, silhouette(fit.labels) if len(np.unique(fit.labels)) >= 2 else None
+        return made, silhouette(made.labels) if len(np.unique(made.labels)) >= 2 else None
 
     # Each fit is small (tens of ms) and runs on one thread; the fits run side by side, one per
     # core (BLAS and numpy's loops release the GIL), not one fit on all cores, whose threads
@@ -176,20 +182,20 @@ def choose_k(
         fits = list(pool.map(fit_and_score, ks))
     best: tuple[float, KMeansFit] | None = None
     scores: dict[int, float] = {}
-    for k, (fit, score) in zip(ks, fits, strict=True):
+    for k, (made, score) in zip(ks, fits, strict=True):
         if score is None:
             continue
         scores[k] = score
         if best is None or score > best[0]:  # the first best on ties, in k's order
-            best = (score, fit)
+            best = (score, made)
     if best is None:
         return Clustering(1, np.zeros(n, dtype=np.int64), X.mean(axis=0, keepdims=True), scores)
-    fit = best[1]
-    k = len(fit.centers)
+    made = best[1]
+    k = len(made.centers)
     if rows is not None:
         logger.info("k=%d chosen on %d of %d points; fitting all of them", k, len(S), n)
-        fit = fit_kmeans(X, k, seed, init=fit.centers)
-    return Clustering(k, fit.labels.astype(np.int64), fit.centers, scores, sample,
+        made = fit_kmeans(X, k, seed, init=made.centers)
+    return Clustering(k, made.labels.astype(np.int64), made.centers, scores, sample,
                       None if rows is None else len(rows))
 
 
