@@ -24,7 +24,6 @@ ONNX_PREFIX = "onnx:"  # --model onnx:PATH runs a user's ONNX image encoder
 ONNX_OPSET = 17  # of every ONNX file repsample makes: exported with PyTorch or built (ModelSpec.graph)
 
 
-
 @contextlib.contextmanager
 def replacing(path: Path) -> Iterator[str]:
     """A temporary file beside ``path`` for the block to write; it becomes ``path`` when the block
