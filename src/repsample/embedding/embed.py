@@ -296,21 +296,22 @@ def decoded_batches(
     pending: deque[tuple[np.ndarray, list[Future[_Decoded]]]] = deque()
     with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
 
-        def submit(number: int) -> None:
+        def submit() -> None:
             start = next(starts, None)
             if start is not None:
-                buffer = buffers[number % len(buffers)]  # the batch yielded from it is done with
+                # LOOKAHEAD + 1 batches back: the batch yielded from this buffer is done with
+                buffer = buffers[start // batch_size % len(buffers)]
                 pending.append((buffer, [pool.submit(_decode, p, preprocess, describe, buffer[i])
                                          for i, p in enumerate(paths[start : start + batch_size])]))
 
         try:
-            for number in range(LOOKAHEAD):
-                submit(number)
+            for _ in range(LOOKAHEAD):
+                submit()
             offset = 0
             while pending:
                 buffer, futures = pending.popleft()
                 results = [f.result() for f in futures]
-                submit(offset // batch_size + LOOKAHEAD)
+                submit()
                 ok = [i for i, r in enumerate(results) if r.error is None]
                 errors = [(offset + i, r.error) for i, r in enumerate(results) if r.error is not None]
                 pixels = buffer[: len(ok)] if len(ok) == len(results) else buffer[ok]
